@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` (execute every notebook, write build/) and `make test`.
+# Each target lists the plain commands it runs, for people without make (see README).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lab bench cassettes clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/opusclip run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(BIN)/opusclip bench db --json build/bench/db.json --plot build/bench/db.png
+
+clean:
+	rm -rf build work .pytest_cache

@@ -1,0 +1,3 @@
+from opusclip_lib.cli import main
+
+raise SystemExit(main())

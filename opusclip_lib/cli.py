@@ -1,0 +1,40 @@
+"""``opusclip`` command line: ``opusclip run`` executes the notebooks, ``opusclip bench NAME`` measures.
+
+Each benchmark lives in ``opusclip_lib.bench.<name>`` and exposes ``main(argv) -> int``; the CLI
+only dispatches, so adding a benchmark never touches this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from opusclip_lib import bench
+
+
+def _benchmarks() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="opusclip", description=__doc__)
+    parser.add_argument("command", choices=["run", "bench"], help="what to do")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the command")
+    parsed = parser.parse_args(args[:1])
+    rest = args[1:]
+    if parsed.command == "run":
+        from opusclip_lib import runner
+
+        return runner.main(rest)
+    names = _benchmarks()
+    if not rest or rest[0] not in names:
+        parser.error(f"bench needs one of: {', '.join(names) or '(none yet)'}")
+    module = importlib.import_module(f"opusclip_lib.bench.{rest[0]}")
+    return int(module.main(rest[1:]) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""Where things live and which backend to use, read from environment variables.
+
+Everything a learner may want to change is an environment variable, so the same notebook runs
+on SQLite on a laptop and on PostgreSQL or MySQL in CI without editing a cell.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path_from_env(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def work_dir() -> Path:
+    """Scratch folder for databases, rendered clips and caches (created on demand)."""
+    path = _path_from_env("OPUSCLIP_WORK_DIR", PROJECT_ROOT / "work")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    """Sample media and catalogues shipped with the project."""
+    return _path_from_env("OPUSCLIP_DATA_DIR", PROJECT_ROOT / "data")
+
+
+def cassette_dir() -> Path:
+    """Recorded HTTP interactions (vcrpy) that let every API example run offline."""
+    return _path_from_env("OPUSCLIP_CASSETTE_DIR", PROJECT_ROOT / "cassettes")
+
+
+def database_url() -> str:
+    """The backend the notebooks use: ``OPUSCLIP_DATABASE_URL`` or a SQLite file in the work folder."""
+    return os.environ.get("OPUSCLIP_DATABASE_URL") or f"sqlite:///{work_dir() / 'opusclip.db'}"
+
+
+def redis_url() -> str | None:
+    """Redis for shared caches and pub/sub; ``None`` means "use the in-memory fallback"."""
+    return os.environ.get("OPUSCLIP_REDIS_URL") or None
+
+
+def smoke_test() -> bool:
+    """``OPUSCLIP_SMOKE=1`` shrinks workloads for CI: same code paths, smaller numbers."""
+    return os.environ.get("OPUSCLIP_SMOKE", "").lower() in {"1", "true", "yes"}
+
+
+def scaled(full: int, smoke: int) -> int:
+    """Pick a workload size: ``full`` normally, ``smoke`` under ``OPUSCLIP_SMOKE``."""
+    return smoke if smoke_test() else full

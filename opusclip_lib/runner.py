@@ -1,0 +1,152 @@
+"""``opusclip run``: execute every notebook offline and write a results page under ``build/``.
+
+Each notebook runs in a fresh kernel (the way a learner runs it top to bottom), its executed copy
+and an HTML rendering go to ``build/notebooks/``, its charts to ``build/figures/``, and
+``build/index.html`` links them all with run times, so one page shows what the collection measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+from tqdm import tqdm
+
+from opusclip_lib import config
+
+NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    title: str
+    seconds: float
+    error: str | None = None
+    figures: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def discover(pattern: str = "*") -> list[Path]:
+    """Numbered notebooks (``00_...``, ``10_...``) in reading order."""
+    return sorted(p for p in NOTEBOOK_DIR.glob(f"{pattern}.ipynb") if p.name[:2].isdigit())
+
+
+def _title(notebook: nbformat.NotebookNode, fallback: str) -> str:
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return fallback
+
+
+def _save_figures(notebook: nbformat.NotebookNode, stem: str, figure_dir: Path) -> list[Path]:
+    paths = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                path = figure_dir / f"{stem}_{len(paths) + 1:02d}.png"
+                path.write_bytes(base64.b64decode(png))
+                paths.append(path)
+    return paths
+
+
+def execute(path: Path, out_dir: Path, timeout: int) -> NotebookResult:
+    """Run one notebook in a fresh kernel; a failing cell is reported, not raised."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    started = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        error = str(exc).strip().splitlines()[-1]
+    seconds = time.perf_counter() - started
+    nbformat.write(notebook, out_dir / "notebooks" / path.name)
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    (out_dir / "notebooks" / f"{path.stem}.html").write_text(body, encoding="utf-8")
+    figures = _save_figures(notebook, path.stem, out_dir / "figures")
+    return NotebookResult(path.stem, _title(notebook, path.stem), seconds, error, figures)
+
+
+def write_index(results: list[NotebookResult], out_dir: Path, database_url: str) -> Path:
+    rows = []
+    for r in results:
+        status = "ok" if r.ok else f"failed: {html.escape(r.error or '')}"
+        images = "".join(
+            f'<a href="figures/{p.name}"><img src="figures/{p.name}" loading="lazy"></a>'
+            for p in r.figures
+        )
+        rows.append(
+            f'<section><h2><a href="notebooks/{r.name}.html">{html.escape(r.title)}</a></h2>'
+            f'<p class="meta">{r.name}.ipynb &middot; {r.seconds:.1f} s &middot; {status}</p>'
+            f'<div class="figures">{images}</div></section>'
+        )
+    total = sum(r.seconds for r in results)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Video-OpusClip results</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
+.meta{{color:#555}} .figures img{{height:180px;margin:4px;border:1px solid #ddd}}</style></head>
+<body><h1>Video-OpusClip: what the notebooks measured</h1>
+<p>{len(results)} notebooks, {sum(r.ok for r in results)} ok, {total:.1f} s in all.
+Database: <code>{html.escape(_redact(database_url))}</code>.
+Generated {time.strftime("%Y-%m-%d %H:%M:%S")}.</p>
+{''.join(rows)}</body></html>"""
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before it goes on a page."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest and ":" in rest.split("@", 1)[0]:
+        user = rest.split("@", 1)[0].split(":", 1)[0]
+        rest = f"{user}:***@{rest.split('@', 1)[1]}"
+    return f"{scheme}{sep}{rest}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="opusclip run", description=__doc__)
+    parser.add_argument("--only", default="*", help="glob of notebook names, e.g. '1*'")
+    parser.add_argument("--out", type=Path, default=config.PROJECT_ROOT / "build")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    args = parser.parse_args(argv)
+
+    notebooks = discover(args.only)
+    if not notebooks:
+        parser.error(f"no notebook matches {args.only!r} in {NOTEBOOK_DIR}")
+    for sub in ("notebooks", "figures"):
+        (args.out / sub).mkdir(parents=True, exist_ok=True)
+    database_url = config.database_url()
+    os.environ.setdefault("OPUSCLIP_DATABASE_URL", database_url)
+    print(f"Running {len(notebooks)} notebooks on {_redact(database_url)}")
+
+    results = []
+    with tqdm(notebooks, unit="notebook") as bar:
+        for path in bar:
+            bar.set_postfix_str(path.stem)
+            result = execute(path, args.out, args.timeout)
+            results.append(result)
+            mark = "ok" if result.ok else f"FAILED ({result.error})"
+            bar.write(f"{path.stem:<40} {result.seconds:6.1f} s  {mark}")
+    index = write_index(results, args.out, database_url)
+    print(f"\nResults: {index}\nExecuted notebooks: {args.out / 'notebooks'}")
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}")
+    return 1 if failed else 0

@@ -1,0 +1,60 @@
+"""Shared fixtures: the real servers the tests talk to.
+
+A server comes from an environment variable (``OPUSCLIP_POSTGRES_URL``, ``OPUSCLIP_MYSQL_URL``,
+``OPUSCLIP_REDIS_URL``; ``.ci/run`` sets all three). Missing or unreachable, the test skips with
+the reason on a learner's machine, and fails under ``CI=true``: CI must never go green by
+skipping the very round trips it exists to prove.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+SERVERS = {
+    "postgres": "OPUSCLIP_POSTGRES_URL",
+    "mysql": "OPUSCLIP_MYSQL_URL",
+    "redis": "OPUSCLIP_REDIS_URL",
+}
+
+
+def _unavailable(variable: str) -> str | None:
+    """Why the server in ``variable`` cannot be used, or ``None`` if a TCP connect succeeds."""
+    url = os.environ.get(variable)
+    if not url:
+        return f"{variable} is not set (see README, 'Databases')"
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=2):
+            return None
+    except OSError as exc:
+        return f"{variable}={url} is unreachable: {exc}"
+
+
+def require_server(kind: str) -> str:
+    """The URL of server ``kind``; skip (or fail under CI) when it cannot be reached."""
+    variable = SERVERS[kind]
+    reason = _unavailable(variable)
+    if reason is None:
+        return os.environ[variable]
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return require_server("postgres")
+
+
+@pytest.fixture
+def mysql_url() -> str:
+    return require_server("mysql")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return require_server("redis")
