@@ -1,0 +1,44 @@
+"""`opusclip run`: executes notebooks in fresh kernels and writes a results page."""
+
+from __future__ import annotations
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from opusclip_lib import cli, runner
+
+
+def _notebook(tmp_path, name: str, code: str):
+    path = tmp_path / name
+    nb = new_notebook(cells=[new_markdown_cell("# A tiny notebook"), new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_execute_writes_notebook_html_and_figures(tmp_path) -> None:
+    out = tmp_path / "build"
+    for sub in ("notebooks", "figures"):
+        (out / sub).mkdir(parents=True)
+    code = "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n%matplotlib inline\nplt.plot([1, 2]); plt.show()"
+    result = runner.execute(_notebook(tmp_path, "00_tiny.ipynb", code), out, timeout=60)
+    assert result.ok and result.title == "A tiny notebook"
+    assert (out / "notebooks" / "00_tiny.ipynb").exists()
+    assert (out / "notebooks" / "00_tiny.html").exists()
+    assert [p.name for p in result.figures] == ["00_tiny_01.png"]
+
+    failing = runner.execute(_notebook(tmp_path, "01_fail.ipynb", "1 / 0"), out, timeout=60)
+    assert not failing.ok and "ZeroDivisionError" in failing.error
+
+    index = runner.write_index([result, failing], out, "postgresql://me:secret@db/test")
+    page = index.read_text()
+    assert "00_tiny.html" in page and "failed" in page
+    assert "secret" not in page and "me:***@db" in page
+
+
+def test_cli_lists_benchmarks_on_bad_name(capsys) -> None:
+    try:
+        cli.main(["bench", "no-such-bench"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "bench needs one of" in capsys.readouterr().err
