@@ -1,0 +1,113 @@
+"""A circuit breaker per provider: stop calling a service that keeps failing, probe it later.
+
+Hand-written on purpose: no maintained asyncio breaker fits. aiobreaker (the asyncio fork of
+pybreaker) last released 1.1.0 in October 2020, and its 2026 successor, asyncbreaker, is brand
+new; pybreaker's own async support targets Tornado. purgatory is alive, but it is built around a
+message bus and unit-of-work for its parent project (blacksmith), counts consecutive failures
+rather than failures within a window, and sorts errors with an exclude list instead of the
+clients' ``retryable`` flag. The state machine is small enough to read in one sitting, which is
+the point of a teaching project.
+
+closed --(``failure_threshold`` failures within ``window`` s)--> open
+open --(``cool_down`` s later, on the next call)--> half-open
+half-open --(``trial_calls`` successes)--> closed;  half-open --(a trial fails)--> open
+
+Only failures that say the service is unwell count (the retryable kind: 408, 409, 429, 5xx,
+timeouts, connection errors). A 400 or 401 is the caller's mistake; tripping on it would hide the
+bug behind "circuit open" and punish every other caller.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from enum import StrEnum
+
+from opusclip_lib.metrics import Recorder
+from opusclip_lib.resilience.errors import CircuitOpenError
+from opusclip_lib.resilience.retry import is_retryable
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+
+class CircuitBreaker:
+    """Call :meth:`before_call` before each attempt, then exactly one of :meth:`on_success` or
+    :meth:`on_failure` with what it returned (cancellation included: it frees a trial slot).
+
+    In half-open only the trial calls decide: a call that started before the circuit opened
+    reports old news. ``transitions`` keeps ``(clock time, state)`` pairs; with a recorder, each
+    change is also an event ``kind="breaker"`` with labels ``state`` and ``previous`` for charts.
+    """
+
+    def __init__(self, provider: str, *, failure_threshold: int = 5, window: float = 30.0,
+                 cool_down: float = 30.0, trial_calls: int = 1,
+                 clock: Callable[[], float] = time.monotonic,
+                 recorder: Recorder | None = None) -> None:
+        self.provider = provider
+        self.failure_threshold = failure_threshold
+        self.window = window
+        self.cool_down = cool_down
+        self.trial_calls = trial_calls
+        self.state = BreakerState.CLOSED
+        self.transitions: list[tuple[float, BreakerState]] = []
+        self._clock = clock
+        self._recorder = recorder
+        self._failures: deque[float] = deque()
+        self._opened_at = 0.0
+        self._trials_in_flight = 0
+        self._trial_successes = 0
+
+    def before_call(self) -> bool:
+        """Let the call through (``True`` if it is a half-open trial), or raise
+        :class:`CircuitOpenError` saying when to come back."""
+        if self.state is BreakerState.CLOSED:
+            return False
+        now = self._clock()
+        if self.state is BreakerState.OPEN:
+            reopens_in = self._opened_at + self.cool_down - now
+            if reopens_in > 0:
+                raise CircuitOpenError(self.provider, reopens_in,
+                                       reason=f"{self.failure_threshold} failures")
+            self._change(BreakerState.HALF_OPEN, now)
+        if self._trials_in_flight >= self.trial_calls:
+            raise CircuitOpenError(self.provider, 0.0, reason="half-open, trial call in flight")
+        self._trials_in_flight += 1
+        return True
+
+    def on_success(self, trial: bool) -> None:
+        if not trial or self.state is not BreakerState.HALF_OPEN:
+            return
+        self._trials_in_flight -= 1
+        self._trial_successes += 1
+        if self._trial_successes >= self.trial_calls:
+            self._change(BreakerState.CLOSED, self._clock())
+
+    def on_failure(self, error: BaseException, trial: bool) -> None:
+        if trial and self.state is BreakerState.HALF_OPEN:
+            self._trials_in_flight -= 1
+            if is_retryable(error):
+                self._change(BreakerState.OPEN, self._clock())
+        elif self.state is BreakerState.CLOSED and is_retryable(error):
+            now = self._clock()
+            failures = self._failures
+            failures.append(now)
+            while failures[0] <= now - self.window:
+                failures.popleft()
+            if len(failures) >= self.failure_threshold:
+                self._change(BreakerState.OPEN, now)
+
+    def _change(self, state: BreakerState, now: float) -> None:
+        previous, self.state = self.state, state
+        self._failures.clear()
+        self._trials_in_flight = self._trial_successes = 0
+        if state is BreakerState.OPEN:
+            self._opened_at = now
+        self.transitions.append((now, state))
+        if self._recorder is not None:
+            self._recorder.add("breaker", self.provider, state=state.value,
+                               previous=previous.value)

@@ -1,0 +1,73 @@
+"""Limiters that keep a client inside a provider's published limits.
+
+Every limiter has the same two methods, so the policy treats them alike: ``await acquire(cost)``
+before a request goes out and ``release()`` once it is done. What ``cost`` means depends on the
+budget: quota units (:class:`~opusclip_lib.resilience.quota.QuotaBudget`), tokens
+(:class:`~opusclip_lib.resilience.adaptive.AdaptiveLimiter`); the two limiters here count requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from aiolimiter import AsyncLimiter
+
+#: ElevenLabs concurrent requests per plan; requests above it queue briefly, then get a 429.
+ELEVENLABS_CONCURRENCY = {"free": 2, "starter": 3, "creator": 5, "pro": 10, "scale": 15,
+                          "business": 15}
+
+
+class Limiter(Protocol):
+    async def acquire(self, cost: float = 1) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class RateLimiter:
+    """At most ``max_requests`` in any window of ``per_seconds`` (Stability: 150 per 10 s).
+
+    aiolimiter is a leaky bucket: ``AsyncLimiter(150, 10)`` admits a burst of 150 and keeps draining
+    at 15/s, so one 10-second window can see almost 300 requests, and Stability answers the 151st
+    with a 429 and a 60-second lock-out. A bucket of capacity 1 draining at the same rate spaces
+    requests evenly, which keeps every window at or under the limit at the full sustained rate.
+    """
+
+    def __init__(self, max_requests: int, per_seconds: float) -> None:
+        self.max_requests = max_requests
+        self.per_seconds = per_seconds
+        self._bucket = AsyncLimiter(1, per_seconds / max_requests)
+
+    async def acquire(self, cost: float = 1) -> None:
+        """Wait for the next evenly spaced slot; each attempt is one request whatever its cost."""
+        await self._bucket.acquire()
+
+    def release(self) -> None:
+        """Nothing to give back: a spent slot only comes back with time."""
+
+
+class ConcurrencyLimiter:
+    """At most ``limit`` requests in flight (ElevenLabs plans, or any per-provider bound).
+
+    Keeps ``in_flight`` and ``peak`` so tests and notebooks can show the bound held.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.peak = 0
+        self._slots = asyncio.Semaphore(limit)
+
+    @classmethod
+    def for_plan(cls, plan: str) -> ConcurrencyLimiter:
+        """The ElevenLabs concurrency of ``plan`` (free, starter, creator, pro, scale, business)."""
+        return cls(ELEVENLABS_CONCURRENCY[plan.lower()])
+
+    async def acquire(self, cost: float = 1) -> None:
+        await self._slots.acquire()
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._slots.release()
