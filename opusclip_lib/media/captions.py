@@ -1,0 +1,99 @@
+"""Captions as an ASS subtitle file, burned in by ffmpeg's libass ``subtitles`` filter.
+
+The bundled ffmpeg has libass, so one filter draws outlined, word-by-word highlighted
+("karaoke" ``\\k`` tags) captions with no image per caption. libass needs a font: fontconfig
+inside a static ffmpeg may see no system fonts, so the caption font is matplotlib's bundled
+DejaVu Sans Bold (matplotlib is a project dependency), handed to the filter by ``fontsdir``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from importlib.util import find_spec
+from itertools import pairwise
+from pathlib import Path
+
+from opusclip_lib.media.transcript import Caption
+
+FONT_NAME = "DejaVu Sans"
+FONT_FILE = "DejaVuSans-Bold.ttf"
+
+
+def caption_font() -> Path:
+    """DejaVu Sans Bold from matplotlib's data folder, found without importing matplotlib."""
+    spec = find_spec("matplotlib")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("matplotlib is needed for its bundled DejaVu font")
+    return Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / FONT_FILE
+
+
+def _timestamp(seconds: float) -> str:
+    centis = round(max(seconds, 0.0) * 100)
+    hours, centis = divmod(centis, 360_000)
+    minutes, centis = divmod(centis, 6_000)
+    return f"{hours}:{minutes:02d}:{centis // 100:02d}.{centis % 100:02d}"
+
+
+def _escape(text: str) -> str:
+    """Keep transcript text from being read as ASS override tags or line-break escapes."""
+    return text.replace("\\", "\u2216").replace("{", "(").replace("}", ")")
+
+
+def _karaoke(caption: Caption) -> str:
+    """``{\\kN}word`` per word, N in centiseconds from this word's start to the next one's.
+
+    Boundaries are rounded once and differenced, so rounding never drifts along a caption.
+    """
+    bounds = [word.start for word in caption.words[1:]] + [caption.end]
+    marks = [round((t - caption.start) * 100) for t in [caption.start, *bounds]]
+    return " ".join(
+        f"{{\\k{after - before}}}{_escape(word.text)}"
+        for word, (before, after) in zip(caption.words, pairwise(marks), strict=True)
+    )
+
+
+def ass_document(captions: Sequence[Caption], *, width: int, height: int,
+                 font_size: int | None = None, margin_bottom: int | None = None) -> str:
+    """An ASS script for a ``width`` x ``height`` video: spoken words turn yellow as they are said.
+
+    Defaults scale with the frame: text a twelfth of the width (a caption of ~16 characters
+    fits on one line), sitting in the lower fifth, below the middle band where a padded 16:9
+    picture sits.
+    """
+    size = font_size or round(width / 12)
+    margin = margin_bottom if margin_bottom is not None else round(height * 0.2)
+    outline = max(round(size / 12), 1)
+    header = (
+        "[Script Info]\nScriptType: v4.00+\nWrapStyle: 0\nScaledBorderAndShadow: yes\n"
+        f"PlayResX: {width}\nPlayResY: {height}\n\n"
+        "[V4+ Styles]\n"
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
+        "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
+        "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+        # Colours are &HAABBGGRR: primary (already said) yellow, secondary (to come) white.
+        f"Style: Caption,{FONT_NAME},{size},&H0000F0FF,&H00FFFFFF,&H00000000,&H80000000,"
+        f"-1,0,0,0,100,100,0,0,1,{outline},0,2,{round(width * 0.06)},{round(width * 0.06)},"
+        f"{margin},1\n\n"
+        "[Events]\n"
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+    )
+    events = "".join(
+        f"Dialogue: 0,{_timestamp(c.start)},{_timestamp(c.end)},Caption,,0,0,0,,{_karaoke(c)}\n"
+        for c in captions
+    )
+    return header + events
+
+
+def write_caption_files(captions: Sequence[Caption], folder: str | os.PathLike[str], *,
+                        width: int, height: int) -> Path:
+    """Write ``captions.ass`` and link the caption font into ``folder``; return the .ass path.
+
+    The filter then runs with ``folder`` as its working directory and refers to both by
+    relative name, which sidesteps ffmpeg's two levels of filter-argument escaping for paths.
+    """
+    folder = Path(folder)
+    (folder / FONT_FILE).symlink_to(caption_font())
+    script = folder / "captions.ass"
+    script.write_text(ass_document(captions, width=width, height=height), encoding="utf-8")
+    return script
