@@ -29,7 +29,8 @@ def timeline(frame: pd.DataFrame, *, lane: str = "name", color_by: str | None = 
     ax.set_xlabel("seconds since start")
     if color_by:
         handles = [plt.Rectangle((0, 0), 1, 1, color=colors[g]) for g in groups]
-        ax.legend(handles, [str(g) for g in groups], loc="lower right", fontsize="small")
+        ax.legend(handles, [str(g) for g in groups], loc="upper left", bbox_to_anchor=(1.01, 1),
+                  fontsize="small", frameon=False)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return ax
