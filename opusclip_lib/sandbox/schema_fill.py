@@ -1,0 +1,215 @@
+"""Plausible JSON for a JSON Schema, as a structured-output model would write it, but seeded.
+
+Generic: every type, enum/const, anyOf/oneOf/allOf, local ``$ref``, numeric bounds, string
+lengths and array sizes are honoured. One domain rule makes highlight picking realistic: an
+object with a start-like and an end-like number is a *clip*; when the prompt holds a transcript
+of ``[12.3-15.8] text`` lines, clips are cut from those segments, in order, without overlap, and
+their text/title strings come from the words spoken there.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+TRANSCRIPT_LINE = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*\]\s*([^\[\n]*)")
+START = re.compile(r"^(start|begin|from)", re.IGNORECASE)
+END = re.compile(r"^(end|stop|finish|to$|until)", re.IGNORECASE)
+TEXT_NAMES = {"text", "quote", "transcript", "excerpt", "caption", "content", "snippet"}
+TITLE_NAMES = {"title", "headline", "hook", "name", "label", "topic"}
+WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
+STOPWORDS = frozenset(
+    "the and for that this with you your are was were from have has had not but all can its "
+    "into about their there what when which will would them then than they our out just "
+    "tell please give explain how why".split())
+FILLER = ("async python video clip moment audience hook story insight example detail "
+          "question answer idea lesson result summary highlight").split()
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+def transcript_segments(text: str) -> list[Segment]:
+    """``[12.3-15.8] words`` lines from a prompt, in time order."""
+    found = [Segment(float(a), float(b), words.strip())
+             for a, b, words in TRANSCRIPT_LINE.findall(text) if float(b) >= float(a)]
+    return sorted(found, key=lambda s: s.start)
+
+
+def vocabulary(text: str) -> list[str]:
+    """Content words of the prompt (first occurrence order), to make answers look on-topic."""
+    words = [w.lower() for w in WORD.findall(text) if w.lower() not in STOPWORDS]
+    return list(dict.fromkeys(words)) or list(FILLER)
+
+
+class SchemaFiller:
+    """Walks one schema with one RNG; build a new filler per response."""
+
+    def __init__(self, root: dict[str, Any], rng: random.Random, prompt: str) -> None:
+        self.root = root
+        self.rng = rng
+        self.segments = transcript_segments(prompt)
+        self.words = vocabulary(TRANSCRIPT_LINE.sub(" ", prompt) if self.segments else prompt)
+
+    def fill(self) -> Any:
+        return self.value(self.root)
+
+    def value(self, schema: dict[str, Any], name: str = "", clip: Segment | None = None) -> Any:
+        schema = self._resolve(schema)
+        if "const" in schema:
+            return schema["const"]
+        if "enum" in schema:
+            return self.rng.choice(schema["enum"])
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                options = [self._resolve(o) for o in schema[key]]
+                concrete = [o for o in options if o.get("type") != "null"] or options
+                return self.value(self.rng.choice(concrete), name, clip)
+        if "allOf" in schema:
+            return self.value(self._merge(schema["allOf"]), name, clip)
+        kind = self._type(schema)
+        if kind == "object":
+            return self._object(schema, clip)
+        if kind == "array":
+            return self._array(schema, name)
+        if kind in ("number", "integer"):
+            return self._number(schema, name, clip, integer=kind == "integer")
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        if kind == "null":
+            return None
+        return self._string(schema, name, clip)
+
+    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            target: Any = self.root
+            for part in schema["$ref"].removeprefix("#/").split("/"):
+                if part:
+                    target = target[part.replace("~1", "/").replace("~0", "~")]
+            schema = target
+        return schema
+
+    def _merge(self, schemas: list[dict[str, Any]]) -> dict[str, Any]:
+        merged: dict[str, Any] = {"properties": {}}
+        for part in map(self._resolve, schemas):
+            merged.update({k: v for k, v in part.items() if k != "properties"})
+            merged["properties"].update(part.get("properties", {}))
+        return merged
+
+    @staticmethod
+    def _type(schema: dict[str, Any]) -> str:
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind:
+            return kind
+        return "object" if "properties" in schema else "array" if "items" in schema else "string"
+
+    def _is_clip(self, schema: dict[str, Any]) -> bool:
+        props = schema.get("properties", {})
+        numeric = {k for k, v in props.items()
+                   if self._type(self._resolve(v)) in ("number", "integer")}
+        return any(START.match(k) for k in numeric) and any(END.match(k) for k in numeric)
+
+    def _object(self, schema: dict[str, Any], clip: Segment | None) -> dict[str, Any]:
+        if clip is None and self._is_clip(schema):
+            clip = self._clips(1)[0]
+        return {key: self.value(sub, key, clip)
+                for key, sub in schema.get("properties", {}).items()}
+
+    def _array(self, schema: dict[str, Any], name: str) -> list[Any]:
+        items = self._resolve(schema.get("items", {}))
+        low = schema.get("minItems", 1)
+        high = max(low, schema.get("maxItems", max(low, 3)))
+        if self._is_clip(items):
+            if self.segments:
+                high = max(low, min(high, len(self.segments)))
+            return [self._object(items, clip) for clip in self._clips(self.rng.randint(low, high))]
+        count = self.rng.randint(low, high)
+        if schema.get("uniqueItems") and "enum" in items:
+            return self.rng.sample(items["enum"], min(count, len(items["enum"])))
+        return [self.value(items, name) for _ in range(count)]
+
+    def _clips(self, count: int) -> list[Segment]:
+        """``count`` non-overlapping clips in time order, each 1-3 consecutive segments."""
+        if not self.segments:
+            starts = sorted(self.rng.sample(range(0, 600, 30), min(count, 20)))
+            clips = [Segment(float(s), float(s + self.rng.randint(10, 28)), self._sentence(8))
+                     for s in starts]
+            return _repeat(clips, count)
+        segments = self.segments
+        firsts = sorted(self.rng.sample(range(len(segments)), min(count, len(segments))))
+        clips = []
+        for n, first in enumerate(firsts):
+            stop = firsts[n + 1] if n + 1 < len(firsts) else len(segments)
+            last = min(stop, first + self.rng.randint(1, 3)) - 1
+            text = " ".join(s.text for s in segments[first: last + 1])
+            clips.append(Segment(segments[first].start, segments[last].end, text))
+        return _repeat(clips, count)
+
+    def _number(self, schema: dict[str, Any], name: str, clip: Segment | None,
+                *, integer: bool) -> float | int:
+        low = schema.get("minimum", schema.get("exclusiveMinimum"))
+        high = schema.get("maximum", schema.get("exclusiveMaximum"))
+        if clip is not None and (START.match(name) or END.match(name)):
+            value = clip.start if START.match(name) else clip.end
+        elif clip is not None and name.lower().startswith("duration"):
+            value = clip.end - clip.start
+        else:
+            low_f = 0.0 if low is None else float(low)
+            high_f = (1.0 if "score" in name.lower() or "confidence" in name.lower()
+                      else low_f + 100.0) if high is None else float(high)
+            value = self.rng.uniform(low_f, high_f)
+        if "exclusiveMinimum" in schema:
+            value = max(value, schema["exclusiveMinimum"] + (1 if integer else 1e-3))
+        if "exclusiveMaximum" in schema:
+            value = min(value, schema["exclusiveMaximum"] - (1 if integer else 1e-3))
+        if low is not None and "minimum" in schema:
+            value = max(value, low)
+        if high is not None and "maximum" in schema:
+            value = min(value, high)
+        return math.floor(value) if integer else round(value, 2)
+
+    def _string(self, schema: dict[str, Any], name: str, clip: Segment | None) -> str:
+        fmt = schema.get("format")
+        if fmt in ("date-time", "date"):
+            moment = EPOCH + timedelta(minutes=self.rng.randrange(525_600))
+            text = moment.date().isoformat() if fmt == "date" else moment.isoformat()
+        elif fmt == "uuid":
+            text = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        elif fmt == "email":
+            text = f"{self.rng.choice(self.words)}@example.com"
+        elif fmt in ("uri", "url"):
+            text = f"https://example.com/{self.rng.choice(self.words)}"
+        elif clip is not None and name.lower() in TEXT_NAMES:
+            text = clip.text
+        elif name.lower() in TITLE_NAMES:
+            source = clip.text.split() if clip is not None else None
+            text = (" ".join(source[:6]) if source else self._sentence(4)).strip(" .,").title()
+        else:
+            text = self._sentence(self.rng.randint(6, 14))
+        return self._fit(text, schema.get("minLength", 0), schema.get("maxLength"))
+
+    def _sentence(self, words: int) -> str:
+        chosen = [self.rng.choice(self.words) for _ in range(words)]
+        return " ".join(chosen).capitalize() + "."
+
+    def _fit(self, text: str, min_length: int, max_length: int | None) -> str:
+        while len(text) < min_length:
+            text += " " + self.rng.choice(self.words)
+        return text if max_length is None else text[:max_length]
+
+
+def _repeat(clips: list[Segment], count: int) -> list[Segment]:
+    """Exactly ``count`` clips, reusing some when the schema wants more than the transcript has."""
+    return (clips * math.ceil(count / len(clips)))[:count] if clips else []
