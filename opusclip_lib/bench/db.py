@@ -1,0 +1,359 @@
+"""``opusclip bench db``: how fast each backend takes video rows, by insert method, and how close
+the layer's fastest path comes to the raw driver measured in the same run.
+
+Methods: per-row autocommit (one transaction per row, so one durable commit per row; on
+SQLite also with SQLite's default rollback journal instead of the layer's WAL), per-row in one
+transaction, batch (``executemany``), bulk (PostgreSQL ``COPY``, multi-row ``INSERT``
+elsewhere), and the raw driver (stdlib ``sqlite3.executemany`` on a file database with default
+settings; asyncpg ``copy_records_to_table``; asyncmy ``executemany``). Every method starts from
+the same list of dicts, so the raw timings include turning them into tuples (and the metadata
+into JSON) with one list comprehension; the layer additionally validates every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+import asyncmy
+import asyncpg
+
+from opusclip_lib.db import DatabaseError, clear, connect, videos
+from opusclip_lib.db.database import Database, backend_class
+from opusclip_lib.db.maintenance import scratch_database
+from opusclip_lib.db.schema import MIGRATIONS
+from opusclip_lib.db.urls import parse_url
+
+COLUMNS = videos.VIDEOS.columns
+PER_ROW = "per-row autocommit"
+SQLITE_DEFAULTS = "per-row autocommit, SQLite defaults"
+TARGET_RATIO = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    backend: str
+    method: str
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+
+def make_rows(count: int) -> list[dict[str, Any]]:
+    """Distinct, valid videos (11-character ids from the row number)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    rows = []
+    for n in range(count):
+        digits, value = [], n
+        for _ in range(11):
+            value, digit = divmod(value, 64)
+            digits.append(alphabet[digit])
+        youtube_id = "".join(reversed(digits))
+        rows.append({"youtube_id": youtube_id, "url": videos.WATCH_URL + youtube_id,
+                     "title": f"Benchmark video {n}", "channel": f"channel {n % 50}",
+                     "duration_s": 60.0 + n % 3600, "metadata": {"views": n, "tags": ["bench"]}})
+    return rows
+
+
+def as_tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What a raw-driver user writes: dicts to tuples in column order, metadata to JSON."""
+    return [(r["youtube_id"], r["url"], r["title"], r["channel"], r["duration_s"],
+             json.dumps(r["metadata"]), "new") for r in rows]
+
+
+async def _per_row(db: Database, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        await videos.insert_video(db, **row)
+
+
+async def _per_row_in_transaction(db: Database, rows: list[dict[str, Any]]) -> None:
+    async with db.transaction() as tx:
+        for row in rows:
+            await videos.insert_video(tx, **row)
+
+
+async def _batch(db: Database, rows: list[dict[str, Any]]) -> None:
+    await videos.insert_videos(db, rows)
+
+
+async def _bulk(db: Database, rows: list[dict[str, Any]]) -> None:
+    await videos.insert_videos(db, rows, method="bulk")
+
+
+Insert = Callable[[Database, list[dict[str, Any]]], Awaitable[None]]
+LAYER_METHODS: list[tuple[str, Insert]] = [
+    (PER_ROW, _per_row),
+    ("per-row, one transaction", _per_row_in_transaction),
+    ("batch (executemany)", _batch),
+    ("bulk (COPY / multi-row)", _bulk),
+]
+
+
+class Target:
+    """Where one backend's runs go: a fresh database (or emptied scratch schema) per run."""
+
+    name: ClassVar[str]
+    raw_method: ClassVar[str]
+    # Extra per-row runs under other settings: (method label, URL options).
+    variants: ClassVar[tuple[tuple[str, dict[str, str]], ...]] = ()
+
+    async def fresh_url(self, **options: str) -> str:
+        raise NotImplementedError
+
+    async def raw(self, url: str, rows: list[dict[str, Any]]) -> float:
+        raise NotImplementedError
+
+
+class SQLiteTarget(Target):
+    name = "sqlite"
+    raw_method = "raw sqlite3 executemany"
+    # The layer's default is WAL; SQLite's own default (rollback journal) costs more fsyncs
+    # per commit. Both are measured so the per-row baseline is not a matter of choice.
+    variants = ((SQLITE_DEFAULTS, {"journal_mode": "delete"}),)
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.runs = 0
+
+    async def fresh_url(self, **options: str) -> str:
+        self.runs += 1
+        url = parse_url(f"sqlite:///{self.folder / f'run{self.runs}.db'}")
+        return url.with_options(**options).render()
+
+    async def raw(self, url: str, rows: list[dict[str, Any]]) -> float:
+        """A new file with the same tables, created and filled by plain ``sqlite3``."""
+        path = parse_url(url).path
+        vocabulary = backend_class("sqlite")(parse_url(url), min_size=1, max_size=1)
+        connection = sqlite3.connect(path)
+        try:
+            for migration in MIGRATIONS:
+                for statement in migration.statements(vocabulary):
+                    connection.execute(statement)
+            connection.commit()
+            sql = videos.VIDEOS.insert_sql
+            start = time.perf_counter()
+            connection.executemany(sql, as_tuples(rows))
+            connection.commit()
+            return time.perf_counter() - start
+        finally:
+            connection.close()
+
+
+class ServerTarget(Target):
+    """A scratch schema/database on a shared server, emptied before each run."""
+
+    variable: ClassVar[str]
+
+    def __init__(self, scratch_url: str) -> None:
+        self.url = scratch_url
+        self.parts = parse_url(scratch_url)
+
+    async def fresh_url(self, **options: str) -> str:
+        async with connect(self.url, min_size=1, max_size=1) as db:
+            await clear(db)
+        return self.url
+
+
+class PostgresTarget(ServerTarget):
+    name = "postgresql"
+    variable = "OPUSCLIP_POSTGRES_URL"
+    raw_method = "raw asyncpg COPY"
+
+    async def raw(self, url: str, rows: list[dict[str, Any]]) -> float:
+        p = self.parts
+        connection = await asyncpg.connect(host=p.host, port=p.port, user=p.user or None,
+                                           password=p.password or None, database=p.database)
+        try:
+            start = time.perf_counter()
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    "videos", records=as_tuples(rows), columns=list(COLUMNS),
+                    schema_name=p.options["schema"])
+            return time.perf_counter() - start
+        finally:
+            await connection.close()
+
+
+class MySQLTarget(ServerTarget):
+    name = "mysql"
+    variable = "OPUSCLIP_MYSQL_URL"
+    raw_method = "raw asyncmy executemany"
+
+    async def raw(self, url: str, rows: list[dict[str, Any]]) -> float:
+        """The driver at its best: prepared statement, MariaDB bulk execute, one transaction."""
+        p = self.parts
+        connection = await asyncmy.connect(host=p.host, port=p.port or 3306, user=p.user,
+                                           password=p.password, database=p.database,
+                                           autocommit=True, stmt_cache_size=256)
+        try:
+            sql = videos.VIDEOS.insert_sql.replace("?", "%s")
+            start = time.perf_counter()
+            await connection.begin()
+            async with connection.cursor() as cursor:
+                await cursor.executemany(sql, as_tuples(rows))
+            await connection.commit()
+            return time.perf_counter() - start
+        finally:
+            await connection.ensure_closed()
+
+
+async def _layer_run(target: Target, insert: Insert, rows: list[dict[str, Any]],
+                     options: dict[str, str]) -> float:
+    async with connect(await target.fresh_url(**options), min_size=1, max_size=4) as db:
+        start = time.perf_counter()
+        await insert(db, rows)
+        seconds = time.perf_counter() - start
+        assert await videos.count_videos(db) == len(rows)
+    return seconds
+
+
+async def run_target(target: Target, rows: list[dict[str, Any]], per_row_rows: int,
+                     repeat: int) -> list[Result]:
+    """Each round runs every method once, so a busy moment on a shared machine hits all of
+    them alike instead of skewing one method's median."""
+    runs: list[tuple[str, Callable[[], Awaitable[float]], int]] = []
+    for method, insert in LAYER_METHODS:
+        if insert is _per_row:
+            subset = rows[:per_row_rows]
+            runs += [(label, partial(_layer_run, target, _per_row, subset, options), len(subset))
+                     for label, options in ((method, {}), *target.variants)]
+        else:
+            runs.append((method, partial(_layer_run, target, insert, rows, {}), len(rows)))
+    runs.append((target.raw_method, partial(_raw_run, target, rows), len(rows)))
+    times: dict[str, list[float]] = {method: [] for method, _, _ in runs}
+    for _ in range(repeat):
+        for method, measure, _ in runs:
+            times[method].append(await measure())
+    results = [Result(target.name, method, count, statistics.median(times[method]))
+               for method, _, count in runs]
+    for result in results:
+        print(f"  {result.backend:<10} {result.method:<36} {result.rows_per_s:>12,.0f} rows/s")
+    return results
+
+
+async def _raw_run(target: Target, rows: list[dict[str, Any]]) -> float:
+    return await target.raw(await target.fresh_url(), rows)
+
+
+async def _reachable(variable: str) -> tuple[str | None, str]:
+    """The server URL, or ``None`` and the reason it is skipped."""
+    url = os.environ.get(variable)
+    if not url:
+        return None, f"{variable} is not set"
+    try:
+        async with connect(url, migrate=False, min_size=1, max_size=1, acquire_timeout=5) as db:
+            await db.fetchval("SELECT 1")
+    except DatabaseError as exc:
+        return None, f"{variable}={parse_url(url)} is unreachable: {exc}"
+    return url, ""
+
+
+def report(results: list[Result]) -> list[str]:
+    """The table, ratios and the targets; returns the list of missed targets."""
+    missed = []
+    print(f"\n{'backend':<11}{'method':<37}{'rows':>7}{'median s':>10}{'rows/s':>12}"
+          f"{'x per-row':>11}{'x raw':>8}")
+    for backend in dict.fromkeys(r.backend for r in results):
+        mine = [r for r in results if r.backend == backend]
+        per_row = next(r for r in mine if r.method == PER_ROW).rows_per_s
+        raw = mine[-1].rows_per_s
+        for r in mine:
+            print(f"{r.backend:<11}{r.method:<37}{r.rows:>7}{r.seconds:>10.4f}"
+                  f"{r.rows_per_s:>12,.0f}{r.rows_per_s / per_row:>10.1f}x"
+                  f"{r.rows_per_s / raw:>7.2f}x")
+        best = max(r.rows_per_s for r in mine if r.method.startswith(("batch", "bulk")))
+        checks = [(f"{backend}: batch or bulk >= {TARGET_RATIO:g}x per-row autocommit",
+                   best / per_row, TARGET_RATIO)]
+        defaults = next((r for r in mine if r.method == SQLITE_DEFAULTS), None)
+        if defaults is not None:
+            checks.append((f"{backend}: batch or bulk >= {TARGET_RATIO:g}x {SQLITE_DEFAULTS}",
+                           best / defaults.rows_per_s, TARGET_RATIO))
+        if backend == "sqlite":
+            batch = next(r for r in mine if r.method.startswith("batch")).rows_per_s
+            checks.append(("sqlite: batch >= 0.85x raw sqlite3 executemany", batch / raw, 0.85))
+        if backend == "postgresql":
+            bulk = next(r for r in mine if r.method.startswith("bulk")).rows_per_s
+            checks.append(("postgresql: bulk >= 0.9x raw asyncpg COPY", bulk / raw, 0.9))
+        for label, value, goal in checks:
+            ok = value >= goal
+            print(f"  {'PASS' if ok else 'MISS'} {label}: {value:.2f}")
+            if not ok:
+                missed.append(label)
+    return missed
+
+
+async def run(args: argparse.Namespace) -> list[Result]:
+    rows = make_rows(args.rows)
+    results: list[Result] = []
+    print(f"{args.rows:,} rows per method ({args.per_row_rows:,} for {PER_ROW}, reported as "
+          f"rows/s), median of {args.repeat}")
+    async with AsyncExitStack() as stack:
+        if "sqlite" in args.backends:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-db-")))
+            results += await run_target(SQLiteTarget(folder), rows, args.per_row_rows,
+                                        args.repeat)
+        for target in (PostgresTarget, MySQLTarget):
+            if target.name not in args.backends:
+                continue
+            url, reason = await _reachable(target.variable)
+            if url is None:
+                print(f"  skipping {target.name}: {reason}")
+                continue
+            scratch = await stack.enter_async_context(scratch_database(url, prefix="bench_db"))
+            results += await run_target(target(scratch), rows, args.per_row_rows, args.repeat)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="opusclip bench db", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--per-row-rows", type=int, default=1_000,
+                        help="rows for per-row autocommit (it is reported as rows/s)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method; the median counts")
+    parser.add_argument("--backends", default="sqlite,postgresql,mysql",
+                        type=lambda text: [b.strip() for b in text.split(",") if b.strip()])
+    parser.add_argument("--json", type=Path, help="write [{backend, method, rows, seconds}]")
+    parser.add_argument("--plot", type=Path, help="write a PNG bar chart (log scale)")
+    args = parser.parse_args(argv)
+    args.per_row_rows = min(args.per_row_rows, args.rows)
+
+    results = asyncio.run(run(args))
+    if not results:
+        print("nothing measured")
+        return 1
+    missed = report(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import pandas as pd
+
+        from opusclip_lib.charts.db import rows_per_second
+
+        figure, ax = plt.subplots(figsize=(9, 5.5))
+        rows_per_second(pd.DataFrame([asdict(r) for r in results]), ax=ax)
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+        plt.close(figure)
+    print(f"\n{len(missed)} target(s) missed" if missed else "\nall targets met")
+    return 0

@@ -1,0 +1,53 @@
+"""Async database layer: one interface over SQLite, PostgreSQL and MariaDB/MySQL.
+
+    from opusclip_lib.db import connect, videos, jobs
+
+    async with connect("sqlite:///work/opusclip.db") as db:   # pool opened, schema migrated
+        video = await videos.insert_video(db, "dQw4w9WgXcQ", title="...")
+        async with db.transaction() as tx:                     # BEGIN ... COMMIT / ROLLBACK
+            await videos.update_video(tx, video.id, status="queued")
+            await jobs.enqueue(tx, "pipeline", video_id=video.id)
+
+Repository modules (``videos``, ``clips``, ``jobs``, ``api_calls``) take either the database
+(one autocommitted statement per call) or a transaction's connection. Every statement is timed
+into ``db.recorder`` (``kind="query"``); errors are the types in :mod:`opusclip_lib.db.errors`.
+"""
+
+from opusclip_lib.db import api_calls, cache, clips, jobs, maintenance, videos
+from opusclip_lib.db.connection import Connection, Executor
+from opusclip_lib.db.database import Database, PoolStats, connect
+from opusclip_lib.db.errors import (
+    CheckViolation,
+    ConfigurationError,
+    ConnectionLost,
+    ConnectionShared,
+    DatabaseError,
+    ForeignKeyViolation,
+    IntegrityError,
+    InvalidTransition,
+    InvalidUrl,
+    InvalidYouTubeId,
+    LeaseLost,
+    LockTimeout,
+    NotFound,
+    NotNullViolation,
+    OperationalError,
+    PoolTimeout,
+    QueryError,
+    UniqueViolation,
+    ValidationError,
+    ValueTooLong,
+)
+from opusclip_lib.db.models import ApiCall, Clip, Job, JobEvent, Video
+from opusclip_lib.db.schema import clear, migrate, reset, schema_version
+from opusclip_lib.db.urls import DatabaseURL, parse_url
+
+__all__ = [
+    "ApiCall", "CheckViolation", "Clip", "ConfigurationError", "Connection", "ConnectionLost",
+    "ConnectionShared", "Database", "DatabaseError", "DatabaseURL", "Executor",
+    "ForeignKeyViolation", "IntegrityError", "InvalidTransition", "InvalidUrl", "InvalidYouTubeId",
+    "Job", "JobEvent", "LeaseLost", "LockTimeout", "NotFound", "NotNullViolation",
+    "OperationalError", "PoolStats", "PoolTimeout", "QueryError", "UniqueViolation",
+    "ValidationError", "ValueTooLong", "Video", "api_calls", "cache", "clear", "clips", "connect",
+    "jobs", "maintenance", "migrate", "parse_url", "reset", "schema_version", "videos",
+]

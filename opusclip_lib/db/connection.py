@@ -1,0 +1,183 @@
+"""One pooled connection, used by one task at a time: timed statements and nested transactions.
+
+Every statement goes through :meth:`Connection._call`, which is the single place that times it
+into the recorder, maps driver errors to :mod:`opusclip_lib.db.errors`, and marks the
+connection *broken* when its state is unknown (cancelled mid-statement, connection lost), so
+the pool closes it instead of handing a half-finished transaction to the next task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from opusclip_lib.db.backend import Params, Row
+from opusclip_lib.db.errors import ConnectionShared, DatabaseError, LockTimeout, OperationalError
+
+if TYPE_CHECKING:
+    from opusclip_lib.db.backend import Backend
+    from opusclip_lib.metrics import Recorder
+
+T = TypeVar("T")
+
+
+def _default_name(sql: str) -> str:
+    """``INSERT INTO videos ...`` -> ``insert videos``: good enough to group timings by."""
+    words = sql.split(None, 4)
+    verb = words[0].lower() if words else "?"
+    for index, word in enumerate(words[:-1]):
+        if word.upper() in {"INTO", "FROM", "UPDATE", "TABLE"}:
+            return f"{verb} {words[index + 1].lower()}"
+    return verb
+
+
+class Executor(Protocol):
+    """What repository functions take: a ``Database`` (autocommit) or a ``Connection``."""
+
+    @property
+    def backend(self) -> Backend: ...
+
+    async def execute(self, sql: str, params: Params = (), *, name: str | None = None) -> int: ...
+
+    async def executemany(self, sql: str, rows: Sequence[Params], *,
+                          name: str | None = None) -> int: ...
+
+    async def fetch(self, sql: str, params: Params = (), *,
+                    name: str | None = None) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, params: Params = (), *,
+                       name: str | None = None) -> Row | None: ...
+
+    async def fetchval(self, sql: str, params: Params = (), *, name: str | None = None) -> Any: ...
+
+    async def bulk_insert(self, table: str, columns: Sequence[str], rows: Sequence[Params], *,
+                          name: str | None = None) -> int: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+
+class Connection:
+    """A driver connection on loan from the pool; never share one between concurrent tasks."""
+
+    __slots__ = ("_depth", "_owner", "_recorder", "backend", "broken", "raw")
+
+    def __init__(self, backend: Backend, raw: Any, recorder: Recorder) -> None:
+        self.backend = backend
+        self.raw = raw
+        self.broken = False
+        self._recorder = recorder
+        self._depth = 0
+        self._owner = asyncio.current_task()
+
+    async def _call(self, name: str, operation: Callable[[], Awaitable[T]],
+                    count: Callable[[T], int]) -> T:
+        if asyncio.current_task() is not self._owner:
+            raise ConnectionShared(
+                f"{name!r} on a connection acquired by another task: concurrent tasks must each "
+                "use their own (db.acquire() / db.transaction() / the Database itself)",
+                backend=self.backend.name)
+        recorder = self._recorder
+        start = recorder.now()
+        try:
+            result = await operation()
+        except BaseException as exc:
+            error = self.backend.map_error(exc)
+            if error is None or (isinstance(error, OperationalError)
+                                 and not isinstance(error, LockTimeout)):
+                self.broken = True
+            recorder.add("query", name, start=start, seconds=recorder.now() - start, ok=False,
+                         error=type(error or exc).__name__, backend=self.backend.name, rows=0)
+            if error is None:
+                raise
+            raise error from exc
+        recorder.add("query", name, start=start, seconds=recorder.now() - start,
+                     backend=self.backend.name, rows=count(result))
+        return result
+
+    async def execute(self, sql: str, params: Params = (), *, name: str | None = None) -> int:
+        """Run one statement; returns the rows it changed."""
+        backend, raw = self.backend, self.raw
+        translated = backend.sql(sql)
+        return await self._call(name or _default_name(sql),
+                                lambda: backend.execute(raw, translated, params), int)
+
+    async def executemany(self, sql: str, rows: Sequence[Params], *,
+                          name: str | None = None) -> int:
+        """One statement, many parameter rows (the driver's batch path); returns rows sent."""
+        backend, raw = self.backend, self.raw
+        translated = backend.sql(sql)
+        if not rows:
+            return 0
+        return await self._call(name or _default_name(sql),
+                                lambda: backend.executemany(raw, translated, rows), int)
+
+    async def fetch(self, sql: str, params: Params = (), *, name: str | None = None) -> list[Row]:
+        backend, raw = self.backend, self.raw
+        translated = backend.sql(sql)
+        return await self._call(name or _default_name(sql),
+                                lambda: backend.fetch(raw, translated, params), len)
+
+    async def fetchrow(self, sql: str, params: Params = (), *,
+                       name: str | None = None) -> Row | None:
+        rows = await self.fetch(sql, params, name=name)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, params: Params = (), *, name: str | None = None) -> Any:
+        row = await self.fetchrow(sql, params, name=name)
+        return next(iter(row.values())) if row else None
+
+    async def bulk_insert(self, table: str, columns: Sequence[str], rows: Sequence[Params], *,
+                          name: str | None = None) -> int:
+        """The fastest load path of the backend (COPY, multi-row INSERT); returns rows loaded."""
+        backend, raw = self.backend, self.raw
+        if not rows:
+            return 0
+        return await self._call(name or f"bulk {table}",
+                                lambda: backend.bulk_insert(raw, table, columns, rows), int)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """``BEGIN``/``COMMIT``, or a ``SAVEPOINT`` when already inside a transaction.
+
+        Any exception (cancellation included) rolls back to where this block began and is
+        re-raised. A rollback that cannot run marks the connection broken; the pool then closes
+        it, and the server discards the open transaction with the connection.
+        """
+        depth = self._depth
+        if depth == 0:
+            await self._call("BEGIN", lambda: self.backend.begin(self.raw), _zero)
+        else:
+            await self.execute(f"SAVEPOINT sp_{depth}", name="SAVEPOINT")
+        self._depth = depth + 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = depth
+            await self._undo(depth)
+            raise
+        self._depth = depth
+        if depth:
+            await self.execute(f"RELEASE SAVEPOINT sp_{depth}", name="RELEASE")
+            return
+        try:
+            await self._call("COMMIT", lambda: self.backend.commit(self.raw), _zero)
+        except DatabaseError:
+            await self._undo(0)
+            raise
+
+    async def _undo(self, depth: int) -> None:
+        if self.broken:
+            return
+        try:
+            if depth:
+                await self.execute(f"ROLLBACK TO SAVEPOINT sp_{depth}", name="ROLLBACK TO")
+            else:
+                await self._call("ROLLBACK", lambda: self.backend.rollback(self.raw), _zero)
+        except DatabaseError:
+            self.broken = True
+
+
+def _zero(_: object) -> int:
+    return 0

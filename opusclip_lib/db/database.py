@@ -1,0 +1,185 @@
+"""The pool-owning :class:`Database` that ``connect(url)`` returns."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from opusclip_lib.config import database_url
+from opusclip_lib.db.backend import Backend, Params, Row
+from opusclip_lib.db.connection import Connection
+from opusclip_lib.db.errors import ConnectionLost, DatabaseError, OperationalError, PoolTimeout
+from opusclip_lib.db.urls import DatabaseURL, parse_url
+from opusclip_lib.metrics import Recorder
+
+BACKENDS = {
+    "sqlite": "opusclip_lib.db.sqlite:SQLiteBackend",
+    "postgresql": "opusclip_lib.db.postgres:PostgresBackend",
+    "mysql": "opusclip_lib.db.mysql:MySQLBackend",
+}
+
+
+def backend_class(name: str) -> type[Backend]:
+    """Imported on first use, so SQLite users never import asyncpg or asyncmy."""
+    module, _, attribute = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    size: int
+    in_use: int
+    waiting: int
+    min_size: int
+    max_size: int
+
+
+class Database:
+    """A connection pool plus the recorder its statements are timed into.
+
+    Use as ``async with connect(url) as db:``. ``db.execute``/``fetch``/... borrow a connection
+    for one autocommitted statement; ``db.transaction()`` lends one for a block of statements;
+    ``db.acquire()`` lends one without a transaction.
+    """
+
+    def __init__(self, url: str | DatabaseURL | None = None, *, recorder: Recorder | None = None,
+                 min_size: int | None = None, max_size: int | None = None,
+                 acquire_timeout: float | None = None, migrate: bool = True) -> None:
+        self.url = url if isinstance(url, DatabaseURL) else parse_url(url or database_url())
+        cls = backend_class(self.url.backend)
+        default_min, default_max = cls.default_pool
+        max_size = max_size or int(self.url.number("max_size", default_max))
+        min_size = min(max_size, min_size if min_size is not None
+                       else int(self.url.number("min_size", default_min)))
+        self.backend: Backend = cls(self.url, min_size=min_size, max_size=max_size)
+        self.recorder = recorder if recorder is not None else Recorder()
+        self.acquire_timeout = acquire_timeout or self.url.number("acquire_timeout", 10.0)
+        self._migrate = migrate
+        self._in_use = 0
+        self._waiting = 0
+
+    @property
+    def name(self) -> str:
+        """``"sqlite"``, ``"postgresql"`` or ``"mysql"``."""
+        return self.backend.name
+
+    async def __aenter__(self) -> Database:
+        try:
+            await self.backend.open()
+        except Exception as exc:
+            mapped = exc if isinstance(exc, DatabaseError) else self.backend.map_error(exc)
+            detail = repr(exc) if mapped is None or isinstance(mapped, ConnectionLost) else mapped
+            raise OperationalError(f"cannot open a {self.name} pool for {self.url}: {detail}",
+                                   backend=self.name) from exc
+        if self._migrate:
+            from opusclip_lib.db.schema import migrate
+
+            try:
+                await migrate(self)
+            except BaseException:
+                await self.backend.close()
+                raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.backend.close()
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Connection]:
+        """Borrow a connection for this task alone; it goes back (or is closed if broken) after."""
+        self._waiting += 1
+        try:
+            raw = await self.backend.acquire(self.acquire_timeout)
+        except TimeoutError:
+            raise PoolTimeout(
+                f"no {self.name} connection free within {self.acquire_timeout:g} s "
+                f"(pool max_size={self.backend.max_size}, {self._in_use} in use)",
+                backend=self.name) from None
+        except Exception as exc:  # opening a replacement connection failed
+            mapped = self.backend.map_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        finally:
+            self._waiting -= 1
+        self._in_use += 1
+        connection = Connection(self.backend, raw, self.recorder)
+        try:
+            yield connection
+        finally:
+            self._in_use -= 1
+            await self.backend.release(raw, discard=connection.broken)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A connection inside ``BEGIN ... COMMIT``; an exception rolls everything back."""
+        async with self.acquire() as connection, connection.transaction():
+            yield connection
+
+    async def execute(self, sql: str, params: Params = (), *, name: str | None = None) -> int:
+        async with self.acquire() as connection:
+            return await connection.execute(sql, params, name=name)
+
+    async def executemany(self, sql: str, rows: Sequence[Params], *,
+                          name: str | None = None) -> int:
+        """All rows or none: runs in its own transaction."""
+        async with self.transaction() as connection:
+            return await connection.executemany(sql, rows, name=name)
+
+    async def fetch(self, sql: str, params: Params = (), *, name: str | None = None) -> list[Row]:
+        async with self.acquire() as connection:
+            return await connection.fetch(sql, params, name=name)
+
+    async def fetchrow(self, sql: str, params: Params = (), *,
+                       name: str | None = None) -> Row | None:
+        async with self.acquire() as connection:
+            return await connection.fetchrow(sql, params, name=name)
+
+    async def fetchval(self, sql: str, params: Params = (), *, name: str | None = None) -> Any:
+        async with self.acquire() as connection:
+            return await connection.fetchval(sql, params, name=name)
+
+    async def bulk_insert(self, table: str, columns: Sequence[str], rows: Sequence[Params], *,
+                          name: str | None = None) -> int:
+        """All rows or none: runs in its own transaction."""
+        async with self.transaction() as connection:
+            return await connection.bulk_insert(table, columns, rows, name=name)
+
+    def pool_stats(self) -> PoolStats:
+        return PoolStats(size=self.backend.pool_size(), in_use=self._in_use,
+                         waiting=self._waiting, min_size=self.backend.min_size,
+                         max_size=self.backend.max_size)
+
+    @asynccontextmanager
+    async def sample_pool(self, interval: float = 0.05) -> AsyncIterator[None]:
+        """Record pool usage (``kind="pool"``) every ``interval`` seconds while the block runs."""
+
+        async def sample() -> None:
+            while True:
+                stats = self.pool_stats()
+                self.recorder.add("pool", self.name, seconds=0.0, backend=self.name,
+                                  in_use=stats.in_use, size=stats.size, waiting=stats.waiting,
+                                  max_size=stats.max_size)
+                await asyncio.sleep(interval)
+
+        task = asyncio.create_task(sample(), name=f"pool sampler ({self.name})")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def connect(url: str | DatabaseURL | None = None, **options: Any) -> Database:
+    """``async with connect(url) as db:`` -- pool opened and schema migrated on entry.
+
+    ``url`` defaults to :func:`opusclip_lib.config.database_url`. Options: ``recorder``,
+    ``min_size``, ``max_size``, ``acquire_timeout`` (seconds), ``migrate`` (default ``True``).
+    """
+    return Database(url, **options)

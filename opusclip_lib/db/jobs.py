@@ -1,0 +1,267 @@
+"""A durable job queue in the database, with a state machine and a reaper.
+
+    pending -> downloading -> transcribing -> analyzing -> rendering -> completed
+    any unfinished status -> failed | cancelled
+    downloading..rendering -> pending   (retryable failure with backoff, or reaped)
+
+Every change is a *conditional* UPDATE (``WHERE id = ? AND status = <what we read>``), so two
+workers racing on one job cannot both win; each change appends a row to ``job_events``.
+:func:`claim` hands each pending job to exactly one worker: ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL and MariaDB, the single SQLite writer otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opusclip_lib.db import repository
+from opusclip_lib.db.backend import Row
+from opusclip_lib.db.connection import Executor
+from opusclip_lib.db.errors import InvalidTransition, LeaseLost, UniqueViolation, ValidationError
+from opusclip_lib.db.models import Job, JobEvent
+from opusclip_lib.db.schema import KEY_MAX, NAME_MAX, STATUS_MAX
+from opusclip_lib.db.validate import Column
+
+STAGES = ("downloading", "transcribing", "analyzing", "rendering")
+ACTIVE = frozenset(STAGES)
+FINISHED = frozenset({"completed", "failed", "cancelled"})
+_FORWARD = dict(zip(("pending", *STAGES), (*STAGES, "completed"), strict=True))
+_RETRY = {status: {"pending"} for status in ACTIVE}
+ALLOWED: dict[str, frozenset[str]] = {
+    status: frozenset({following, "failed", "cancelled", *_RETRY.get(status, ())})
+    for status, following in _FORWARD.items()
+} | {status: frozenset() for status in FINISHED}
+
+JOBS = repository.Table("processing_jobs", [
+    Column("kind", required=True, max_len=NAME_MAX),
+    Column("video_id", "integer"),
+    Column("payload", "json"),
+    Column("max_attempts", "integer", low=1),
+    Column("idempotency_key", max_len=KEY_MAX),
+    Column("status", max_len=STATUS_MAX),
+    Column("stage", max_len=NAME_MAX),
+    Column("progress", "number", low=0, high=1),
+    Column("locked_by", max_len=NAME_MAX),
+    Column("error_code", max_len=NAME_MAX),
+    Column("error_message"),
+])
+_ACTIVE_MARKS = ", ".join("?" * len(STAGES))
+
+
+async def enqueue(ex: Executor, kind: str, *, video_id: int | None = None, payload: Any = None,
+                  idempotency_key: str | None = None, max_attempts: int = 3,
+                  delay_s: float = 0.0) -> Job:
+    """Add a pending job. With ``idempotency_key``, enqueueing twice returns the first job."""
+    values = JOBS.changes({"kind": kind, "video_id": video_id, "payload": payload,
+                           "max_attempts": max_attempts, "idempotency_key": idempotency_key})
+    sql = (f"INSERT INTO processing_jobs ({', '.join(values)}, run_after) VALUES "
+           f"({', '.join('?' * len(values))}, {ex.backend.now_plus()}) RETURNING *")
+    params = (*values.values(), float(delay_s))
+    try:
+        async with ex.transaction() as tx:
+            row = await tx.fetchrow(sql, params, name="enqueue job")
+            assert row is not None
+            await _event(tx, row["id"], None, "pending", None, "enqueued")
+    except UniqueViolation:
+        if idempotency_key is None:
+            raise
+        existing = await repository.find_one(ex, JOBS, "idempotency_key", idempotency_key)
+        if existing is None:  # deleted in between: rare enough to report, not to retry
+            raise
+        row = existing
+    return Job.from_row(row)
+
+
+async def get_job(ex: Executor, job_id: int) -> Job:
+    """Raises ``NotFound``."""
+    return Job.from_row(await repository.get_one(ex, JOBS, job_id))
+
+
+async def list_jobs(ex: Executor, *, status: str | None = None, kind: str | None = None,
+                    video_id: int | None = None, limit: int = 100) -> list[Job]:
+    rows = await repository.list_where(ex, JOBS, {"status": status, "kind": kind,
+                                                  "video_id": video_id}, limit=limit)
+    return [Job.from_row(row) for row in rows]
+
+
+async def job_events(ex: Executor, job_id: int) -> list[JobEvent]:
+    rows = await ex.fetch("SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,),
+                          name="job events")
+    return [JobEvent.from_row(row) for row in rows]
+
+
+async def queue_counts(ex: Executor) -> dict[str, int]:
+    """Jobs per status, e.g. ``{"pending": 3, "completed": 10}``."""
+    rows = await ex.fetch("SELECT status, count(*) AS n FROM processing_jobs GROUP BY status",
+                          name="queue counts")
+    return {row["status"]: int(row["n"]) for row in rows}
+
+
+async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None,
+                limit: int = 1) -> list[Job]:
+    """Take up to ``limit`` due pending jobs for ``worker`` (-> ``downloading``, attempts + 1).
+
+    A job is returned to exactly one caller however many workers claim at the same time.
+    """
+    if not worker:
+        raise ValidationError("claim() needs the worker's name (it becomes locked_by)")
+    JOBS.changes({"locked_by": worker})
+    backend = ex.backend
+    kind_filter = f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
+    due = (f"SELECT id FROM processing_jobs WHERE status = 'pending' AND run_after <= "
+           f"{backend.now}{kind_filter} ORDER BY run_after, id LIMIT ?{backend.skip_locked}")
+    due_params = (*(kinds or ()), int(limit))
+    take = (f"UPDATE processing_jobs SET status = 'downloading', locked_by = ?, "
+            f"heartbeat_at = {backend.now}, attempts = attempts + 1, updated_at = {backend.now}")
+    async with ex.transaction() as tx:
+        if backend.update_returning:
+            # A materialized CTE runs the locking SELECT exactly once; as a plain IN (subquery)
+            # the planner may rescan it per row and take far more than ``limit`` jobs.
+            rows = await tx.fetch(
+                f"WITH due AS MATERIALIZED ({due}) {take} "
+                "WHERE id IN (SELECT id FROM due) AND status = 'pending' RETURNING *",
+                (*due_params, worker), name="claim jobs")
+        else:
+            ids = [row["id"] for row in await tx.fetch(due, due_params, name="claim jobs")]
+            if not ids:
+                return []
+            marks = ", ".join("?" * len(ids))
+            await tx.execute(f"{take} WHERE id IN ({marks}) AND status = 'pending'",
+                             (worker, *ids), name="claim jobs")
+            rows = await tx.fetch(f"SELECT * FROM processing_jobs WHERE id IN ({marks})", ids,
+                                  name="claim jobs")
+        jobs = sorted((Job.from_row(row) for row in rows), key=lambda j: (j.run_after, j.id))
+        await tx.executemany(
+            "INSERT INTO job_events (job_id, from_status, to_status, worker, message) "
+            "VALUES (?, 'pending', 'downloading', ?, ?)",
+            [(job.id, worker, f"claimed, attempt {job.attempts}") for job in jobs],
+            name="job event")
+    return jobs
+
+
+async def advance(ex: Executor, job_id: int, to_status: str, *, worker: str,
+                  stage: str | None = None, progress: float | None = None) -> Job:
+    """Move a claimed job forward (e.g. ``downloading`` -> ``transcribing``, ... ``completed``).
+
+    Raises ``InvalidTransition`` for a move the state machine forbids and ``LeaseLost`` if
+    ``worker`` no longer holds the job.
+    """
+    if to_status not in (*STAGES, "completed"):
+        raise InvalidTransition(f"advance() moves forward only; use fail() or cancel() for "
+                                f"{to_status!r}")
+    JOBS.changes({"stage": stage, "progress": progress})
+    done = to_status == "completed"
+    now = ex.backend.now
+    assignments = (f"stage = ?, progress = ?, heartbeat_at = {now}, "
+                   + (f"finished_at = {now}, locked_by = NULL, " if done else ""))
+    async with ex.transaction() as tx:
+        job = await get_job(tx, job_id)
+        if done:
+            progress = 1.0
+        else:
+            stage = stage if stage is not None else job.stage
+            progress = progress if progress is not None else job.progress
+        return await _transition(tx, job, to_status, worker=worker, assignments=assignments,
+                                 params=(stage, progress))
+
+
+async def heartbeat(ex: Executor, job_id: int, worker: str, *, progress: float | None = None,
+                    stage: str | None = None) -> None:
+    """Tell the reaper ``worker`` is alive; ``LeaseLost`` means stop working on this job."""
+    JOBS.changes({"stage": stage, "progress": progress})
+    now = ex.backend.now
+    changed = await ex.execute(
+        f"UPDATE processing_jobs SET heartbeat_at = {now}, updated_at = {now}, "
+        f"progress = COALESCE(?, progress), stage = COALESCE(?, stage) "
+        f"WHERE id = ? AND locked_by = ? AND status IN ({_ACTIVE_MARKS})",
+        (progress, stage, job_id, worker, *STAGES), name="heartbeat")
+    if not changed:
+        raise LeaseLost(f"job {job_id} is no longer held by {worker!r} (reaped, cancelled or "
+                        "finished)", backend=ex.backend.name)
+
+
+async def fail(ex: Executor, job_id: int, *, code: str, message: str, worker: str | None = None,
+               retryable: bool = False, backoff_s: float = 1.0,
+               max_backoff_s: float = 300.0) -> Job:
+    """Record a failure. Retryable, with attempts left: back to ``pending`` after
+    ``backoff_s * 2**(attempts-1)`` seconds (capped); otherwise ``failed`` for good."""
+    JOBS.changes({"error_code": code, "error_message": message})
+    now = ex.backend.now
+    async with ex.transaction() as tx:
+        job = await get_job(tx, job_id)
+        if retryable and job.status in ACTIVE and job.attempts < job.max_attempts:
+            delay = min(backoff_s * 2 ** max(job.attempts - 1, 0), max_backoff_s)
+            return await _transition(
+                tx, job, "pending", worker=worker, message=f"{code}: retry in {delay:g} s",
+                assignments=(f"run_after = {ex.backend.now_plus()}, locked_by = NULL, "
+                             "heartbeat_at = NULL, error_code = ?, error_message = ?, "),
+                params=(delay, code, message))
+        return await _transition(
+            tx, job, "failed", worker=worker, message=code,
+            assignments=(f"finished_at = {now}, locked_by = NULL, error_code = ?, "
+                         "error_message = ?, "),
+            params=(code, message))
+
+
+async def cancel(ex: Executor, job_id: int, *, reason: str | None = None) -> Job:
+    """Stop a job whatever its stage; its worker finds out at its next heartbeat."""
+    async with ex.transaction() as tx:
+        job = await get_job(tx, job_id)
+        return await _transition(tx, job, "cancelled", message=reason,
+                                 assignments=f"finished_at = {ex.backend.now}, locked_by = NULL, ")
+
+
+async def reap_stale(ex: Executor, *, stale_after_s: float) -> list[Job]:
+    """Requeue running jobs whose worker has not sent a heartbeat for ``stale_after_s`` seconds
+    (or fail them when no attempts are left). Run it periodically from any one process."""
+    backend = ex.backend
+    reaped = []
+    async with ex.transaction() as tx:
+        rows = await tx.fetch(
+            f"SELECT * FROM processing_jobs WHERE status IN ({_ACTIVE_MARKS}) AND heartbeat_at < "
+            f"{backend.now_plus()} ORDER BY id{backend.skip_locked}",
+            (*STAGES, -float(stale_after_s)), name="find stale jobs")
+        for job in map(Job.from_row, rows):
+            message = f"no heartbeat from {job.locked_by} for {stale_after_s:g} s"
+            retry = job.attempts < job.max_attempts
+            assignments = ("locked_by = NULL, heartbeat_at = NULL, error_code = 'stale_heartbeat',"
+                           " error_message = ?, "
+                           + (f"run_after = {backend.now}, " if retry
+                              else f"finished_at = {backend.now}, "))
+            reaped.append(await _transition(tx, job, "pending" if retry else "failed",
+                                            message=message, assignments=assignments,
+                                            params=(message,)))
+    return reaped
+
+
+async def _transition(tx: Executor, job: Job, to_status: str, *, worker: str | None = None,
+                      assignments: str = "", params: tuple[Any, ...] = (),
+                      message: str | None = None) -> Job:
+    """Check the move against the state machine, then make it only if nobody moved first."""
+    if to_status not in ALLOWED[job.status]:
+        allowed = ", ".join(sorted(ALLOWED[job.status])) or "nothing (finished)"
+        raise InvalidTransition(f"job {job.id}: cannot go from {job.status} to {to_status}; "
+                                f"allowed: {allowed}", backend=tx.backend.name)
+    if worker is not None and job.locked_by != worker:
+        raise LeaseLost(f"job {job.id} is held by {job.locked_by!r}, not {worker!r}",
+                        backend=tx.backend.name)
+    condition = " AND status = ?" + (" AND locked_by = ?" if worker is not None else "")
+    row: Row | None = await repository.update_returning(
+        tx, "processing_jobs", job.id,
+        f"status = ?, {assignments}updated_at = {tx.backend.now}", (to_status, *params),
+        condition=condition,
+        condition_params=(job.status, *([worker] if worker is not None else [])),
+        name=f"job -> {to_status}")
+    if row is None:
+        raise InvalidTransition(f"job {job.id} changed while moving {job.status} -> {to_status}; "
+                                "re-read it", backend=tx.backend.name)
+    await _event(tx, job.id, job.status, to_status, worker, message)
+    return Job.from_row(row)
+
+
+async def _event(tx: Executor, job_id: int, from_status: str | None, to_status: str,
+                 worker: str | None, message: str | None) -> None:
+    await tx.execute("INSERT INTO job_events (job_id, from_status, to_status, worker, message) "
+                     "VALUES (?, ?, ?, ?, ?)", (job_id, from_status, to_status, worker, message),
+                     name="job event")

@@ -1,0 +1,215 @@
+"""MariaDB/MySQL through an asyncmy pool.
+
+Why asyncmy, measured on this machine (MariaDB 10.11, 10,000 six-column rows, one transaction,
+median of 3): aiomysql 0.3 ``executemany`` 34k rows/s; asyncmy 0.2 ``executemany`` (text
+protocol) 40k rows/s, 1.2x; asyncmy with a statement cache, where ``executemany`` becomes one
+MariaDB ``COM_STMT_BULK_EXECUTE`` round trip in binary form, 76-84k rows/s, 2.2x. The cache
+also makes every parameterized statement a server-side prepared statement, so values never
+travel inside SQL text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import asyncmy
+from asyncmy import errors as driver_errors
+from asyncmy.constants import CLIENT
+from asyncmy.cursors import DictCursor
+
+from opusclip_lib.db import errors
+from opusclip_lib.db.backend import (
+    CLOSE_GRACE_S,
+    Backend,
+    Params,
+    Row,
+    identifier,
+    numbered_placeholders,
+)
+from opusclip_lib.db.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from opusclip_lib.db.connection import Connection
+
+_CODES: dict[int, type[errors.DatabaseError]] = {
+    1062: errors.UniqueViolation,
+    1586: errors.UniqueViolation,
+    3819: errors.CheckViolation,  # MySQL 8
+    4025: errors.CheckViolation,  # MariaDB
+    1216: errors.ForeignKeyViolation,
+    1217: errors.ForeignKeyViolation,
+    1451: errors.ForeignKeyViolation,
+    1452: errors.ForeignKeyViolation,
+    1048: errors.NotNullViolation,
+    1364: errors.NotNullViolation,
+    1406: errors.ValueTooLong,
+    1205: errors.LockTimeout,  # lock wait timeout
+    1213: errors.LockTimeout,  # deadlock
+    1969: errors.LockTimeout,  # max_statement_time exceeded
+    1054: errors.QueryError,
+    1064: errors.QueryError,
+    1146: errors.QueryError,
+    1053: errors.ConnectionLost,
+    1927: errors.ConnectionLost,  # connection was killed
+    2006: errors.ConnectionLost,
+    2013: errors.ConnectionLost,
+    2055: errors.ConnectionLost,
+    4031: errors.ConnectionLost,
+}
+_CONSTRAINT_NAME = re.compile(r"(?:for key|CONSTRAINT) [`'](?:[^`']*\.)?([^`']+)[`']")
+# UTC timestamps, strict types, and no notes ("table already exists" from IF NOT EXISTS): the
+# driver would fetch and log every note with an extra round trip.
+SESSION = ("SET time_zone = '+00:00', sql_notes = 0, sql_mode = 'STRICT_ALL_TABLES,"
+           "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'")
+
+
+class MySQLBackend(Backend):
+    name = "mysql"
+    default_pool = (5, 20)
+    primary_key = "BIGINT AUTO_INCREMENT PRIMARY KEY"
+    reference = "BIGINT"
+    double = "DOUBLE"
+    timestamp = "DATETIME(6)"
+    now = "CURRENT_TIMESTAMP(6)"
+    # Binary collation: YouTube ids are case-sensitive, as text is in PostgreSQL and SQLite.
+    table_options = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    update_returning = False  # MariaDB has INSERT/DELETE ... RETURNING, not UPDATE
+    max_bind_params = 65_535
+    create_namespace_sql = ("CREATE DATABASE IF NOT EXISTS {} "
+                            "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    drop_namespace_sql = "DROP DATABASE IF EXISTS {}"
+
+    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int) -> None:
+        super().__init__(url, min_size=min_size, max_size=max_size)
+        self._pool: Any = None
+
+    def translate(self, text: str) -> str:
+        return numbered_placeholders(text.replace("%", "%%"), "%s")
+
+    def json_type(self, column: str) -> str:
+        return "JSON"
+
+    def now_plus(self) -> str:
+        return "TIMESTAMPADD(MICROSECOND, ROUND(? * 1000000), CURRENT_TIMESTAMP(6))"
+
+    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str],
+                   update: Sequence[str], *, touch: str = "") -> str:
+        assignments = ", ".join([*(f"{c} = VALUES({c})" for c in update), *filter(None, [touch])])
+        return f"{self.insert_sql(table, columns)} ON DUPLICATE KEY UPDATE {assignments}"
+
+    def explain_sql(self, sql: str) -> str:
+        return f"EXPLAIN {sql}"
+
+    def format_plan(self, rows: list[Row]) -> str:
+        if not rows:
+            return ""
+        headers = list(rows[0])
+        cells = [[("" if row[h] is None else str(row[h])) for h in headers] for row in rows]
+        widths = [max(len(h), *(len(line[i]) for line in cells)) for i, h in enumerate(headers)]
+
+        def render(values: list[str]) -> str:
+            return " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
+
+        return "\n".join([render(headers), "-+-".join("-" * w for w in widths),
+                          *(render(line) for line in cells)])
+
+    def namespace_url(self, name: str) -> DatabaseURL:
+        return self.url.with_database(identifier(name))
+
+    # --- pool --------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        url = self.url
+        self._pool = await asyncmy.create_pool(
+            host=url.host or "127.0.0.1", port=url.port or 3306, user=url.user or "root",
+            password=url.password, database=url.database, minsize=self.min_size,
+            maxsize=self.max_size, autocommit=True, charset="utf8mb4", init_command=SESSION,
+            client_flag=CLIENT.FOUND_ROWS,  # rowcount = rows matched, as in the other backends
+            stmt_cache_size=256)
+
+    async def close(self) -> None:
+        if self._pool is None:
+            return
+        self._pool.close()
+        try:
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await self._pool.wait_closed()  # waits for borrowed connections to come back
+        except TimeoutError:
+            self._pool.terminate()
+            await self._pool.wait_closed()
+
+    async def acquire(self, timeout: float) -> Any:
+        assert self._pool is not None, "use 'async with connect(url) as db'"
+        async with asyncio.timeout(timeout):
+            return await self._pool.acquire()
+
+    async def release(self, raw: Any, *, discard: bool) -> None:
+        if not discard:
+            await self._pool.release(raw)
+            return
+        thread_id = raw.thread_id()
+        raw.close()
+        await self._pool.release(raw)
+        # The server notices a closed socket only when it next reads from it: a statement still
+        # running (and the transaction's locks) would live on. Kill that session now.
+        try:
+            async with asyncio.timeout(2), self._pool.acquire() as other:
+                await other.kill(thread_id)
+        except (TimeoutError, OSError, driver_errors.MySQLError):
+            pass  # already gone, or the server is unreachable: it will clean up on its own
+
+    def pool_size(self) -> int:
+        return self._pool.size if self._pool is not None else 0
+
+    # --- statements --------------------------------------------------------------------------
+
+    async def execute(self, raw: Any, sql: str, params: Params) -> int:
+        async with raw.cursor() as cursor:
+            return max(await cursor.execute(sql, tuple(params)), 0)
+
+    async def executemany(self, raw: Any, sql: str, rows: Sequence[Params]) -> int:
+        async with raw.cursor() as cursor:
+            await cursor.executemany(sql, rows)
+        return len(rows)
+
+    async def fetch(self, raw: Any, sql: str, params: Params) -> list[Row]:
+        async with raw.cursor(DictCursor) as cursor:
+            await cursor.execute(sql, tuple(params))
+            return list(await cursor.fetchall())
+
+    async def begin(self, raw: Any) -> None:
+        await raw.begin()
+
+    async def commit(self, raw: Any) -> None:
+        await raw.commit()
+
+    async def rollback(self, raw: Any) -> None:
+        await raw.rollback()
+
+    def map_error(self, exc: BaseException) -> errors.DatabaseError | None:
+        if isinstance(exc, driver_errors.MySQLError):
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+            text = exc.args[1] if len(exc.args) > 1 else str(exc)
+            kind = _CODES.get(code)
+            if kind is None:
+                kind = (errors.ConnectionLost if isinstance(exc, driver_errors.InterfaceError)
+                        else errors.IntegrityError if isinstance(exc, driver_errors.IntegrityError)
+                        else errors.DatabaseError)
+            if kind is errors.ConnectionLost:
+                return errors.ConnectionLost.of(self.name, f"{text} [{code}]")
+            found = _CONSTRAINT_NAME.search(text)
+            return kind(f"{text} [mysql {code}]", backend=self.name,
+                        constraint=found.group(1) if found else None)
+        if isinstance(exc, (ConnectionError, OSError, asyncio.IncompleteReadError)) \
+                and not isinstance(exc, TimeoutError):
+            return errors.ConnectionLost.of(self.name, repr(exc))
+        return None
+
+    # --- maintenance -------------------------------------------------------------------------
+
+    async def vacuum(self, conn: Connection, tables: Iterable[str]) -> None:
+        # InnoDB implements OPTIMIZE as "recreate + analyze".
+        await conn.fetch(f"OPTIMIZE TABLE {', '.join(tables)}", name="OPTIMIZE")

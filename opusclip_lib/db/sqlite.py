@@ -1,0 +1,243 @@
+"""SQLite through aiosqlite: a small pool of connections, WAL, and one writer at a time.
+
+Each aiosqlite connection owns a thread, so a pool of a few lets readers run side by side (WAL
+lets them read while a write is in progress). Writes in SQLite are serialized by the file lock
+anyway; transactions here take an in-process ``asyncio.Lock`` before ``BEGIN IMMEDIATE`` so
+that tasks queue in order instead of sleeping in SQLite's busy handler. ``busy_timeout`` still
+covers other processes writing the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from opusclip_lib.db import errors
+from opusclip_lib.db.backend import Backend, Params, Row
+from opusclip_lib.db.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from opusclip_lib.db.connection import Connection
+
+_CONSTRAINTS: dict[str, type[errors.IntegrityError]] = {
+    "SQLITE_CONSTRAINT_UNIQUE": errors.UniqueViolation,
+    "SQLITE_CONSTRAINT_PRIMARYKEY": errors.UniqueViolation,
+    "SQLITE_CONSTRAINT_CHECK": errors.CheckViolation,
+    "SQLITE_CONSTRAINT_FOREIGNKEY": errors.ForeignKeyViolation,
+    "SQLITE_CONSTRAINT_NOTNULL": errors.NotNullViolation,
+}
+# Defaults: WAL (readers never wait for the writer) with synchronous=FULL (a commit survives
+# power loss, as it does on PostgreSQL and MariaDB). journal_mode=delete is SQLite's own
+# default, for file systems without WAL support and for comparisons.
+MEMORY = ":memory:"
+SYNCHRONOUS = {"off", "normal", "full", "extra"}
+JOURNAL_MODES = {"wal", "delete", "truncate", "persist"}
+
+
+def _choice(options: dict[str, str], name: str, default: str, allowed: set[str]) -> str:
+    value = options.get(name, default).lower()
+    if value not in allowed:
+        raise errors.ConfigurationError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+    return value
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+    default_pool = (1, 4)
+    primary_key = "INTEGER PRIMARY KEY"
+    reference = "INTEGER"
+    double = "REAL"
+    timestamp = "TEXT"
+    now = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    skip_locked = ""  # BEGIN IMMEDIATE already makes writers take turns
+    max_bind_params = 32_766
+    version_sql = "SELECT 'SQLite ' || sqlite_version() AS version"
+
+    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int) -> None:
+        in_memory = url.path == MEMORY
+        # Every connection to ":memory:" is a separate database: only one may exist.
+        super().__init__(url, min_size=1 if in_memory else min_size,
+                         max_size=1 if in_memory else max_size)
+        self.path = url.path
+        self.busy_timeout = url.number("busy_timeout", 5000) / 1000
+        self.synchronous = _choice(url.options, "synchronous", "full", SYNCHRONOUS)
+        self.journal_mode = _choice(url.options, "journal_mode", "wal", JOURNAL_MODES)
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._open = 0
+        self._write_lock = asyncio.Lock()
+        self._writer: aiosqlite.Connection | None = None
+        self._closed = False
+
+    def json_type(self, column: str) -> str:
+        return f"TEXT CHECK ({column} IS NULL OR json_valid({column}))"
+
+    def now_plus(self) -> str:
+        return "strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', ?))"
+
+    def explain_sql(self, sql: str) -> str:
+        return f"EXPLAIN QUERY PLAN {sql}"
+
+    def format_plan(self, rows: list[Row]) -> str:
+        depth: dict[int, int] = {0: -1}
+        lines = []
+        for row in rows:
+            depth[row["id"]] = depth.get(row["parent"], -1) + 1
+            lines.append("  " * depth[row["id"]] + row["detail"])
+        return "\n".join(lines)
+
+    # --- pool --------------------------------------------------------------------------------
+
+    async def _connect(self) -> aiosqlite.Connection:
+        if self.path != MEMORY:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        raw = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            raw.row_factory = sqlite3.Row
+            await raw.executescript(
+                (f"PRAGMA journal_mode={self.journal_mode};" if self.path != MEMORY else "")
+                + f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)};"
+                f"PRAGMA synchronous={self.synchronous};"
+                "PRAGMA foreign_keys=ON;")
+        except BaseException:
+            await raw.close()
+            raise
+        return raw
+
+    async def open(self) -> None:
+        for _ in range(self.min_size):
+            self._open += 1
+            try:
+                self._idle.put_nowait(await self._connect())
+            except BaseException:
+                self._open -= 1
+                await self.close()
+                raise
+
+    async def close(self) -> None:
+        self._closed = True
+        while not self._idle.empty():
+            self._open -= 1
+            await self._idle.get_nowait().close()
+
+    async def acquire(self, timeout: float) -> aiosqlite.Connection:
+        if self._closed:
+            raise errors.OperationalError("the SQLite pool is closed", backend=self.name)
+        if self._idle.empty() and self._open < self.max_size:
+            self._open += 1
+            try:
+                return await self._connect()
+            except BaseException:
+                self._open -= 1
+                raise
+        async with asyncio.timeout(timeout):
+            return await self._idle.get()
+
+    async def release(self, raw: aiosqlite.Connection, *, discard: bool) -> None:
+        if self._writer is raw:  # still in a transaction: closing it rolls the transaction back
+            self._release_write_lock()
+            discard = True
+        if discard or self._closed:
+            self._open -= 1
+            if discard:
+                with suppress(ValueError):  # ValueError: already closed
+                    await raw.interrupt()  # stop a statement still running in its thread
+            await raw.close()
+        else:
+            self._idle.put_nowait(raw)
+
+    def pool_size(self) -> int:
+        return self._open
+
+    # --- statements --------------------------------------------------------------------------
+
+    async def execute(self, raw: aiosqlite.Connection, sql: str, params: Params) -> int:
+        cursor = await raw.execute(sql, params)
+        count = cursor.rowcount
+        await cursor.close()
+        return max(count, 0)
+
+    async def executemany(self, raw: aiosqlite.Connection, sql: str,
+                          rows: Sequence[Params]) -> int:
+        cursor = await raw.executemany(sql, rows)
+        await cursor.close()
+        return len(rows)
+
+    async def fetch(self, raw: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
+        return [dict(row) for row in await raw.execute_fetchall(sql, params)]
+
+    async def begin(self, raw: aiosqlite.Connection) -> None:
+        try:
+            async with asyncio.timeout(self.busy_timeout):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            raise errors.LockTimeout(
+                f"waited {self.busy_timeout:g} s for the SQLite write lock (another transaction "
+                "in this process is still open; is a task holding two?)",
+                backend=self.name) from None
+        self._writer = raw
+        try:
+            await self.execute(raw, "BEGIN IMMEDIATE", ())
+        except BaseException:
+            self._release_write_lock()
+            raise
+
+    async def commit(self, raw: aiosqlite.Connection) -> None:
+        await self.execute(raw, "COMMIT", ())  # on failure the caller rolls back
+        self._release_write_lock()
+
+    async def rollback(self, raw: aiosqlite.Connection) -> None:
+        try:
+            await self.execute(raw, "ROLLBACK", ())
+        finally:
+            self._release_write_lock()
+
+    def _release_write_lock(self) -> None:
+        if self._writer is not None:
+            self._writer = None
+            self._write_lock.release()
+
+    def map_error(self, exc: BaseException) -> errors.DatabaseError | None:
+        message = f"{exc} (sqlite)"
+        if isinstance(exc, sqlite3.IntegrityError):
+            kind = _CONSTRAINTS.get(getattr(exc, "sqlite_errorname", ""), errors.IntegrityError)
+            constraint = str(exc).partition(": ")[2] or None
+            return kind(message, backend=self.name, constraint=constraint)
+        if isinstance(exc, sqlite3.OperationalError):
+            name = getattr(exc, "sqlite_errorname", "")
+            if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                return errors.LockTimeout(message, backend=self.name)
+            if name == "SQLITE_ERROR":
+                return errors.QueryError(message, backend=self.name)
+            return errors.OperationalError(message, backend=self.name)
+        if isinstance(exc, sqlite3.ProgrammingError):
+            if "closed" in str(exc):
+                return errors.ConnectionLost.of(self.name, exc)
+            return errors.QueryError(message, backend=self.name)
+        if isinstance(exc, sqlite3.Error):
+            return errors.DatabaseError(message, backend=self.name)
+        if isinstance(exc, ValueError) and "no active connection" in str(exc):
+            return errors.ConnectionLost.of(self.name, exc)
+        return None
+
+    # --- maintenance -------------------------------------------------------------------------
+
+    async def vacuum(self, conn: Connection, tables: Iterable[str]) -> None:
+        await conn.execute("VACUUM", name="VACUUM")
+        for table in tables:
+            await conn.execute(f"ANALYZE {table}", name="ANALYZE")
+
+    async def backup(self, conn: Connection, tables: Sequence[str], path: Path) -> Path:
+        """SQLite's online backup API: a consistent copy while other tasks keep writing."""
+        target = sqlite3.connect(path, check_same_thread=False)
+        try:
+            await conn._call("backup", lambda: conn.raw.backup(target, pages=1024, sleep=0),
+                             lambda _: 0)
+        finally:
+            target.close()
+        return path

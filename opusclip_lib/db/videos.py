@@ -1,0 +1,100 @@
+"""Videos: one row per YouTube video, keyed by its 11-character id.
+
+Functions take an executor: the ``Database`` (each call autocommits) or a ``Connection`` from
+``db.transaction()`` (calls join that transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opusclip_lib.db import repository, validate
+from opusclip_lib.db.connection import Executor
+from opusclip_lib.db.errors import InvalidUrl, InvalidYouTubeId
+from opusclip_lib.db.models import Video
+from opusclip_lib.db.repository import Method
+from opusclip_lib.db.schema import NAME_MAX, STATUS_MAX, TITLE_MAX, URL_MAX
+from opusclip_lib.db.validate import Column
+
+WATCH_URL = "https://www.youtube.com/watch?v="
+
+
+def _watch_url_by_default(data: dict[str, list[Any]]) -> None:
+    urls = data["url"]
+    if None in urls:
+        data["url"] = [url if url is not None else WATCH_URL + youtube_id
+                       for url, youtube_id in zip(urls, data["youtube_id"], strict=True)]
+
+
+VIDEOS = repository.Table(
+    "videos",
+    [
+        Column("youtube_id", required=True, pattern=validate.YOUTUBE_ID,
+               shape=validate.YOUTUBE_ID_SHAPE, error=InvalidYouTubeId),
+        Column("url", max_len=URL_MAX, pattern=validate.HTTP_URL, shape=validate.URL_SHAPE,
+               error=InvalidUrl),  # missing: the watch page of the id
+        Column("title", max_len=TITLE_MAX),
+        Column("channel", max_len=NAME_MAX),
+        Column("duration_s", "number", low=0),
+        Column("metadata", "json"),
+        Column("status", default="new", max_len=STATUS_MAX),
+    ],
+    key=("youtube_id",),
+    fill=_watch_url_by_default,
+)
+
+
+async def insert_video(ex: Executor, youtube_id: str, **fields: Any) -> Video:
+    """Insert one video; ``url`` defaults to its watch page. Raises ``UniqueViolation`` if known."""
+    row = await repository.insert_one(ex, VIDEOS, {"youtube_id": youtube_id, **fields})
+    return Video.from_row(row)
+
+
+async def get_video(ex: Executor, video_id: int) -> Video:
+    """By primary key; raises ``NotFound``."""
+    return Video.from_row(await repository.get_one(ex, VIDEOS, video_id))
+
+
+async def find_video(ex: Executor, youtube_id: str) -> Video | None:
+    """By YouTube id; ``None`` if unknown (a malformed id raises ``InvalidYouTubeId``)."""
+    row = await repository.find_one(ex, VIDEOS, "youtube_id", validate.youtube_id(youtube_id))
+    return Video.from_row(row) if row else None
+
+
+async def list_videos(ex: Executor, *, status: str | None = None, channel: str | None = None,
+                      order_by: str = "id", limit: int = 100, offset: int = 0) -> list[Video]:
+    rows = await repository.list_where(ex, VIDEOS, {"status": status, "channel": channel},
+                                       order_by=order_by, limit=limit, offset=offset)
+    return [Video.from_row(row) for row in rows]
+
+
+async def count_videos(ex: Executor, *, status: str | None = None) -> int:
+    return await repository.count_where(ex, VIDEOS, {"status": status})
+
+
+async def update_video(ex: Executor, video_id: int, **changes: Any) -> Video:
+    """Change some columns; raises ``NotFound``."""
+    return Video.from_row(await repository.update_one(ex, VIDEOS, video_id, changes))
+
+
+async def delete_video(ex: Executor, video_id: int) -> None:
+    """Delete the video and (cascade) its clips and jobs; raises ``NotFound``."""
+    await repository.delete_one(ex, VIDEOS, video_id)
+
+
+async def insert_videos(ex: Executor, videos: Iterable[Mapping[str, Any]], *,
+                        method: Method = "batch") -> int:
+    """All or nothing. ``"batch"``: executemany; ``"bulk"``: COPY / multi-row INSERT."""
+    return await repository.insert_many(ex, VIDEOS, videos, method=method)
+
+
+async def upsert_videos(ex: Executor, videos: Iterable[Mapping[str, Any]]) -> int:
+    """Insert new YouTube ids, overwrite the known ones (all or nothing)."""
+    return await repository.upsert_many(ex, VIDEOS, videos)
+
+
+async def update_videos(ex: Executor, changes: Iterable[Mapping[str, Any]], *,
+                        key: str = "id") -> int:
+    """Per-row changes, e.g. ``[{"id": 1, "status": "done"}, ...]`` or ``key="youtube_id"``."""
+    return await repository.update_many(ex, VIDEOS, changes, key=key)

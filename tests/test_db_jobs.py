@@ -1,0 +1,158 @@
+"""The job queue on every backend: exactly-once claims under concurrency, the state machine,
+retries with backoff, and the reaper."""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import pairwise
+
+import pytest
+
+from opusclip_lib.db import InvalidTransition, Job, LeaseLost, NotFound, connect, jobs, videos
+from opusclip_lib.db.database import Database
+
+pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
+
+PIPELINE = ("downloading", "transcribing", "analyzing", "rendering", "completed")
+
+
+async def test_enqueue_is_idempotent_with_a_key(db: Database) -> None:
+    video = await videos.insert_video(db, "jobVideo001")
+    first = await jobs.enqueue(db, "pipeline", video_id=video.id, payload={"clips": 3},
+                               idempotency_key="pipeline:jobVideo001")
+    again = await jobs.enqueue(db, "pipeline", video_id=video.id, payload={"clips": 9},
+                               idempotency_key="pipeline:jobVideo001")
+    assert again == first and first.payload == {"clips": 3}
+    assert first.status == "pending" and first.attempts == 0
+    other = await jobs.enqueue(db, "pipeline", video_id=video.id)
+    assert other.id != first.id
+    assert await jobs.queue_counts(db) == {"pending": 2}
+
+
+async def test_job_walks_the_pipeline_and_logs_every_step(db: Database) -> None:
+    job = await jobs.enqueue(db, "pipeline", payload={"url": "https://youtu.be/x"})
+    [claimed] = await jobs.claim(db, "worker-1")
+    assert (claimed.id, claimed.status, claimed.locked_by, claimed.attempts) == (
+        job.id, "downloading", "worker-1", 1)
+    assert claimed.heartbeat_at is not None
+    for status in PIPELINE[1:]:
+        await jobs.heartbeat(db, job.id, "worker-1", progress=0.5, stage=f"{status} step")
+        job = await jobs.advance(db, job.id, status, worker="worker-1", stage=status)
+    assert job.status == "completed" and job.progress == 1.0
+    assert job.finished_at is not None and job.locked_by is None
+    events = await jobs.job_events(db, job.id)
+    assert [(e.from_status, e.to_status) for e in events] == [
+        (None, "pending"), ("pending", "downloading"), *pairwise(PIPELINE)]
+
+
+async def test_invalid_transitions_raise(db: Database) -> None:
+    job = await jobs.enqueue(db, "pipeline")
+    with pytest.raises(InvalidTransition, match="cannot go from pending to transcribing"):
+        await jobs.advance(db, job.id, "transcribing", worker="w")
+    await jobs.claim(db, "w")
+    with pytest.raises(InvalidTransition, match="cannot go from downloading to rendering"):
+        await jobs.advance(db, job.id, "rendering", worker="w")
+    with pytest.raises(LeaseLost, match="held by 'w', not 'intruder'"):
+        await jobs.advance(db, job.id, "transcribing", worker="intruder")
+    with pytest.raises(InvalidTransition, match="forward only"):
+        await jobs.advance(db, job.id, "failed", worker="w")
+    await jobs.cancel(db, job.id, reason="user gave up")
+    with pytest.raises(InvalidTransition, match="nothing \\(finished\\)"):
+        await jobs.cancel(db, job.id)
+    with pytest.raises(LeaseLost):
+        await jobs.heartbeat(db, job.id, "w")  # the worker learns it was cancelled
+    with pytest.raises(NotFound):
+        await jobs.cancel(db, 10**9)
+    assert (await jobs.get_job(db, job.id)).status == "cancelled"
+
+
+async def test_concurrent_claims_hand_out_each_job_once(db_url: str) -> None:
+    async with connect(db_url, min_size=8, max_size=8) as database:
+        created = [await jobs.enqueue(database, "render") for _ in range(40)]
+        seen: list[tuple[str, int]] = []
+        start = asyncio.Barrier(8)
+
+        async def worker(name: str) -> None:
+            await start.wait()  # all claim at the same moment
+            while batch := await jobs.claim(database, name, kinds=["render"], limit=3):
+                assert len(batch) <= 3
+                seen.extend((name, job.id) for job in batch)
+                await asyncio.sleep(0.005)  # "work" on the batch
+
+        await asyncio.gather(*(worker(f"w{n}") for n in range(8)))
+        claimed = [job_id for _, job_id in seen]
+        assert sorted(claimed) == sorted(job.id for job in created)  # each exactly once
+        assert len({name for name, _ in seen}) > 1  # and the work really was shared
+        rows = await jobs.list_jobs(database, status="downloading", limit=100)
+        assert {job.id: job.locked_by for job in rows} == {job_id: name for name, job_id in seen}
+
+
+async def test_claim_respects_kinds_and_delay(db: Database) -> None:
+    await jobs.enqueue(db, "render", delay_s=60)
+    transcribe = await jobs.enqueue(db, "transcribe")
+    assert await jobs.claim(db, "w", kinds=["render"]) == []
+    assert [job.id for job in await jobs.claim(db, "w", limit=5)] == [transcribe.id]
+
+
+async def claim_when_due(database: Database, worker: str, timeout: float = 5.0) -> list[Job]:
+    """Poll like a worker would, so the test does not depend on exact timing."""
+    async with asyncio.timeout(timeout):
+        while not (claimed := await jobs.claim(database, worker)):
+            await asyncio.sleep(0.02)
+    return claimed
+
+
+async def age_heartbeat(database: Database, job_id: int, seconds: float) -> None:
+    """Pretend the worker's last heartbeat was ``seconds`` ago (instead of sleeping)."""
+    await database.execute(
+        f"UPDATE processing_jobs SET heartbeat_at = {database.backend.now_plus()} WHERE id = ?",
+        (-seconds, job_id))
+
+
+async def test_retryable_failure_backs_off_then_fails_for_good(db: Database) -> None:
+    slow = await jobs.enqueue(db, "pipeline")
+    await jobs.claim(db, "w")
+    retried = await jobs.fail(db, slow.id, worker="w", code="http_503", message="try later",
+                              retryable=True, backoff_s=60)
+    assert (retried.status, retried.error_code, retried.locked_by) == ("pending", "http_503",
+                                                                       None)
+    assert (retried.run_after - retried.updated_at).total_seconds() > 55
+    assert await jobs.claim(db, "w") == []  # not due for a minute
+
+    quick = await jobs.enqueue(db, "pipeline", max_attempts=2)
+    [first] = await jobs.claim(db, "w")
+    assert first.id == quick.id
+    await jobs.fail(db, quick.id, worker="w", code="timeout", message="x", retryable=True,
+                    backoff_s=0.05)
+    [again] = await claim_when_due(db, "w")
+    assert (again.id, again.attempts) == (quick.id, 2)
+    final = await jobs.fail(db, quick.id, worker="w", code="timeout", message="still",
+                            retryable=True)
+    assert final.status == "failed" and final.finished_at is not None  # no attempts left
+
+
+async def test_reaper_requeues_stale_jobs_only(db: Database) -> None:
+    stale = await jobs.enqueue(db, "pipeline")
+    await jobs.claim(db, "crashed-worker")
+    alive = await jobs.enqueue(db, "pipeline")
+    await jobs.claim(db, "healthy-worker")
+    await age_heartbeat(db, stale.id, 3600)
+
+    reaped = await jobs.reap_stale(db, stale_after_s=60)
+    assert [(job.id, job.status, job.error_code) for job in reaped] == [
+        (stale.id, "pending", "stale_heartbeat")]
+    assert (await jobs.get_job(db, alive.id)).status == "downloading"
+    with pytest.raises(LeaseLost):
+        await jobs.heartbeat(db, stale.id, "crashed-worker")
+
+    [retaken] = await jobs.claim(db, "new-worker")
+    assert (retaken.id, retaken.attempts) == (stale.id, 2)
+    assert await jobs.reap_stale(db, stale_after_s=60) == []
+
+
+async def test_reaper_fails_jobs_without_attempts_left(db: Database) -> None:
+    job = await jobs.enqueue(db, "pipeline", max_attempts=1)
+    await jobs.claim(db, "crashed-worker")
+    await age_heartbeat(db, job.id, 3600)
+    [reaped] = await jobs.reap_stale(db, stale_after_s=60)
+    assert (reaped.id, reaped.status) == (job.id, "failed")
