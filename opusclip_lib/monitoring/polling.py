@@ -1,0 +1,68 @@
+"""Polling ``job_events`` by id watermark: the feed for SQLite, which has no push channel.
+
+Every committed state change already appends a ``job_events`` row, so the table *is* the feed
+and :meth:`JobEventPoller.publish` has nothing to send. Latency is the time from that row's
+``created_at`` (the commit, give or take a millisecond) to delivery: about half the interval.
+
+The watermark is exact on SQLite, whose single writer commits ids in order. On PostgreSQL or
+MySQL a transaction can commit a lower id after a higher one was read, and polling by watermark
+would skip it: use LISTEN/NOTIFY or Redis there (``open_feed`` does, unless told otherwise).
+Progress-only changes (heartbeats) add no event; they show with the next status change, and
+``stage``/``progress`` are the job's values when the event is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from opusclip_lib.db import Database
+from opusclip_lib.db.models import as_datetime, as_float
+from opusclip_lib.monitoring.tasks import background
+from opusclip_lib.monitoring.transport import Sink
+from opusclip_lib.monitoring.updates import Update
+
+NEW_EVENTS = (
+    "SELECT e.id AS event_id, e.job_id, e.from_status, e.to_status AS status, e.worker, "
+    "e.message, e.created_at AS at, j.kind, j.video_id, j.stage, j.progress "
+    "FROM job_events e JOIN processing_jobs j ON j.id = e.job_id "
+    "WHERE e.id > ? ORDER BY e.id LIMIT ?")
+
+
+class JobEventPoller:
+    name = "polling"
+    channel = None
+
+    def __init__(self, db: Database, *, interval: float = 0.05, batch: int = 500) -> None:
+        if interval <= 0:
+            raise ValueError(f"the poll interval must be positive, got {interval}")
+        self.db = db
+        self.interval = interval
+        self.batch = batch
+
+    async def publish(self, update: Update) -> None:
+        """Nothing to send: the job_events row the change committed is the message."""
+
+    @asynccontextmanager
+    async def listen(self, sink: Sink) -> AsyncIterator[None]:
+        watermark = int(await self.db.fetchval("SELECT COALESCE(max(id), 0) FROM job_events",
+                                               name="feed watermark"))
+        async with background(self._poll(watermark, sink), name="job event poller"):
+            yield
+
+    async def _poll(self, watermark: int, sink: Sink) -> None:
+        try:
+            while True:
+                rows = await self.db.fetch(NEW_EVENTS, (watermark, self.batch), name="feed poll")
+                for row in rows:
+                    at = as_datetime(row["at"])
+                    assert at is not None  # NOT NULL column
+                    sink.deliver({**row, "at": at, "progress": as_float(row["progress"]),
+                                  "published_at": at.timestamp()})
+                if rows:
+                    watermark = rows[-1]["event_id"]
+                if len(rows) < self.batch:
+                    await asyncio.sleep(self.interval)
+        except Exception as exc:
+            sink.fail(exc)
