@@ -25,6 +25,12 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/opusclip bench db --json build/bench/db.json --plot build/bench/db.png
+	$(BIN)/opusclip bench api --json build/bench/api.json --plot build/bench/api.png
+	$(BIN)/opusclip bench pipeline --json build/bench/pipeline.json --plot build/bench/pipeline.png
+
+# Re-record every cassette against the local sandbox; OPUSCLIP_RECORD=live records against the real APIs.
+cassettes: $(STAMP)
+	OPUSCLIP_RECORD=$${OPUSCLIP_RECORD:-sandbox} $(BIN)/python -m opusclip_lib.cassettes record
 
 clean:
 	rm -rf build work .pytest_cache
