@@ -67,7 +67,7 @@ class Column:
             return self.error, f"must be {self.shape}, got {value!r}"
         if (self.low is not None and value < self.low) or (
                 self.high is not None and value > self.high):
-            return self.error, f"must be between {self.low} and {self.high}, got {value!r}"
+            return self.error, f"must be {self._range}, got {value!r}"
         return None
 
     def prepare(self, values: list[Any]) -> list[Any]:
@@ -102,6 +102,12 @@ class Column:
     @property
     def _a_kind(self) -> str:
         return {"text": "a string", "number": "a number", "integer": "an integer"}[self.kind]
+
+    @property
+    def _range(self) -> str:
+        if self.high is None:
+            return f">= {self.low}"
+        return f"<= {self.high}" if self.low is None else f"between {self.low} and {self.high}"
 
     @property
     def _shape(self) -> str:

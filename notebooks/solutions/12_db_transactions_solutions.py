@@ -1,0 +1,142 @@
+"""Solutions to the exercises of notebooks/12_db_transactions.ipynb.
+
+Run: .venv/bin/python notebooks/solutions/12_db_transactions_solutions.py
+Like the notebook, it uses the database in OPUSCLIP_DATABASE_URL (default: a SQLite file in
+work/) and drops and recreates its tables first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
+
+from opusclip_lib.db import Database, clear, clips, connect, jobs, reset, videos
+
+READ = "SELECT attempts FROM processing_jobs WHERE id = ?"
+WRITE = "UPDATE processing_jobs SET attempts = ? WHERE id = ?"
+
+
+class InjectedFailure(Exception):
+    """A crash between two steps of the unit of work."""
+
+
+class Conflict(Exception):
+    """The row changed between our read and our conditional write."""
+
+
+async def merge(db: Database, keep_id: int, drop_id: int, *, fail_between: bool = False) -> None:
+    """Move ``drop_id``'s clips to ``keep_id`` and delete ``drop_id``: both or neither."""
+    async with db.transaction() as tx:
+        moving = await clips.list_clips(tx, drop_id, limit=10_000)
+        await clips.update_clips(tx, [{"id": clip.id, "video_id": keep_id} for clip in moving])
+        if fail_between:
+            raise InjectedFailure("crashed after moving the clips")
+        await videos.delete_video(tx, drop_id)
+
+
+async def exercise_1_merge_two_videos(db: Database) -> None:
+    await clear(db)
+    keep = await videos.insert_video(db, "mergeKeep01")
+    drop = await videos.insert_video(db, "mergeDrop01")
+    for start in (0.0, 60.0):
+        await clips.insert_clip(db, keep.id, start, start + 30.0)
+    for start in (120.0, 180.0, 240.0):
+        await clips.insert_clip(db, drop.id, start, start + 30.0)
+
+    async def state() -> tuple[int, int, int]:
+        return (await videos.count_videos(db), await clips.count_clips(db, keep.id),
+                await clips.count_clips(db, drop.id))
+
+    before = await state()
+    try:
+        await merge(db, keep.id, drop.id, fail_between=True)
+    except InjectedFailure:
+        pass
+    print(f"(videos, clips of keep, clips of drop) before {before}, after the failed merge "
+          f"{await state()}")
+    await merge(db, keep.id, drop.id)
+    print(f"after a successful merge: {await state()}")
+
+
+async def race(db: Database, job_id: int, worker: Callable[[], Awaitable[object]],
+               writers: int = 20) -> int:
+    await db.execute("UPDATE processing_jobs SET attempts = 0 WHERE id = ?", (job_id,))
+    async with asyncio.TaskGroup() as group:
+        for _ in range(writers):
+            group.create_task(worker())
+    return int(await db.fetchval(READ, (job_id,)))
+
+
+async def exercise_2_lock_when_reading(db: Database) -> None:
+    await clear(db)
+    job = await jobs.enqueue(db, "render")
+    # SQLite has no FOR UPDATE (a syntax error there) and needs none: the layer starts every
+    # write transaction with BEGIN IMMEDIATE behind one lock, so transactions never overlap.
+    lock = "" if db.name == "sqlite" else " FOR UPDATE"
+
+    async def locked_read_modify_write() -> None:
+        async with db.transaction() as tx:
+            attempts = await tx.fetchval(READ + lock, (job.id,))  # others wait here for the lock
+            await tx.execute(WRITE, (attempts + 1, job.id))
+
+    print(f"read{lock or ''} in a transaction: {await race(db, job.id, locked_read_modify_write)} "
+          "of 20 increments kept")
+    # FOR UPDATE makes the read take the row lock, so the second writer's SELECT waits until the
+    # first commits, and then reads the new value. Correct, but the writers queue on that row.
+
+
+async def exercise_3_retry_with_tenacity(db: Database) -> None:
+    await clear(db)
+    job = await jobs.enqueue(db, "render")
+    tries: list[int] = []
+
+    async def conditional_update() -> None:
+        count = 0
+        async for attempt in AsyncRetrying(retry=retry_if_exception_type(Conflict),
+                                           wait=wait_random(0, 0.005),
+                                           stop=stop_after_attempt(50), reraise=True):
+            with attempt:
+                count += 1
+                attempts = await db.fetchval(READ, (job.id,))
+                if not await db.execute(WRITE + " AND attempts = ?",
+                                        (attempts + 1, job.id, attempts)):
+                    raise Conflict(f"job {job.id} changed since we read attempts={attempts}")
+        tries.append(count)
+
+    kept = await race(db, job.id, conditional_update)
+    print(f"conditional update with tenacity: {kept} of 20 kept, {sum(tries)} tries in total "
+          f"(at most {max(tries)} for one writer)")
+    # The random wait spreads the retries out, so fewer writers collide again on the next try.
+
+
+async def exercise_4_deadline_on_a_transaction(db: Database) -> None:
+    await clear(db)
+
+    async def slow_import() -> None:
+        async with db.transaction() as tx:
+            await videos.insert_videos(tx, [{"youtube_id": f"cancel{n:05d}"} for n in range(100)])
+            await asyncio.sleep(10)
+
+    try:
+        async with asyncio.timeout(0.2):
+            await slow_import()
+    except TimeoutError:
+        print("TimeoutError after 0.2 s")
+    print("videos stored:", await videos.count_videos(db), "| connections in use:",
+          db.pool_stats().in_use)
+
+
+async def main() -> None:
+    async with connect() as db:
+        await reset(db)
+        print(f"--- on {db.name}")
+        for exercise in (exercise_1_merge_two_videos, exercise_2_lock_when_reading,
+                         exercise_3_retry_with_tenacity, exercise_4_deadline_on_a_transaction):
+            print(f"--- {exercise.__name__}")
+            await exercise(db)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
