@@ -1,0 +1,46 @@
+"""Async clients for YouTube Data API v3, OpenAI, Stability AI and ElevenLabs, on httpx.
+
+::
+
+    async with YouTubeClient() as yt, OpenAIClient() as ai:
+        videos = await yt.videos(["dQw4w9WgXcQ"])
+        picks = await ai.pick_highlights(transcript.segments, 3)
+
+Keys come from ``YOUTUBE_API_KEY``, ``OPENAI_API_KEY``, ``STABILITY_API_KEY`` and
+``ELEVENLABS_API_KEY``. Each client takes ``base_url``, ``transport``, ``timeout``, ``limits``,
+``recorder`` (an :class:`opusclip_lib.metrics.Recorder`) and ``resilience`` (an
+:class:`opusclip_lib.resilience.Resilience`).
+"""
+
+from opusclip_lib.api._base import APIClient, ClientOptions, ResilienceHook, Usage
+from opusclip_lib.api.elevenlabs import ElevenLabsClient
+from opusclip_lib.api.errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    ClientStateError,
+    ConfigurationError,
+    ContentFilteredError,
+    InvalidRequestError,
+    InvalidVideoIdError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+)
+from opusclip_lib.api.openai import OpenAIClient
+from opusclip_lib.api.stability import StabilityClient
+from opusclip_lib.api.transport import default_transport_name, make_sender
+from opusclip_lib.api.youtube import YouTubeClient
+
+__all__ = [
+    "APIClient", "APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError",
+    "ClientOptions", "ClientStateError", "ConfigurationError", "ContentFilteredError",
+    "ElevenLabsClient", "InvalidRequestError", "InvalidVideoIdError", "MalformedResponseError",
+    "NotFoundError", "OpenAIClient", "PermissionDeniedError", "QuotaExceededError",
+    "RateLimitError", "ResilienceHook", "ServerError", "StabilityClient", "Usage",
+    "YouTubeClient", "default_transport_name", "make_sender",
+]

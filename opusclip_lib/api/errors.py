@@ -1,0 +1,248 @@
+"""One exception hierarchy for the four APIs, and the one function that maps error bodies onto it.
+
+Every error carries what the resilience layer and a person debugging need: ``provider``,
+``status_code``, ``code`` (the provider's own reason, e.g. ``quotaExceeded``), ``request_id``,
+``retryable`` and ``retry_after`` (seconds). Messages never hold an API key: the client passes
+``redact`` so even a server that echoes the key cannot leak it through an error.
+
+::
+
+    APIError
+    ├── ConfigurationError          missing API key (names the environment variable)
+    ├── ClientStateError            client not opened, already closed, or used from another loop
+    ├── InvalidRequestError         400, 413, 422, and ids rejected locally before any call
+    │   └── InvalidVideoIdError
+    ├── AuthenticationError         401, YouTube API_KEY_INVALID
+    ├── PermissionDeniedError       other 403s
+    ├── QuotaExceededError          quota or credits spent: never retryable, waiting will not help
+    ├── ContentFilteredError        moderation refused the request or the model refused to answer
+    ├── NotFoundError               404 (e.g. ElevenLabs voice_not_found)
+    ├── RateLimitError              429 and Google's 403 rateLimitExceeded: retryable, retry_after
+    ├── ServerError                 >= 500: retryable
+    ├── APIConnectionError          the request never got an answer: retryable
+    │   └── APITimeoutError
+    └── MalformedResponseError      a 2xx body that breaks the documented or requested schema
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import httpx
+
+from opusclip_lib.api._headers import request_id_of, retry_after_of
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+QUOTA_CODES = frozenset({"quotaExceeded", "dailyLimitExceeded", "insufficient_quota",
+                         "quota_exceeded", "payment_required"})
+RATE_LIMIT_CODES = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "rate_limit_exceeded",
+                              "too_many_concurrent_requests", "system_busy"})
+AUTH_CODES = frozenset({"API_KEY_INVALID", "keyInvalid", "invalid_api_key", "unauthorized"})
+CONTENT_CODES = frozenset({"content_moderation", "content_filter", "content_policy_violation"})
+NOT_FOUND_CODES = frozenset({"voice_not_found", "notFound", "videoNotFound"})
+
+
+class APIError(Exception):
+    """Base of every error the API clients raise; ``except APIError`` catches them all."""
+
+    always_retryable: ClassVar[bool | None] = None  # None: decided by the status code
+
+    def __init__(self, message: str, *, provider: str, status_code: int | None = None,
+                 code: str | None = None, request_id: str | None = None,
+                 retry_after: float | None = None) -> None:
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.retryable = (self.always_retryable if self.always_retryable is not None
+                          else status_code is not None
+                          and (status_code in RETRYABLE_STATUSES or status_code >= 500))
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        head = " ".join(str(part) for part in (self.provider, self.status_code, self.code) if part)
+        tail = f" (request_id={self.request_id})" if self.request_id else ""
+        return f"{head}: {self.message}{tail}"
+
+
+class ConfigurationError(APIError):
+    """The client cannot be built as asked (no API key in the environment)."""
+
+
+class ClientStateError(APIError, RuntimeError):
+    """The client is used outside ``async with`` or from an event loop it was not opened in."""
+
+
+class InvalidRequestError(APIError):
+    """The provider (400, 413, 422) or a local check rejected the request; fix it, do not retry."""
+
+
+class InvalidVideoIdError(InvalidRequestError, ValueError):
+    """A YouTube id that cannot exist (not 11 characters of ``[A-Za-z0-9_-]``), caught locally."""
+
+
+class AuthenticationError(APIError):
+    """The key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """The key is valid but may not do this."""
+
+
+class QuotaExceededError(APIError):
+    """The day's quota or the account's credits are spent.
+
+    Not retryable even when the status is 429 (OpenAI ``insufficient_quota``): the budget comes back
+    at midnight Pacific (YouTube) or when someone pays, so a retry only burns time and attempts.
+    """
+
+    always_retryable = False
+
+
+class ContentFilteredError(APIError):
+    """Moderation rejected the request, or the model refused; the same input will fail again."""
+
+    always_retryable = False
+
+
+class NotFoundError(APIError):
+    """The resource (voice, model, video) does not exist."""
+
+
+class RateLimitError(APIError):
+    """Too many requests right now; ``retry_after`` says how long to wait when the server does."""
+
+    always_retryable = True
+
+
+class ServerError(APIError):
+    """The provider failed (5xx); usually transient."""
+
+    always_retryable = True
+
+
+class APIConnectionError(APIError):
+    """No response (refused, dropped, DNS, TLS); retryable, though a POST may have arrived."""
+
+    always_retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read, write or pool timeout expired (the limits are on each client class)."""
+
+
+class MalformedResponseError(APIError):
+    """A successful status with a body that does not match the schema we documented or asked for.
+
+    Not retried by default: the usual cause is a changed API or a model ignoring the schema, and
+    the resilience layer should not spend a budget repeating it.
+    """
+
+    always_retryable = False
+
+
+# --- provider error bodies -------------------------------------------------------------------
+# Each parser returns (message, code, request id found in the body).
+
+Parsed = tuple[str | None, str | None, str | None]
+
+
+def _google(body: Any) -> Parsed:
+    """``{"error": {"code", "message", "errors": [{reason, domain}], "status"?, "details"?}}``."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None, None
+    reasons = [d.get("reason") for d in error.get("details") or [] if isinstance(d, dict)]
+    reasons += [e.get("reason") for e in error.get("errors") or [] if isinstance(e, dict)]
+    code = next((r for r in reasons if r in AUTH_CODES | QUOTA_CODES), None)
+    code = code or next((r for r in reasons if r), None) or error.get("status")
+    return error.get("message"), code, None
+
+
+def _openai(body: Any) -> Parsed:
+    """``{"error": {"message", "type", "param", "code"}}``; ``code`` is the specific reason."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None, None
+    message = error.get("message")
+    if error.get("param"):
+        message = f"{message} (param: {error['param']})"
+    return message, error.get("code") or error.get("type"), None
+
+
+def _stability(body: Any) -> Parsed:
+    """``{"id": "<32 hex>", "name": "bad_request", "errors": ["prompt: is required"]}``."""
+    if not isinstance(body, dict):
+        return None, None, None
+    errors = body.get("errors")
+    message = "; ".join(map(str, errors)) if isinstance(errors, list) else body.get("message")
+    return message, body.get("name"), body.get("id")
+
+
+def _elevenlabs(body: Any) -> Parsed:
+    """``{"detail": {"status", "message"}}``, or FastAPI's 422 ``{"detail": [{type, loc, msg}]}``.
+    """
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, dict):
+        return detail.get("message"), detail.get("status"), None
+    if isinstance(detail, list):
+        problems = [f"{'.'.join(map(str, item.get('loc', [])))}: {item.get('msg')}"
+                    for item in detail if isinstance(item, dict)]
+        return "; ".join(problems), "validation_error", None
+    if isinstance(detail, str):
+        return detail, None, None
+    return None, None, None
+
+
+BODY_PARSERS: dict[str, Callable[[Any], Parsed]] = {
+    "youtube": _google, "openai": _openai, "stability": _stability, "elevenlabs": _elevenlabs,
+}
+
+
+def error_class_for(status: int, code: str | None) -> type[APIError]:
+    """The provider's reason decides first (a 403 can be a quota, a rate limit or a bad key)."""
+    if code in QUOTA_CODES:
+        return QuotaExceededError
+    if code in RATE_LIMIT_CODES or status == 429:
+        return RateLimitError
+    if code in AUTH_CODES or status == 401:
+        return AuthenticationError
+    if code in CONTENT_CODES:
+        return ContentFilteredError
+    if code in NOT_FOUND_CODES or status == 404:
+        return NotFoundError
+    if status == 402:
+        return QuotaExceededError
+    if status == 403:
+        return PermissionDeniedError
+    if status in (400, 413, 422):
+        return InvalidRequestError
+    if status >= 500:
+        return ServerError
+    return APIError
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def error_from_response(provider: str, response: httpx.Response, *,
+                        redact: Callable[[str], str] = str) -> APIError:
+    """The typed error for a response with status >= 400 (the body must already be read)."""
+    message, code, body_request_id = BODY_PARSERS[provider](_body(response))
+    if not message:
+        snippet = response.content[:200].decode("utf-8", "replace").strip()
+        message = f"{response.reason_phrase or 'error'}{': ' + snippet if snippet else ''}"
+    status = response.status_code
+    return error_class_for(status, code)(
+        redact(message), provider=provider, status_code=status, code=code,
+        request_id=request_id_of(response.headers) or body_request_id,
+        retry_after=retry_after_of(response.headers))

@@ -1,0 +1,44 @@
+"""Typed responses (pydantic v2), one module per provider, re-exported here."""
+
+from opusclip_lib.api.models.elevenlabs import (
+    Alignment,
+    SpeechAudio,
+    SpeechWithTimestamps,
+    Voice,
+    VoiceSettings,
+)
+from opusclip_lib.api.models.openai import (
+    Caption,
+    ChatCompletion,
+    ChatMessage,
+    Choice,
+    CompletionUsage,
+    Hashtags,
+    Highlight,
+    HighlightPicks,
+    TimedText,
+    TitleIdeas,
+)
+from opusclip_lib.api.models.stability import AspectRatio, GeneratedImage, OutputFormat
+from opusclip_lib.api.models.youtube import (
+    ContentDetails,
+    PageInfo,
+    SearchListResponse,
+    SearchResult,
+    SearchResultId,
+    SearchSnippet,
+    Thumbnail,
+    Video,
+    VideoListResponse,
+    VideoSnippet,
+    VideoStatistics,
+)
+
+__all__ = [
+    "Alignment", "AspectRatio", "Caption", "ChatCompletion", "ChatMessage", "Choice",
+    "CompletionUsage", "ContentDetails", "GeneratedImage", "Hashtags", "Highlight",
+    "HighlightPicks", "OutputFormat", "PageInfo", "SearchListResponse", "SearchResult",
+    "SearchResultId", "SearchSnippet", "SpeechAudio", "SpeechWithTimestamps", "Thumbnail",
+    "TimedText", "TitleIdeas", "Video", "VideoListResponse", "VideoSnippet", "VideoStatistics",
+    "Voice", "VoiceSettings",
+]

@@ -1,0 +1,176 @@
+"""How the clients put a request on the wire: aiohttp directly by default, any httpx transport
+on request. Chosen by measurement (``python -m opusclip_lib.api.benchmark``).
+
+What limits throughput at concurrency 100 is CPU, and httpx's request/response object model
+is what costs it, not the socket. Measured on this 2-core machine (client CPU per request,
+loopback server with 50 ms latency; wall-clock rates are in the benchmark's report):
+
+=========================================================  ===============
+stack                                                      CPU per request
+=========================================================  ===============
+raw ``aiohttp.ClientSession``                              ~260 us
+these clients, :class:`AiohttpSender` (default)            ~570 us
+these clients over ``httpx_aiohttp.AiohttpTransport``      ~710 us
+``httpx.AsyncClient`` + ``AiohttpTransport``               ~730-925 us
+``httpx.AsyncClient``, httpcore (its pool is the problem)  ~24,000 us
+=========================================================  ===============
+
+One event loop cannot beat one request per CPU cost, so the default sender calls aiohttp itself
+and hands back an ``httpx.Response``: errors, parsing, tests and metrics only see httpx types.
+
+===================  ======================================================================
+``transport=``       what sends the request
+===================  ======================================================================
+``"aiohttp"``        :class:`AiohttpSender`: one ``aiohttp.ClientSession`` per client (default)
+``"httpx-aiohttp"``  ``httpx_aiohttp.AiohttpTransport`` (what the OpenAI SDK offers)
+``"httpx"``          ``httpx.AsyncHTTPTransport`` (httpcore)
+a transport          any ``httpx.AsyncBaseTransport``: ``MockTransport``, ``ASGITransport(app)``
+===================  ======================================================================
+
+``OPUSCLIP_HTTP_TRANSPORT`` changes the default. vcrpy records every request exactly once either
+way: its aiohttp patcher (``ClientSession._request``) sees the aiohttp senders, its httpx patcher
+sees httpx's own transports; a cassette recorded through one replays through the others
+(``tests/test_api_transport.py``). Each sender opens its pool inside the client's ``async with``
+and closes it there, aiohttp's session included.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Literal, NamedTuple, Protocol, get_args
+
+import aiohttp
+import httpx
+import yarl
+from httpx_aiohttp import AiohttpTransport
+
+TransportName = Literal["aiohttp", "httpx-aiohttp", "httpx"]
+TRANSPORT_VARIABLE = "OPUSCLIP_HTTP_TRANSPORT"
+DEFAULT_TRANSPORT: TransportName = "aiohttp"
+
+
+class Outgoing(NamedTuple):
+    """A request as the clients build it: already encoded, ready for any sender."""
+
+    method: str
+    url: httpx.URL
+    headers: Mapping[str, str]
+    content: bytes | None = None
+
+    def __repr__(self) -> str:  # the query and the headers may hold the API key
+        return f"Outgoing({self.method} {self.url.scheme}://{self.url.host}{self.url.path})"
+
+
+class Sender(Protocol):
+    async def send(self, request: Outgoing) -> httpx.Response:
+        """The whole response, body read; httpx's exceptions for transport failures."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def default_transport_name() -> TransportName:
+    """``OPUSCLIP_HTTP_TRANSPORT`` if set, else the measured winner (aiohttp)."""
+    return check_transport_name(os.environ.get(TRANSPORT_VARIABLE) or DEFAULT_TRANSPORT)
+
+
+def check_transport_name(name: str) -> TransportName:
+    if name not in get_args(TransportName):
+        raise ValueError(f"unknown HTTP transport {name!r}; expected one of "
+                         f"{', '.join(get_args(TransportName))} (set {TRANSPORT_VARIABLE})")
+    return name  # type: ignore[return-value]
+
+
+def make_sender(choice: httpx.AsyncBaseTransport | TransportName | None, *,
+                limits: httpx.Limits, timeout: httpx.Timeout) -> Sender:
+    """A new sender with its own pool; call inside the event loop that will use it."""
+    if isinstance(choice, httpx.AsyncBaseTransport):
+        return HttpxSender(choice, timeout)
+    name = check_transport_name(choice) if choice else default_transport_name()
+    if name == "aiohttp":
+        return AiohttpSender(limits, timeout)
+    transport = (AiohttpTransport(limits=limits) if name == "httpx-aiohttp"
+                 else httpx.AsyncHTTPTransport(limits=limits))
+    return HttpxSender(transport, timeout)
+
+
+class HttpxSender:
+    """Any httpx transport, driven directly: ``AsyncClient``'s cookie jar, redirect and auth
+    flows are machinery these clients do not use, at ~0.3 ms of CPU per request."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout) -> None:
+        self.transport = transport
+        self._extensions = {"timeout": timeout.as_dict()}
+
+    async def send(self, request: Outgoing) -> httpx.Response:
+        response = await self.transport.handle_async_request(httpx.Request(
+            request.method, request.url, headers=request.headers, content=request.content,
+            extensions=self._extensions))
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+#: aiohttp's failures as httpx's, most specific first, so the clients catch one family.
+AIOHTTP_ERRORS: tuple[tuple[type[BaseException], Callable[[str], httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # includes waiting for the pool
+    (TimeoutError, httpx.ReadTimeout),  # SocketTimeoutError, ServerTimeoutError
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.NetworkError),
+    (aiohttp.ClientError, httpx.TransportError),
+)
+
+
+def as_httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
+    mapped = next(httpx_kind for kind, httpx_kind in AIOHTTP_ERRORS if isinstance(exc, kind))
+    return mapped(f"{type(exc).__name__}: {exc}")
+
+
+class AiohttpSender:
+    """One ``aiohttp.ClientSession`` per client, the response wrapped as an ``httpx.Response``.
+
+    Timeouts map onto aiohttp's: ``connect`` -> ``sock_connect``, ``read`` -> ``sock_read``,
+    ``pool + connect`` -> ``connect`` (aiohttp counts the wait for a pooled connection in it);
+    aiohttp has no write timeout. ``max_connections`` is the pool size (aiohttp keeps every
+    idle connection alive up to it, for ``keepalive_expiry`` seconds). Bodies are left
+    compressed, as on the wire, and decoded by httpx, so a recording holds what the server sent.
+    No ``trust_env``: it re-reads proxy variables and ``~/.netrc`` on every request (measured:
+    it doubled the CPU per call), so ``HTTPS_PROXY`` needs ``transport="httpx"``.
+    """
+
+    def __init__(self, limits: httpx.Limits, timeout: httpx.Timeout) -> None:
+        connector = aiohttp.TCPConnector(  # httpx's None ("no limit"): 0 (none), aiohttp's 15 s
+            limit=limits.max_connections or 0, keepalive_timeout=limits.keepalive_expiry or 15.0)
+        wait = timeout.pool + timeout.connect if timeout.pool and timeout.connect else None
+        self.session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None, connect=wait, sock_connect=timeout.connect,
+                                          sock_read=timeout.read))
+
+    async def send(self, request: Outgoing) -> httpx.Response:
+        try:
+            async with self.session.request(
+                    request.method, yarl.URL(str(request.url), encoded=True),
+                    headers=request.headers, data=request.content,
+                    allow_redirects=False) as answer:
+                body = await answer.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise as_httpx_error(exc) from exc
+        headers = answer.raw_headers
+        if answer.headers.get("content-encoding", "identity") == "identity":
+            return httpx.Response(answer.status, headers=headers, content=body)
+        response = httpx.Response(answer.status, headers=headers, stream=httpx.ByteStream(body))
+        await response.aread()  # gzip, deflate: httpx's decoders
+        return response
+
+    async def aclose(self) -> None:
+        await self.session.close()
