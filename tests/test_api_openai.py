@@ -124,11 +124,16 @@ async def test_an_answer_that_breaks_the_schema_raises_malformed(content: str,
     assert ai.usage.spent["tokens"] == 120  # the tokens were spent all the same
 
 
-async def test_schema_errors_carry_the_request_id() -> None:
-    async with client(FakeOpenAI(completion('{"titles": 3}'))) as ai:
+@pytest.mark.parametrize(("content", "ask", "code"), [
+    ('{"titles": 3}', lambda ai: ai.suggest_titles("a transcript"), "schema_mismatch"),
+    (json.dumps({"highlights": [highlight(10, 40, 50)] * 5}),
+     lambda ai: ai.pick_highlights(TRANSCRIPT, 2), "bad_answer"),
+])
+async def test_answer_errors_carry_the_request_id(content: str, ask: Any, code: str) -> None:
+    async with client(FakeOpenAI(completion(content))) as ai:
         with pytest.raises(MalformedResponseError) as caught:
-            await ai.suggest_titles("a transcript")
-    assert (caught.value.request_id, caught.value.code) == ("req_abc", "schema_mismatch")
+            await ask(ai)
+    assert (caught.value.request_id, caught.value.code) == ("req_abc", code)
 
 
 async def test_refusal_and_content_filter_raise_content_filtered() -> None:

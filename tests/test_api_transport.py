@@ -81,7 +81,7 @@ def interactions(cassette: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("recording_transport", TRANSPORTS)
-async def test_cassette_round_trip_is_byte_exact_through_both_transports(
+async def test_cassette_round_trip_is_byte_exact_through_every_transport(
         tmp_path: Path, recording_transport: str) -> None:
     cassette = tmp_path / "round_trip.yaml"
     async with serve(SandboxConfig()) as urls:

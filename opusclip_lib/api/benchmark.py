@@ -4,7 +4,8 @@
 child process (so it has its own core), answering every request after ``--latency`` seconds with
 a small ``videos.list`` body, then sends ``--requests`` requests at ``--concurrency`` with:
 
-* ``aiohttp``: raw ``aiohttp.ClientSession``, the reference;
+* ``aiohttp``: raw ``aiohttp.ClientSession``, the reference (it decodes the JSON, as any caller
+  would; the clients validate it into pydantic models);
 * ``httpx``: ``httpx.AsyncClient`` with its default transport (httpcore);
 * ``httpx+aiohttp``: ``httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())``;
 * ``client/<transport>``: :class:`~opusclip_lib.api.YouTubeClient` ``videos_page`` (request
@@ -95,7 +96,7 @@ async def measure(stack: str, root: str, requests: int, concurrency: int) -> Rat
         async with aiohttp.ClientSession(connector=connector) as session:
             async def raw() -> None:
                 async with session.get(url) as response:
-                    await response.read()
+                    await response.json()
             return await _drive(raw, requests, concurrency)
     if stack.startswith("client/"):
         async with YouTubeClient("bench-key", base_url=f"{root}/youtube/v3", limits=limits,
@@ -106,7 +107,7 @@ async def measure(stack: str, root: str, requests: int, concurrency: int) -> Rat
                  else httpx.AsyncHTTPTransport(limits=limits))
     async with httpx.AsyncClient(transport=transport) as http:
         async def via_httpx() -> None:
-            (await http.get(url)).raise_for_status()
+            (await http.get(url)).raise_for_status().json()
         return await _drive(via_httpx, requests, concurrency)
 
 

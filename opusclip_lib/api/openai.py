@@ -129,8 +129,16 @@ class OpenAIClient(APIClient):
                           **params: Any) -> T | Fallback[T]:
         body = {"model": model or self.model, "messages": [dict(m) for m in messages],
                 "response_format": strict_json_schema(output_type), **params}
-        return await self._complete(
-            body, lambda completion: extract(self._validated(completion, output_type)))
+
+        def finish(completion: ChatCompletion) -> T:
+            output = self._validated(completion, output_type)
+            try:
+                return extract(output)
+            except ValueError as exc:  # valid JSON, but not what was asked for
+                raise self._answer_error(MalformedResponseError, completion, "bad_answer",
+                                         str(exc)) from exc
+
+        return await self._complete(body, finish)
 
     def _validated(self, completion: ChatCompletion, output_type: type[M]) -> M:
         choice = completion.choices[0]
@@ -190,9 +198,7 @@ class OpenAIClient(APIClient):
             problems += [f"{h.start:g}-{h.end:g}s is past the transcript's end ({last:g}s)"
                          for h in picks.highlights if h.end > last]
         if problems:
-            raise MalformedResponseError("highlights break the request: " + "; ".join(problems),
-                                         provider=self.provider, status_code=200,
-                                         code="bad_highlights")
+            raise ValueError("highlights break the request: " + "; ".join(problems))
         return sorted(picks.highlights, key=lambda h: h.virality_score, reverse=True)
 
     async def suggest_titles(self, transcript: Transcript, n: int = 5,
