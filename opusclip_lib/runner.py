@@ -65,11 +65,16 @@ def _save_figures(notebook: nbformat.NotebookNode, stem: str, figure_dir: Path) 
     return paths
 
 
+def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout: int) -> NotebookClient:
+    """A client that runs ``notebook`` in a fresh local kernel, in the notebook's own folder."""
+    return NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                          resources={"metadata": {"path": str(path.parent)}})
+
+
 def execute(path: Path, out_dir: Path, timeout: int) -> NotebookResult:
     """Run one notebook in a fresh kernel; a failing cell is reported, not raised."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = notebook_client(notebook, path, timeout)
     started = time.perf_counter()
     error = None
     try:

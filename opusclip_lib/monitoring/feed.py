@@ -204,7 +204,9 @@ async def open_feed(database_or_url: Database | DatabaseURL | str, redis_url: st
         else:
             assert db is not None
             pipe = JobEventPoller(db, interval=poll_interval)
-        feed = Feed(pipe, recorder=recorder or (db.recorder if db else Recorder()))
+        if recorder is None:  # not `recorder or ...`: an empty Recorder is falsy (len 0)
+            recorder = db.recorder if db else Recorder()
+        feed = Feed(pipe, recorder=recorder)
         stack.callback(feed.close)  # pushed first, so it runs last: after listening stopped
         await stack.enter_async_context(pipe.listen(feed))
         yield feed
