@@ -5,26 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import AsyncIterator
 
 import imageio_ffmpeg
-import pytest
 
-from opusclip_lib.sandbox import Latency, SandboxClients, SandboxConfig, build_app, clients
+from opusclip_lib.sandbox import (
+    Latency,
+)
+
+pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 TEXT = "Async Python, in two minutes. Ready?"
-
-
-@pytest.fixture
-def config() -> SandboxConfig:
-    return SandboxConfig()
-
-
-@pytest.fixture
-async def sandbox(config: SandboxConfig) -> AsyncIterator[SandboxClients]:
-    async with clients(build_app(config)) as opened:
-        yield opened
 
 
 async def decoded_seconds(audio: bytes, sample_rate: int = 44_100) -> float:

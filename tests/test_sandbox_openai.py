@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 
 import jsonschema
 import pytest
 
-from opusclip_lib.sandbox import SandboxClients, SandboxConfig, build_app, clients
 from opusclip_lib.sandbox.openai_chat import go_duration
+
+pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
 
 TRANSCRIPT = "\n".join(f"[{i * 6.0:.1f}-{i * 6 + 5.5:.1f}] sentence {i} about event loops"
                        for i in range(10))
@@ -35,17 +35,6 @@ def chat(content: str = "Hello there", **extra: object) -> dict[str, object]:
 def structured(schema: dict[str, object], *, strict: bool = True) -> dict[str, object]:
     return {"type": "json_schema",
             "json_schema": {"name": "clips", "schema": schema, "strict": strict}}
-
-
-@pytest.fixture
-def config() -> SandboxConfig:
-    return SandboxConfig()
-
-
-@pytest.fixture
-async def sandbox(config: SandboxConfig) -> AsyncIterator[SandboxClients]:
-    async with clients(build_app(config)) as opened:
-        yield opened
 
 
 async def test_success_headers(sandbox):

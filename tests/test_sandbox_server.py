@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,27 +12,17 @@ from pydantic import ValidationError
 
 from opusclip_lib.sandbox import (
     Latency,
-    SandboxClients,
     SandboxConfig,
     build_app,
     clients,
     serve,
 )
 
+pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
+
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 VIDEO = {"part": "snippet", "id": "opusSample1"}
-
-
-@pytest.fixture
-def config() -> SandboxConfig:
-    return SandboxConfig()
-
-
-@pytest.fixture
-async def sandbox(config: SandboxConfig) -> AsyncIterator[SandboxClients]:
-    async with clients(build_app(config)) as opened:
-        yield opened
 
 
 async def test_serve_answers_all_four_services_on_one_loopback_port(config):

@@ -5,26 +5,16 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from opusclip_lib.sandbox import SandboxClients, SandboxConfig, build_app, clients
+from opusclip_lib.sandbox import SandboxClients
+
+pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
 
 CORE = "/v2beta/stable-image/generate/core"
-
-
-@pytest.fixture
-def config() -> SandboxConfig:
-    return SandboxConfig()
-
-
-@pytest.fixture
-async def sandbox(config: SandboxConfig) -> AsyncIterator[SandboxClients]:
-    async with clients(build_app(config)) as opened:
-        yield opened
 
 
 async def generate(sandbox: SandboxClients, path: str = CORE, *, accept: str = "image/*",

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
 from opusclip_lib.config import data_dir
-from opusclip_lib.sandbox import SandboxClients, SandboxConfig, build_app, clients
+from opusclip_lib.sandbox import SandboxConfig, build_app, clients
 from opusclip_lib.sandbox.catalogue import Catalogue, duration_seconds
 from opusclip_lib.sandbox.youtube import KEY_INVALID, page_offset, page_token
 
+pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
+
 PARTS = "snippet,contentDetails,statistics"
-
-
-@pytest.fixture
-def config() -> SandboxConfig:
-    return SandboxConfig()
-
-
-@pytest.fixture
-async def sandbox(config: SandboxConfig) -> AsyncIterator[SandboxClients]:
-    async with clients(build_app(config)) as opened:
-        yield opened
 
 
 def test_catalogue_has_the_sample_video_and_html_special_titles():

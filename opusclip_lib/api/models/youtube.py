@@ -22,16 +22,21 @@ class Thumbnail(CamelModel):
     height: int | None = None
 
 
-class VideoSnippet(CamelModel):
+class Snippet(CamelModel):
+    """The fields ``videos.list`` and ``search.list`` snippets share."""
+
     published_at: datetime
     channel_id: str
     title: str
     description: str = ""
     thumbnails: dict[str, Thumbnail] = Field(default_factory=dict)
     channel_title: str = ""
+    live_broadcast_content: str | None = None
+
+
+class VideoSnippet(Snippet):
     tags: list[str] = Field(default_factory=list)
     category_id: str | None = None
-    live_broadcast_content: str | None = None
     default_language: str | None = None
     default_audio_language: str | None = None
 
@@ -81,15 +86,7 @@ class SearchResultId(CamelModel):
     playlist_id: str | None = None
 
 
-class SearchSnippet(CamelModel):
-    published_at: datetime
-    channel_id: str
-    title: str
-    description: str = ""
-    thumbnails: dict[str, Thumbnail] = Field(default_factory=dict)
-    channel_title: str = ""
-    live_broadcast_content: str | None = None
-
+class SearchSnippet(Snippet):
     @field_validator("title", "description", "channel_title")
     @classmethod
     def _unescape(cls, value: str) -> str:
