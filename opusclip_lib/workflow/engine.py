@@ -1,0 +1,301 @@
+"""Runs videos through the stages as jobs: one ``processing_jobs`` row per video, resumable.
+
+A job's status follows the queue's state machine (``pending -> downloading -> transcribing ->
+analyzing -> rendering -> completed``); its ``stage`` column names the workflow stage running
+(:func:`~opusclip_lib.workflow.stages.plan`). Each stage commits its rows with the job's next
+move in one transaction, and the job's lease (``locked_by`` plus a heartbeat) guards every
+commit, so a worker that lost the job (reaped, cancelled) can never write over its successor.
+
+After a crash nothing is redone that was finished: the reaper puts the silent job back to
+``pending``, the next claim walks it through the stages again, and each stage sees its row and
+artifact and skips (see :mod:`opusclip_lib.workflow.stages`). A failure ends in ``failed`` with
+its stage, code and message, or back in ``pending`` with backoff when retrying may help; a
+cancelled worker hands its jobs back to ``pending``. No exit leaves a job in a running status
+except a killed process, and that is what the reaper is for.
+
+``on_change(update)`` is awaited after every committed change of a job's status or stage, with
+a :class:`JobUpdate`: the hook a live status feed plugs into.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from typing import Any, TypedDict
+
+from opusclip_lib.db import (
+    Database,
+    DatabaseError,
+    Executor,
+    InvalidTransition,
+    Job,
+    LeaseLost,
+    Video,
+    jobs,
+    videos,
+)
+from opusclip_lib.db.backend import Row
+from opusclip_lib.metrics import Recorder
+from opusclip_lib.pipelines import task_scope
+from opusclip_lib.workflow.config import KIND, WorkflowConfig
+from opusclip_lib.workflow.errors import Failure, classify
+from opusclip_lib.workflow.files import VideoFiles, clean_partials
+from opusclip_lib.workflow.services import Services
+from opusclip_lib.workflow.stages import Stage, VideoRun, plan
+
+logger = logging.getLogger(__name__)
+
+ID_CHUNK = 500
+
+
+class JobUpdate(TypedDict):
+    """What changed, as the monitoring feed publishes it (JSON-ready)."""
+
+    job_id: int
+    video_id: int | None
+    youtube_id: str | None
+    status: str
+    stage: str | None
+    progress: float
+    attempts: int
+    worker: str | None
+    error_code: str | None
+    error_message: str | None
+
+
+OnChange = Callable[[JobUpdate], Awaitable[None]]
+
+
+def worker_name() -> str:
+    """Unique per process and run: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def job_update(job: Job) -> JobUpdate:
+    youtube_id = job.payload.get("youtube_id") if isinstance(job.payload, dict) else None
+    return JobUpdate(job_id=job.id, video_id=job.video_id, youtube_id=youtube_id,
+                     status=job.status, stage=job.stage, progress=job.progress,
+                     attempts=job.attempts, worker=job.locked_by, error_code=job.error_code,
+                     error_message=job.error_message)
+
+
+async def fetch_in(ex: Executor, sql: str, values: Sequence[Any], *, name: str) -> list[Row]:
+    """``sql`` with ``{marks}`` standing for an ``IN`` list, run over ``values`` in chunks."""
+    rows: list[Row] = []
+    for start in range(0, len(values), ID_CHUNK):
+        chunk = values[start:start + ID_CHUNK]
+        rows += await ex.fetch(sql.format(marks=", ".join("?" * len(chunk))), chunk, name=name)
+    return rows
+
+
+async def _videos_by_youtube_id(ex: Executor, youtube_ids: Sequence[str]) -> dict[str, Video]:
+    rows = await fetch_in(ex, "SELECT * FROM videos WHERE youtube_id IN ({marks})", youtube_ids,
+                          name="find videos")
+    return {row["youtube_id"]: Video.from_row(row) for row in rows}
+
+
+@dataclass(slots=True)
+class _Lease:
+    """The job as this worker last committed it (what a failure report starts from)."""
+
+    job: Job
+
+
+class Engine:
+    """Enqueue, claim, process and reap workflow jobs for one worker.
+
+    ``recorder`` gets one ``kind="stage"`` event per stage run (labels ``video``, ``job``,
+    ``attempt``, ``worker``): the stage timeline of every video.
+    """
+
+    def __init__(self, db: Database, services: Services, config: WorkflowConfig, *,
+                 worker: str | None = None, on_change: OnChange | None = None,
+                 recorder: Recorder | None = None) -> None:
+        self.db = db
+        self.services = services
+        self.config = config
+        self.worker = worker or worker_name()
+        self.on_change = on_change
+        self.recorder = recorder
+
+    # --- the queue -----------------------------------------------------------------------------
+
+    async def enqueue(self, youtube_ids: Iterable[str]) -> list[Job]:
+        """A video row (status ``queued``) and a job per id; ids already known keep theirs.
+
+        Optimised: all rows and jobs in one transaction. Naive: one commit per statement.
+        ``InvalidYouTubeId`` (nothing stored) if any id cannot be a YouTube id.
+        """
+        ids = list(dict.fromkeys(youtube_ids))
+        if self.config.mode.batched:
+            async with self.db.transaction() as tx:
+                enqueued = await self._enqueue(tx, ids)
+        else:
+            enqueued = await self._enqueue(self.db, ids)
+        for job in enqueued:
+            await self._notify(job)
+        return enqueued
+
+    async def _enqueue(self, ex: Executor, ids: list[str]) -> list[Job]:
+        known = await _videos_by_youtube_id(ex, ids)
+        missing = [{"youtube_id": youtube_id, "status": "queued"} for youtube_id in ids
+                   if youtube_id not in known]
+        if self.config.mode.batched:
+            await videos.insert_videos(ex, missing)
+            known = await _videos_by_youtube_id(ex, ids)
+        else:
+            for row in missing:
+                known[row["youtube_id"]] = await videos.insert_video(ex, **row)
+        return [await jobs.enqueue(ex, KIND, video_id=known[youtube_id].id,
+                                   payload={"youtube_id": youtube_id},
+                                   idempotency_key=f"{KIND}:{youtube_id}",
+                                   max_attempts=self.config.max_attempts)
+                for youtube_id in ids]
+
+    async def claim(self, limit: int) -> list[Job]:
+        if limit < 1:
+            return []
+        claimed = await jobs.claim(self.db, self.worker, kinds=[KIND], limit=limit)
+        for job in claimed:
+            await self._notify(job)
+        return claimed
+
+    async def reap(self) -> list[Job]:
+        """Requeue (or fail, out of attempts) jobs whose worker went silent."""
+        reaped = await jobs.reap_stale(self.db, stale_after_s=self.config.stale_after_s)
+        for job in reaped:
+            await self._notify(job)
+        return reaped
+
+    async def statuses(self, job_ids: Iterable[int]) -> dict[int, str]:
+        rows = await fetch_in(self.db, "SELECT id, status FROM processing_jobs WHERE id IN "
+                              "({marks})", list(job_ids), name="job statuses")
+        return {int(row["id"]): str(row["status"]) for row in rows}
+
+    async def status_counts(self, job_ids: Iterable[int]) -> dict[str, int]:
+        """Jobs per status among ``job_ids`` (a few rows per chunk, however many jobs)."""
+        rows = await fetch_in(self.db, "SELECT status, count(*) AS n FROM processing_jobs "
+                              "WHERE id IN ({marks}) GROUP BY status", list(job_ids),
+                              name="job status counts")
+        counts: Counter[str] = Counter()
+        for row in rows:
+            counts[str(row["status"])] += int(row["n"])
+        return dict(counts)
+
+    # --- one job -------------------------------------------------------------------------------
+
+    async def process(self, job: Job) -> Job:
+        """Run a claimed job to ``completed``, ``failed`` or back to ``pending``; returns it."""
+        lease = _Lease(job)
+        try:
+            async with task_scope() as scope:
+                beat = scope.create_task(self._heartbeat(job.id), name=f"heartbeat job {job.id}")
+                try:
+                    return await self._run(lease)
+                finally:
+                    beat.cancel()
+        except LeaseLost:
+            return await jobs.get_job(self.db, job.id)  # cancelled or reaped: no longer ours
+        except asyncio.CancelledError:
+            await self._hand_back(lease.job)
+            raise
+        except Exception as error:  # every failure ends in a recorded state, never a running one
+            return await self._fail(lease.job, error)
+
+    async def _run(self, lease: _Lease) -> Job:
+        job = lease.job
+        video = await videos.get_video(self.db, job.video_id)
+        run = VideoRun(self.db, self.services, self.config, video,
+                       VideoFiles.of(self.config.work_dir, video.youtube_id))
+        clean_partials(run.files.folder)
+        stages = plan(self.config)
+        if job.stage != stages[0].name:
+            await self._beat(job.id, stage=stages[0].name, progress=0.0)
+            lease.job = job = replace(job, stage=stages[0].name, progress=0.0)
+            await self._notify(job)
+        for index, stage in enumerate(stages):
+            with self._measure(stage, job, video.youtube_id):
+                write = await stage.run(run)
+                following = stages[index + 1] if index + 1 < len(stages) else None
+                async with run.unit() as ex:
+                    if write is not None:
+                        await write(ex)
+                    progress = (index + 1) / len(stages)
+                    lease.job = job = await self._move(ex, run, job, following, progress)
+            await self._notify(job)
+        return job
+
+    async def _move(self, ex: Executor, run: VideoRun, job: Job, following: Stage | None,
+                    progress: float) -> Job:
+        """The job's next step: its next status, or just its next stage within this status."""
+        if following is None:
+            await run.set_video(ex, status="completed")
+            return await jobs.advance(ex, job.id, "completed", worker=self.worker)
+        if following.status != job.status:
+            return await jobs.advance(ex, job.id, following.status, worker=self.worker,
+                                      stage=following.name, progress=progress)
+        await jobs.heartbeat(ex, job.id, self.worker, stage=following.name, progress=progress)
+        return replace(job, stage=following.name, progress=progress)
+
+    def _measure(self, stage: Stage, job: Job, youtube_id: str) -> AbstractContextManager[Any]:
+        if self.recorder is None:
+            return nullcontext()
+        return self.recorder.measure("stage", stage.name, video=youtube_id, job=job.id,
+                                     attempt=job.attempts, worker=self.worker)
+
+    async def _heartbeat(self, job_id: int) -> None:
+        """Renew the lease until cancelled; ``LeaseLost`` stops the job's work."""
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            await self._beat(job_id)
+
+    async def _beat(self, job_id: int, *, stage: str | None = None,
+                    progress: float | None = None) -> None:
+        # In a transaction even alone: SQLite then queues it for the write lock with the other
+        # tasks' transactions; a bare statement would poll in SQLite's busy handler instead,
+        # sleeping up to 100 ms a time while sixteen videos take turns to commit.
+        async with self.db.transaction() as tx:
+            await jobs.heartbeat(tx, job_id, self.worker, stage=stage, progress=progress)
+
+    async def _fail(self, job: Job, error: Exception) -> Job:
+        return await self._record(job, classify(error, job.stage),
+                                  backoff_s=self.config.retry_backoff_s)
+
+    async def _hand_back(self, job: Job) -> None:
+        """Back to ``pending`` at once (attempts left), so the next run resumes it."""
+        stopped = Failure("interrupted", f"{job.stage or 'start'}: the worker was stopped",
+                          retryable=True)
+        try:
+            await self._record(job, stopped, backoff_s=0.0)
+        except (DatabaseError, OSError) as exc:  # the reaper will requeue it instead
+            logger.warning("job %s left for the reaper: %r", job.id, exc)
+
+    async def _record(self, job: Job, failure: Failure, *, backoff_s: float) -> Job:
+        """The failure in the job (retry after ``backoff_s``, or ``failed`` with its video)."""
+        try:
+            async with self.db.transaction() as tx:
+                failed = await jobs.fail(tx, job.id, code=failure.code, message=failure.message,
+                                         worker=self.worker, retryable=failure.retryable,
+                                         backoff_s=backoff_s)
+                if failed.status == "failed" and failed.video_id is not None:
+                    await videos.update_video(tx, failed.video_id, status="failed")
+        except InvalidTransition:  # LeaseLost included: cancelled or reaped meanwhile
+            return await jobs.get_job(self.db, job.id)
+        logger.info("job %s %s (%s): %s", job.id, failed.status, failure.code, failure.message)
+        await self._notify(failed)
+        return failed
+
+    async def _notify(self, job: Job) -> None:
+        if self.on_change is None:
+            return
+        try:
+            await self.on_change(job_update(job))
+        except Exception:  # a broken status feed must not fail the work it reports on
+            logger.exception("on_change hook failed for job %s", job.id)

@@ -1,0 +1,77 @@
+"""Why a job failed, in the words ``processing_jobs`` keeps: a code, a message, and retry or not.
+
+Codes name the cause, not the exception class: ``video_not_found``, ``no_highlights``,
+``media_unreadable``, ``openai.malformed_response``, ``stability.rate_limit``... The message
+starts with the stage, so ``error_message`` alone says where and why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from opusclip_lib.api import APIError
+from opusclip_lib.db import OperationalError
+from opusclip_lib.media import FFmpegError
+from opusclip_lib.resilience import CircuitOpenError, QuotaExhaustedError
+
+MESSAGE_MAX = 2000
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+class WorkflowError(Exception):
+    """A failure the workflow itself detects; ``code`` goes to ``processing_jobs.error_code``."""
+
+    code = "workflow_error"
+    retryable = False
+
+
+class VideoNotFound(WorkflowError):
+    code = "video_not_found"
+
+
+class NoHighlights(WorkflowError):
+    code = "no_highlights"
+
+
+class MediaUnreadable(WorkflowError):
+    code = "media_unreadable"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    code: str
+    message: str
+    retryable: bool
+
+
+def _snake(name: str) -> str:
+    return _CAMEL.sub("_", name.removesuffix("Error")).lower()
+
+
+def classify(error: BaseException, stage: str | None) -> Failure:
+    """The failure to record for ``error`` raised in ``stage``.
+
+    Retryable: what may work later (a provider's 429/5xx once its own retries are spent, an open
+    circuit, a lost database connection). Not: bad input, a schema-breaking answer, bad media.
+    """
+    match error:
+        case WorkflowError():
+            code, retryable = error.code, error.retryable
+        case CircuitOpenError():
+            code, retryable = f"{error.provider}.circuit_open", True
+        case QuotaExhaustedError():
+            code, retryable = f"{error.provider}.quota_exhausted", False
+        case APIError():
+            code, retryable = f"{error.provider}.{_snake(type(error).__name__)}", error.retryable
+        case FFmpegError():
+            code, retryable = "ffmpeg_failed", False
+        case OperationalError():
+            code, retryable = "database_unavailable", True
+        case _:
+            code, retryable = "internal_error", False
+    text = str(error) or type(error).__name__
+    if code == "internal_error":
+        text = f"{type(error).__name__}: {text}"
+    message = f"{stage or 'start'}: {text}"
+    return Failure(code, message[:MESSAGE_MAX], retryable)

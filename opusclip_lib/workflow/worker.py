@@ -1,0 +1,96 @@
+"""A batch worker as its own process, against the in-process sandbox (the offline stand-in for
+the four APIs)::
+
+    python -m opusclip_lib.workflow.worker --database-url sqlite:///work/opusclip.db \\
+        --videos opusSample1,R-j_8U_m7aS --concurrency 4 --max-clip-seconds 3
+
+It enqueues the videos (already known ones keep their job), then works the queue until each
+of them is finished, reaping jobs of workers that died. Run it again after a crash (SIGKILL,
+power loss) and it resumes: finished stages are skipped, half-written files are cleaned up.
+SIGTERM or Ctrl-C stops it cleanly: running jobs go back to ``pending``, ffmpeg is stopped.
+Prints a JSON summary; exits 0 when every video completed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+from opusclip_lib.db import connect
+from opusclip_lib.sandbox import build_app
+from opusclip_lib.workflow.batch import BatchReport, DroppingRecorder, run_batch
+from opusclip_lib.workflow.config import NAIVE, OPTIMISED, WorkflowConfig
+from opusclip_lib.workflow.services import UNLIMITED, open_services, sandbox_config
+
+
+def _latency(text: str) -> tuple[str, float]:
+    endpoint, _, ms = text.partition("=")
+    return endpoint.strip(), float(ms)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m opusclip_lib.workflow.worker",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--videos", required=True,
+                        type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+                        help="comma-separated YouTube ids")
+    parser.add_argument("--work-dir", type=Path, help="artifacts folder (default: work/workflow)")
+    parser.add_argument("--concurrency", type=int, default=4, help="videos in flight")
+    parser.add_argument("--clips", type=int, default=3, help="highlights asked per video")
+    parser.add_argument("--render", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--captions", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--max-clip-seconds", type=float)
+    parser.add_argument("--naive", action="store_true", help="the naive pipeline")
+    parser.add_argument("--heartbeat", type=float, default=5.0, help="seconds between beats")
+    parser.add_argument("--stale-after", type=float, default=30.0,
+                        help="requeue a job whose worker was silent this long")
+    parser.add_argument("--retry-backoff", type=float, default=2.0)
+    parser.add_argument("--latency", type=_latency, action="append", default=[],
+                        metavar="ENDPOINT=MS", help="sandbox latency, e.g. stability=300")
+    parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
+    return parser.parse_args(argv)
+
+
+def config_from(args: argparse.Namespace) -> WorkflowConfig:
+    options = {"work_dir": args.work_dir} if args.work_dir else {}
+    return WorkflowConfig(mode=NAIVE if args.naive else OPTIMISED, clips=args.clips,
+                          render=args.render, captions=args.captions,
+                          max_clip_seconds=args.max_clip_seconds, heartbeat_s=args.heartbeat,
+                          stale_after_s=args.stale_after, retry_backoff_s=args.retry_backoff,
+                          **options)
+
+
+async def work(args: argparse.Namespace) -> BatchReport:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        sandbox = build_app(sandbox_config(dict(args.latency)))
+        async with connect(args.database_url, recorder=DroppingRecorder()) as db, \
+                open_services(sandbox, cached=not args.naive, limits=UNLIMITED) as services:
+            return await run_batch(db, services, args.videos, config_from(args),
+                                   concurrency=args.concurrency, progress=args.progress)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = asyncio.run(work(args))
+    except asyncio.CancelledError:  # SIGTERM: running jobs were handed back to the queue
+        print(json.dumps({"stopped": True}))
+        return 143
+    print(json.dumps({"mode": report.mode, "videos": report.videos, "seconds": report.seconds,
+                      "statuses": report.statuses, "videos_per_min": report.videos_per_min}))
+    return 0 if report.completed == report.videos else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""``opusclip bench pipeline`` runs end to end at toy sizes and writes its JSON and chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from opusclip_lib.bench import pipeline as bench
+from opusclip_lib.workflow import NAIVE, OPTIMISED
+
+
+def test_catalogue_has_distinct_valid_ids(tmp_path: Path) -> None:
+    ids = bench.write_catalogue(tmp_path / "catalogue.json", 45)
+    assert len(set(ids)) == 45 and all(len(i) == 11 for i in ids)
+    entries = json.loads((tmp_path / "catalogue.json").read_text())["videos"]
+    assert entries[40]["title"].endswith("#40") and entries[40]["id"] == "bench000040"
+
+
+def test_stage_latencies_define_the_bound() -> None:
+    assert sum(bench.stage_latencies(1.0, 3, OPTIMISED)) == pytest.approx(3.9)
+    assert sum(bench.stage_latencies(0.5, 2, NAIVE)) == pytest.approx(0.45 + 2 * 1.5)
+
+
+def test_bench_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json, out_png = tmp_path / "pipeline.json", tmp_path / "pipeline.png"
+    code = bench.main(["--videos", "4", "--concurrency", "1,4", "--scale", "0.05",
+                       "--naive-videos", "2", "--memory-videos", "10", "--memory-scale", "0.05",
+                       "--json", str(out_json), "--plot", str(out_png)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "critical-path bound" in printed and "tracemalloc peak" in printed
+    result = json.loads(out_json.read_text())
+    runs = result["runs"]
+    assert [(r["mode"], r["concurrency"], r["videos"]) for r in runs] == [
+        ("optimised", 1, 4), ("optimised", 4, 4), ("naive", 1, 2)]
+    assert all(r["completed"] == r["videos"] and r["ratio"] > 0 for r in runs)
+    assert runs[1]["videos_per_min"] > runs[0]["videos_per_min"]
+    assert [m["videos"] for m in result["memory"]] == [1, 10]
+    assert all(m["peak_mb"] > 0 for m in result["memory"])
+    assert result["settings"]["latency_profile_ms"]["stability.generate"] == 2000.0
+    assert out_png.stat().st_size > 10_000
