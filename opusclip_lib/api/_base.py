@@ -15,14 +15,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from json import dumps
+from json import JSONEncoder
 from typing import Any, ClassVar, Protocol, Self, TypedDict, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from opusclip_lib.api._headers import request_id_of
-from opusclip_lib.api._urls import URLBuilder
+from opusclip_lib.api._urls import URLBuilder, encode_query
 from opusclip_lib.api.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -41,6 +42,8 @@ M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = f"opusclip-lib/{version('opusclip-lib')} httpx/{httpx.__version__}"
 MASK = "**********"
+#: JSON bodies as httpx encodes them; one encoder, not one per ``json.dumps`` call.
+JSON_BODY = JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 class ResilienceHook(Protocol):
@@ -149,6 +152,7 @@ class APIClient:
         self._transport_choice = transport
         self._sender: Sender | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._fixed: tuple[dict[str, str], str] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={self._api_key!r})"
@@ -198,18 +202,26 @@ class APIClient:
                 provider=self.provider)
         return self._sender
 
+    def _fixed_parts(self) -> tuple[dict[str, str], str]:
+        """The headers and auth query every request carries, built once: the key never changes."""
+        if self._fixed is None:
+            secret = self._api_key.get_secret_value()
+            self._fixed = ({"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate",
+                            **self._auth_headers(secret)},
+                           urlencode(self._auth_params(secret)))
+        return self._fixed
+
     def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                  headers: Mapping[str, str] | None = None, json: Any = None,
                  files: Mapping[str, Any] | None = None) -> Outgoing:
         """The request, encoded once here whatever sends it (JSON as httpx encodes it)."""
-        secret = self._api_key.get_secret_value()
-        url = self._url(path, {**(params or {}), **self._auth_params(secret)})
-        all_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate",
-                       **self._auth_headers(secret), **(headers or {})}
+        fixed_headers, auth_query = self._fixed_parts()
+        query = "&".join(filter(None, (encode_query(params) if params else "", auth_query)))
+        url = self._url.encoded(path, query)
+        all_headers = {**fixed_headers, **headers} if headers else dict(fixed_headers)
         content = None
         if json is not None:
-            content = dumps(json, ensure_ascii=False, separators=(",", ":"),
-                            allow_nan=False).encode()
+            content = JSON_BODY.encode(json).encode()
             all_headers["Content-Type"] = "application/json"
         elif files:
             form = httpx.Request(method, url, files=files)  # httpx's multipart encoder
