@@ -109,7 +109,9 @@ async def test_worker_killed_midway_resumes_without_loss_or_duplicates(
                               stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 40
-        while not partials(work_dir):  # ffmpeg is writing a clip: kill right now
+        # Wait for ffmpeg's temp file (.mp4): small files also pass through a temp name, but
+        # only for microseconds, so catching one of those would race the rename.
+        while not [path for path in partials(work_dir) if path.suffix == ".mp4"]:
             assert worker.poll() is None, worker.communicate()
             assert time.monotonic() < deadline, "the worker never started rendering"
             await asyncio.sleep(0.01)
