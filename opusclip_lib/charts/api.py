@@ -13,6 +13,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from opusclip_lib.charts._axes import concurrency_axes
+
 PERCENTILES = {"p50": ("tab:green", 50), "p95": ("tab:orange", 95), "p99": ("tab:red", 99)}
 
 
@@ -35,15 +37,10 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, latency: float,
     levels = np.sort(runs["concurrency"].unique())
     ax.plot(levels, levels / latency, linestyle="--", color="grey",
             label=f"ideal: concurrency / {latency * 1000:g} ms")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(levels, [str(level) for level in levels])
     ax.set_xlabel("requests in flight (concurrency)")
     ax.set_ylabel("requests / s (log)")
     ax.set_title(f"Throughput vs concurrency, {latency * 1000:g} ms server latency")
-    ax.legend(fontsize="small")
-    ax.grid(which="both", alpha=0.3)
-    return ax
+    return concurrency_axes(ax, levels)
 
 
 def speedup_vs_concurrency(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
@@ -58,15 +55,10 @@ def speedup_vs_concurrency(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axe
     for concurrency, value in zip(runs["concurrency"], speedup, strict=True):
         ax.annotate(f"{value:.1f}x", (concurrency, value), textcoords="offset points",
                     xytext=(5, -12), fontsize="x-small")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(runs["concurrency"], [str(c) for c in runs["concurrency"]])
     ax.set_xlabel("calls in flight (concurrency)")
     ax.set_ylabel("speed-up (log)")
     ax.set_title("Speed-up over one call at a time")
-    ax.legend(fontsize="small")
-    ax.grid(which="both", alpha=0.3)
-    return ax
+    return concurrency_axes(ax, runs["concurrency"])
 
 
 def call_outcomes(attempts: pd.DataFrame, *, ax: Axes | None = None) -> Axes:

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 
+from opusclip_lib.charts._axes import concurrency_axes
 from opusclip_lib.charts.timeline import timeline
 
 
@@ -50,16 +51,11 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, ax: Axes | None = None) -> 
     bound = optimised.drop_duplicates("concurrency").sort_values("concurrency")
     ax.plot(bound["concurrency"], bound["bound_per_min"], linestyle="--", color="grey",
             label="critical-path bound C / L")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
     ax.margins(x=0.08)
-    ax.set_xticks(bound["concurrency"], [str(c) for c in bound["concurrency"]])
     ax.set_xlabel("videos in flight (C)")
     ax.set_ylabel("videos / min (log)")
     ax.set_title("Throughput vs concurrency (numbers: ratio to the bound)")
-    ax.legend(fontsize="small")
-    ax.grid(which="both", alpha=0.3)
-    return ax
+    return concurrency_axes(ax, bound["concurrency"], base=2)
 
 
 def naive_vs_optimised(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
