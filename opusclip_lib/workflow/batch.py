@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from opusclip_lib.db import Database, Job, jobs
 from opusclip_lib.db.jobs import FINISHED
-from opusclip_lib.metrics import Event, Recorder
+from opusclip_lib.metrics import Recorder
 from opusclip_lib.pipelines import task_scope
 from opusclip_lib.workflow.config import WorkflowConfig
 from opusclip_lib.workflow.engine import Engine, JobUpdate, OnChange
@@ -43,9 +43,8 @@ class DroppingRecorder(Recorder):
     worker, whose default recorder would otherwise hold every query it ever ran."""
 
     def add(self, kind: str, name: str, *, start: float | None = None, seconds: float = 0.0,
-            ok: bool = True, error: str | None = None, **labels: Any) -> Event:
-        begin = self.now() - seconds if start is None else start
-        return Event(kind, name, begin, seconds, ok, error, labels)
+            ok: bool = True, error: str | None = None, **labels: Any) -> None:
+        """Nothing to keep."""
 
 
 @dataclass(frozen=True, slots=True)
