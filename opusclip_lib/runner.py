@@ -11,6 +11,7 @@ import argparse
 import base64
 import html
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 from tqdm import tqdm
+from traitlets.config import Config
 
 from opusclip_lib import config
 
@@ -65,22 +67,35 @@ def _save_figures(notebook: nbformat.NotebookNode, stem: str, figure_dir: Path) 
     return paths
 
 
-def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout: int) -> NotebookClient:
+def kernel_config(socket_dir: str) -> Config:
+    """Kernels that talk over unix sockets in ``socket_dir`` where there are any: over loopback
+    TCP, ipykernel warns once per kernel that anyone on the machine could listen in. Unix socket
+    paths are limited to ~100 bytes, so ``socket_dir`` must be short (``/tmp/...``)."""
+    if os.name != "posix":
+        return Config()
+    return Config(KernelManager={"transport": "ipc", "ip": os.path.join(socket_dir, "kernel")})
+
+
+def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout: int,
+                    config: Config | None = None) -> NotebookClient:
     """A client that runs ``notebook`` in a fresh local kernel, in the notebook's own folder."""
     return NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                          resources={"metadata": {"path": str(path.parent)}})
+                          resources={"metadata": {"path": str(path.parent)}},
+                          config=config or Config())
 
 
 def execute(path: Path, out_dir: Path, timeout: int) -> NotebookResult:
     """Run one notebook in a fresh kernel; a failing cell is reported, not raised."""
     notebook = nbformat.read(path, as_version=4)
-    client = notebook_client(notebook, path, timeout)
     started = time.perf_counter()
     error = None
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        error = str(exc).strip().splitlines()[-1]
+    short_tmp = "/tmp" if os.path.isdir("/tmp") else None
+    with tempfile.TemporaryDirectory(prefix="oc-", dir=short_tmp) as socket_dir:
+        client = notebook_client(notebook, path, timeout, kernel_config(socket_dir))
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            error = str(exc).strip().splitlines()[-1]
     seconds = time.perf_counter() - started
     nbformat.write(notebook, out_dir / "notebooks" / path.name)
     body, _ = HTMLExporter().from_notebook_node(notebook)

@@ -42,3 +42,16 @@ def test_cli_lists_benchmarks_on_bad_name(capsys) -> None:
     except SystemExit as exc:
         assert exc.code == 2
     assert "bench needs one of" in capsys.readouterr().err
+
+
+def test_kernels_talk_over_unix_sockets_not_loopback_tcp(tmp_path, capfd) -> None:
+    """Over TCP, ipykernel warns on every kernel that its traffic is unencrypted."""
+    out = tmp_path / "build"
+    for sub in ("notebooks", "figures"):
+        (out / sub).mkdir(parents=True)
+    code = "import json, ipykernel\nprint(json.load(open(ipykernel.get_connection_file()))['transport'])"
+    result = runner.execute(_notebook(tmp_path, "00_transport.ipynb", code), out, timeout=60)
+    assert result.ok, result.error
+    executed = nbformat.read(out / "notebooks" / "00_transport.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"].strip() == "ipc"
+    assert "running over TCP" not in capfd.readouterr().err
