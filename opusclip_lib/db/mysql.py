@@ -52,6 +52,11 @@ _CODES: dict[int, type[errors.DatabaseError]] = {
     1054: errors.QueryError,
     1064: errors.QueryError,
     1146: errors.QueryError,
+    # DDL that does not fit the schema (a migration run twice): PostgreSQL's class 42 too.
+    1050: errors.QueryError,  # table already exists (42P07)
+    1060: errors.QueryError,  # duplicate column name (42701)
+    1061: errors.QueryError,  # duplicate key name (42P07)
+    1091: errors.QueryError,  # can't drop: column or key does not exist (42703/42704)
     1053: errors.ConnectionLost,
     1927: errors.ConnectionLost,  # connection was killed
     2006: errors.ConnectionLost,
@@ -85,6 +90,7 @@ class MySQLBackend(Backend):
     def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int) -> None:
         super().__init__(url, min_size=min_size, max_size=max_size)
         self._pool: Any = None
+        self._closed = False
 
     def translate(self, text: str) -> str:
         return numbered_placeholders(text.replace("%", "%%"), "%s")
@@ -133,6 +139,7 @@ class MySQLBackend(Backend):
     async def close(self) -> None:
         if self._pool is None:
             return
+        self._closed = True
         self._pool.close()
         try:
             async with asyncio.timeout(CLOSE_GRACE_S):
@@ -143,8 +150,14 @@ class MySQLBackend(Backend):
 
     async def acquire(self, timeout: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
-        async with asyncio.timeout(timeout):
-            return await self._pool.acquire()
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._pool.acquire()
+        except RuntimeError:  # asyncmy's answer once the pool closes, even to a waiting task
+            if self._closed:
+                raise errors.OperationalError("the MariaDB/MySQL pool is closed",
+                                              backend=self.name) from None
+            raise
 
     async def release(self, raw: Any, *, discard: bool) -> None:
         if not discard:

@@ -2,19 +2,21 @@
 
 Each aiosqlite connection owns a thread, so a pool of a few lets readers run side by side (WAL
 lets them read while a write is in progress). Writes in SQLite are serialized by the file lock
-anyway; transactions here take an in-process ``asyncio.Lock`` before ``BEGIN IMMEDIATE`` so
-that tasks queue in order instead of sleeping in SQLite's busy handler. ``busy_timeout`` still
+anyway; transactions here take an in-process ``asyncio.Lock`` before ``BEGIN IMMEDIATE``, and
+a write outside a transaction takes it for its one statement, so that tasks queue in order
+instead of sleeping in SQLite's busy handler. Reads never take it. ``busy_timeout`` still
 covers other processes writing the same file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import aiosqlite
 
@@ -24,6 +26,8 @@ from opusclip_lib.db.urls import DatabaseURL
 
 if TYPE_CHECKING:
     from opusclip_lib.db.connection import Connection
+
+T = TypeVar("T")
 
 _CONSTRAINTS: dict[str, type[errors.IntegrityError]] = {
     "SQLITE_CONSTRAINT_UNIQUE": errors.UniqueViolation,
@@ -38,6 +42,20 @@ _CONSTRAINTS: dict[str, type[errors.IntegrityError]] = {
 MEMORY = ":memory:"
 SYNCHRONOUS = {"off", "normal", "full", "extra"}
 JOURNAL_MODES = {"wal", "delete", "truncate", "persist"}
+_READ = re.compile(r"\s*(?:SELECT|EXPLAIN)\b", re.IGNORECASE)
+_CTE = re.compile(r"\s*WITH\b", re.IGNORECASE)
+_DML = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE\s+INTO)\b", re.IGNORECASE)
+
+
+def may_write(sql: str) -> bool:
+    """Whether ``sql`` may write, by its first keyword (a ``WITH`` by the DML words in it).
+
+    Guessing "write" for a read only makes it queue for the write lock; guessing "read" for a
+    write would send it to the busy handler, so anything not plainly a read counts as a write.
+    """
+    if _READ.match(sql):
+        return False
+    return not _CTE.match(sql) or _DML.search(sql) is not None
 
 
 def _choice(options: dict[str, str], name: str, default: str, allowed: set[str]) -> str:
@@ -157,29 +175,52 @@ class SQLiteBackend(Backend):
     # --- statements --------------------------------------------------------------------------
 
     async def execute(self, raw: aiosqlite.Connection, sql: str, params: Params) -> int:
-        cursor = await raw.execute(sql, params)
-        count = cursor.rowcount
-        await cursor.close()
-        return max(count, 0)
+        async def run() -> int:
+            cursor = await raw.execute(sql, params)
+            count = cursor.rowcount
+            await cursor.close()
+            return max(count, 0)
+
+        return await self._in_turn(raw, sql, run)
 
     async def executemany(self, raw: aiosqlite.Connection, sql: str,
                           rows: Sequence[Params]) -> int:
-        cursor = await raw.executemany(sql, rows)
-        await cursor.close()
-        return len(rows)
+        async def run() -> int:
+            cursor = await raw.executemany(sql, rows)
+            await cursor.close()
+            return len(rows)
+
+        return await self._in_turn(raw, sql, run)
 
     async def fetch(self, raw: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
-        return [dict(row) for row in await raw.execute_fetchall(sql, params)]
+        async def run() -> list[Row]:
+            return [dict(row) for row in await raw.execute_fetchall(sql, params)]
 
-    async def begin(self, raw: aiosqlite.Connection) -> None:
+        return await self._in_turn(raw, sql, run)
+
+    async def _in_turn(self, raw: aiosqlite.Connection, sql: str,
+                       statement: Callable[[], Awaitable[T]]) -> T:
+        """Run ``statement``; a write outside a transaction holds the write lock while it runs."""
+        if self._writer is raw or not may_write(sql):
+            return await statement()
+        await self._take_write_lock()
+        try:
+            return await statement()
+        finally:
+            self._write_lock.release()
+
+    async def _take_write_lock(self) -> None:
         try:
             async with asyncio.timeout(self.busy_timeout):
                 await self._write_lock.acquire()
         except TimeoutError:
             raise errors.LockTimeout(
-                f"waited {self.busy_timeout:g} s for the SQLite write lock (another transaction "
-                "in this process is still open; is a task holding two?)",
-                backend=self.name) from None
+                f"waited {self.busy_timeout:g} s for the SQLite write lock (another write in "
+                "this process is still running; does a task write outside the transaction it "
+                "holds?)", backend=self.name) from None
+
+    async def begin(self, raw: aiosqlite.Connection) -> None:
+        await self._take_write_lock()
         self._writer = raw
         try:
             await self.execute(raw, "BEGIN IMMEDIATE", ())
