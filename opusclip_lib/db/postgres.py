@@ -109,7 +109,13 @@ class PostgresBackend(Backend):
 
     async def acquire(self, timeout: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
-        return await self._pool.acquire(timeout=timeout)
+        try:
+            return await self._pool.acquire(timeout=timeout)
+        except asyncpg.InterfaceError:
+            if self._pool.is_closing():  # not a lost connection: nothing will replace it
+                raise errors.OperationalError("the PostgreSQL pool is closed",
+                                              backend=self.name) from None
+            raise
 
     async def release(self, raw: Any, *, discard: bool) -> None:
         assert self._pool is not None
