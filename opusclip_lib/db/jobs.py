@@ -18,7 +18,13 @@ from typing import Any
 from opusclip_lib.db import repository
 from opusclip_lib.db.backend import Row
 from opusclip_lib.db.connection import Executor
-from opusclip_lib.db.errors import InvalidTransition, LeaseLost, UniqueViolation, ValidationError
+from opusclip_lib.db.errors import (
+    InvalidTransition,
+    LeaseLost,
+    NotFound,
+    UniqueViolation,
+    ValidationError,
+)
 from opusclip_lib.db.models import Job, JobEvent
 from opusclip_lib.db.schema import KEY_MAX, NAME_MAX, STATUS_MAX
 from opusclip_lib.db.validate import Column
@@ -47,6 +53,11 @@ JOBS = repository.Table("processing_jobs", [
     Column("error_message"),
 ])
 _ACTIVE_MARKS = ", ".join("?" * len(STAGES))
+# An event is stamped with the job row's ``updated_at`` (as the driver returned it), not a second
+# clock reading: one change, one time, whether a feed reads it from the event (polling) or from
+# the job (push).
+_EVENT = ("INSERT INTO job_events (job_id, from_status, to_status, worker, message, created_at) "
+          "VALUES (?, ?, ?, ?, ?, ?)")
 
 
 async def enqueue(ex: Executor, kind: str, *, video_id: int | None = None, payload: Any = None,
@@ -62,7 +73,7 @@ async def enqueue(ex: Executor, kind: str, *, video_id: int | None = None, paylo
         async with ex.transaction() as tx:
             row = await tx.fetchrow(sql, params, name="enqueue job")
             assert row is not None
-            await _event(tx, row["id"], None, "pending", None, "enqueued")
+            await _event(tx, row, None, "pending", None, "enqueued")
     except UniqueViolation:
         if idempotency_key is None:
             raise
@@ -132,11 +143,10 @@ async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None
             rows = await tx.fetch(f"SELECT * FROM processing_jobs WHERE id IN ({marks})", ids,
                                   name="claim jobs")
         jobs = sorted((Job.from_row(row) for row in rows), key=lambda j: (j.run_after, j.id))
+        stamps = {row["id"]: row["updated_at"] for row in rows}
         await tx.executemany(
-            "INSERT INTO job_events (job_id, from_status, to_status, worker, message) "
-            "VALUES (?, 'pending', 'downloading', ?, ?)",
-            [(job.id, worker, f"claimed, attempt {job.attempts}") for job in jobs],
-            name="job event")
+            _EVENT, [(job.id, "pending", "downloading", worker, f"claimed, attempt {job.attempts}",
+                      stamps[job.id]) for job in jobs], name="job event")
     return jobs
 
 
@@ -144,8 +154,8 @@ async def advance(ex: Executor, job_id: int, to_status: str, *, worker: str,
                   stage: str | None = None, progress: float | None = None) -> Job:
     """Move a claimed job forward (e.g. ``downloading`` -> ``transcribing``, ... ``completed``).
 
-    Raises ``InvalidTransition`` for a move the state machine forbids and ``LeaseLost`` if
-    ``worker`` no longer holds the job.
+    Raises ``LeaseLost`` if ``worker`` no longer holds the job (reaped, claimed by another
+    worker, cancelled) and ``InvalidTransition`` for a move the state machine forbids.
     """
     if to_status not in (*STAGES, "completed"):
         raise InvalidTransition(f"advance() moves forward only; use fail() or cancel() for "
@@ -238,14 +248,20 @@ async def reap_stale(ex: Executor, *, stale_after_s: float) -> list[Job]:
 async def _transition(tx: Executor, job: Job, to_status: str, *, worker: str | None = None,
                       assignments: str = "", params: tuple[Any, ...] = (),
                       message: str | None = None) -> Job:
-    """Check the move against the state machine, then make it only if nobody moved first."""
+    """Check the lease and the move against the state machine, then make the move only if
+    nobody moved first.
+
+    The lease comes first: a worker whose job was reaped or cancelled must hear ``LeaseLost``
+    (stop), not ``InvalidTransition`` (a bug in the worker), whatever status the job is in now.
+    """
+    if worker is not None and await _lost(tx, job, worker):
+        raise _lease_lost(job, worker, tx.backend.name)
     if to_status not in ALLOWED[job.status]:
         allowed = ", ".join(sorted(ALLOWED[job.status])) or "nothing (finished)"
         raise InvalidTransition(f"job {job.id}: cannot go from {job.status} to {to_status}; "
                                 f"allowed: {allowed}", backend=tx.backend.name)
-    if worker is not None and job.locked_by != worker:
-        raise LeaseLost(f"job {job.id} is held by {job.locked_by!r}, not {worker!r}",
-                        backend=tx.backend.name)
+    if worker is not None and job.locked_by != worker:  # an unclaimed job: not its to move
+        raise _lease_lost(job, worker, tx.backend.name)
     condition = " AND status = ?" + (" AND locked_by = ?" if worker is not None else "")
     row: Row | None = await repository.update_returning(
         tx, "processing_jobs", job.id,
@@ -254,14 +270,50 @@ async def _transition(tx: Executor, job: Job, to_status: str, *, worker: str | N
         condition_params=(job.status, *([worker] if worker is not None else [])),
         name=f"job -> {to_status}")
     if row is None:
+        if worker is not None:  # held when read: a reaper or cancel committed in between
+            current = await _read_latest(tx, job.id)
+            if current.locked_by != worker:
+                raise _lease_lost(current, worker, tx.backend.name)
         raise InvalidTransition(f"job {job.id} changed while moving {job.status} -> {to_status}; "
                                 "re-read it", backend=tx.backend.name)
-    await _event(tx, job.id, job.status, to_status, worker, message)
+    await _event(tx, row, job.status, to_status, worker, message)
     return Job.from_row(row)
 
 
-async def _event(tx: Executor, job_id: int, from_status: str | None, to_status: str,
+async def _lost(tx: Executor, job: Job, worker: str) -> bool:
+    """Whether ``worker`` lost ``job``: another worker holds it, or nobody does although
+    ``worker`` claimed it once. A job ``worker`` never held, and nobody holds, is not lost; the
+    state machine says what is wrong with moving it."""
+    if job.locked_by is not None:
+        return job.locked_by != worker
+    claimed = await tx.fetchval(
+        "SELECT count(*) FROM job_events WHERE job_id = ? AND to_status = 'downloading' "
+        "AND worker = ?", (job.id, worker), name="job claimed by")
+    return int(claimed) > 0
+
+
+def _lease_lost(job: Job, worker: str, backend: str) -> LeaseLost:
+    if job.locked_by is not None:
+        return LeaseLost(f"job {job.id} is held by {job.locked_by!r}, not {worker!r}",
+                         backend=backend)
+    return LeaseLost(f"job {job.id} is {job.status} and held by nobody, not by {worker!r}",
+                     backend=backend)
+
+
+async def _read_latest(tx: Executor, job_id: int) -> Job:
+    """The job as last committed, even in a transaction that read it before: a locking read
+    sees past MySQL's REPEATABLE READ snapshot. SQLite, the backend without ``skip_locked``, has
+    one writer and no row locks: its plain read is the latest."""
+    lock = " FOR UPDATE" if tx.backend.skip_locked else ""
+    row = await tx.fetchrow(f"SELECT * FROM processing_jobs WHERE id = ?{lock}", (job_id,),
+                            name="re-read job")
+    if row is None:
+        raise NotFound(f"job {job_id} was deleted while moving", backend=tx.backend.name)
+    return Job.from_row(row)
+
+
+async def _event(tx: Executor, job: Row, from_status: str | None, to_status: str,
                  worker: str | None, message: str | None) -> None:
-    await tx.execute("INSERT INTO job_events (job_id, from_status, to_status, worker, message) "
-                     "VALUES (?, ?, ?, ?, ?)", (job_id, from_status, to_status, worker, message),
-                     name="job event")
+    """Log the change ``job`` (the row as it was just written) went through."""
+    await tx.execute(_EVENT, (job["id"], from_status, to_status, worker, message,
+                              job["updated_at"]), name="job event")

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from opusclip_lib.db import (
@@ -56,11 +57,16 @@ ID_CHUNK = 500
 
 
 class JobUpdate(TypedDict):
-    """What changed, as the monitoring feed publishes it (JSON-ready)."""
+    """What changed, as the monitoring feed publishes it (JSON-ready).
+
+    ``kind`` and ``at`` (ISO-8601 UTC, the job row's ``updated_at``) are what the polling feed
+    reads from ``job_events``, so a pushed update shows the same.
+    """
 
     job_id: int
     video_id: int | None
     youtube_id: str | None
+    kind: str
     status: str
     stage: str | None
     progress: float
@@ -68,6 +74,7 @@ class JobUpdate(TypedDict):
     worker: str | None
     error_code: str | None
     error_message: str | None
+    at: str | None
 
 
 OnChange = Callable[[JobUpdate], Awaitable[None]]
@@ -80,10 +87,17 @@ def worker_name() -> str:
 
 def job_update(job: Job) -> JobUpdate:
     youtube_id = job.payload.get("youtube_id") if isinstance(job.payload, dict) else None
-    return JobUpdate(job_id=job.id, video_id=job.video_id, youtube_id=youtube_id,
+    at = job.updated_at.isoformat() if job.updated_at is not None else None
+    return JobUpdate(job_id=job.id, video_id=job.video_id, youtube_id=youtube_id, kind=job.kind,
                      status=job.status, stage=job.stage, progress=job.progress,
                      attempts=job.attempts, worker=job.locked_by, error_code=job.error_code,
-                     error_message=job.error_message)
+                     error_message=job.error_message, at=at)
+
+
+def _on_stage(job: Job, stage: str, progress: float) -> Job:
+    """``job`` after a heartbeat moved its stage: the heartbeat returns no row, so the change's
+    time is this clock's (a moment after the database's)."""
+    return replace(job, stage=stage, progress=progress, updated_at=datetime.now(UTC))
 
 
 async def fetch_in(ex: Executor, sql: str, values: Sequence[Any], *, name: str) -> list[Row]:
@@ -218,7 +232,7 @@ class Engine:
         stages = plan(self.config)
         if job.stage != stages[0].name:
             await self._beat(job.id, stage=stages[0].name, progress=0.0)
-            lease.job = job = replace(job, stage=stages[0].name, progress=0.0)
+            lease.job = job = _on_stage(job, stages[0].name, 0.0)
             await self._notify(job)
         for index, stage in enumerate(stages):
             with self._measure(stage, job, video.youtube_id):
@@ -242,7 +256,7 @@ class Engine:
             return await jobs.advance(ex, job.id, following.status, worker=self.worker,
                                       stage=following.name, progress=progress)
         await jobs.heartbeat(ex, job.id, self.worker, stage=following.name, progress=progress)
-        return replace(job, stage=following.name, progress=progress)
+        return _on_stage(job, following.name, progress)
 
     def _measure(self, stage: Stage, job: Job, youtube_id: str) -> AbstractContextManager[Any]:
         if self.recorder is None:
