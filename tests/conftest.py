@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
+from redis.asyncio import Redis
 
 SERVERS = {
     "postgres": "OPUSCLIP_POSTGRES_URL",
@@ -58,3 +61,14 @@ def mysql_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return require_server("redis")
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[tuple[Redis, str]]:
+    """A client and a key prefix unique to this test; the test's keys are deleted afterwards."""
+    prefix = f"opusclip:test:{uuid.uuid4().hex}:"
+    async with Redis.from_url(redis_url) as client:
+        yield client, prefix
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)

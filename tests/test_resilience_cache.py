@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -143,17 +141,6 @@ async def test_single_flight_shares_errors_and_survives_a_cancelled_leader() -> 
     assert await follower == "load 2"  # the follower took over instead of being cancelled
     assert leader.cancelled()
     assert flight.in_flight == 0
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[tuple[Redis, str]]:
-    """A client and a key prefix unique to this test, deleted afterwards."""
-    prefix = f"opusclip:test:resilience:{uuid.uuid4().hex}:"
-    async with Redis.from_url(redis_url) as client:
-        yield client, prefix
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
 
 
 @pytest.mark.redis

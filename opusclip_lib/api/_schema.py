@@ -8,6 +8,8 @@ is validated against.
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,7 +28,16 @@ def _close_objects(node: Any) -> Any:
 
 
 def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``response_format`` for ``model``: ``{"type": "json_schema", "json_schema": {...}}``."""
+    """``response_format`` for ``model``: ``{"type": "json_schema", "json_schema": {...}}``.
+
+    Built once per model (pydantic takes milliseconds to) and copied on every call: it goes into
+    a request body, which is the caller's to change.
+    """
+    return copy.deepcopy(_built_json_schema(model))
+
+
+@functools.cache
+def _built_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {
         "type": "json_schema",
         "json_schema": {"name": model.__name__, "strict": True,

@@ -1,10 +1,19 @@
-"""Axis finishing shared by the charts that plot something against concurrency."""
+"""Axes every chart shares: where it draws, and the finish of the ones against concurrency."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+
+
+def chart_axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    """``ax`` when the caller places the chart (a cell of its own grid), else the axes of a new
+    figure ``size`` inches wide and high."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    return ax
 
 
 def concurrency_axes(ax: Axes, levels: Iterable[int], *, base: int = 10) -> Axes:

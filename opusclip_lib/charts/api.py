@@ -13,15 +13,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from opusclip_lib.charts._axes import concurrency_axes
+from opusclip_lib.charts._axes import chart_axes, concurrency_axes
 
 PERCENTILES = {"p50": ("tab:green", 50), "p95": ("tab:orange", 95), "p99": ("tab:red", 99)}
 
-
-def _axes(ax: Axes | None, size: tuple[float, float] = (8, 3.5)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
+_SIZE = (8, 3.5)  # inches: the size of a chart drawn on its own
 
 
 def throughput_vs_concurrency(runs: pd.DataFrame, *, latency: float,
@@ -30,7 +26,7 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, latency: float,
 
     ``runs``: columns ``stack``, ``concurrency`` and ``req_per_s`` (the benchmark's rows).
     """
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     for stack, group in runs.groupby("stack", sort=False):
         group = group.sort_values("concurrency")
         ax.plot(group["concurrency"], group["req_per_s"], marker="o", label=str(stack))
@@ -46,7 +42,7 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, latency: float,
 def speedup_vs_concurrency(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Speed-up over one-at-a-time (``seconds`` at the lowest concurrency / ``seconds``) against
     the ``ideal`` column, per ``concurrency``; the points are labelled with the measured value."""
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     runs = runs.sort_values("concurrency")
     speedup = runs["seconds"].iloc[0] / runs["seconds"]
     ax.plot(runs["concurrency"], runs["ideal"], linestyle="--", color="grey", marker=".",
@@ -67,7 +63,7 @@ def call_outcomes(attempts: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ``attempts`` is ``recorder.frame("attempt")``: ``outcome`` is ``ok``, a status code or the
     error's name (``CircuitOpenError`` for a call the breaker refused without sending it).
     """
-    ax = _axes(ax, (8, 2.5))
+    ax = chart_axes(ax, (8, 2.5))
     outcomes = list(dict.fromkeys(["ok", *sorted(set(attempts["outcome"]) - {"ok"})]))
     colours = {"ok": "tab:green", "CircuitOpenError": "tab:grey"}
     for row, outcome in enumerate(outcomes):
@@ -121,7 +117,7 @@ def _binned(http: pd.DataFrame, bin_seconds: float, by: str) -> pd.DataFrame:
 def throughput_over_time(http: pd.DataFrame, *, bin_seconds: float = 0.5, by: str = "provider",
                          ax: Axes | None = None) -> Axes:
     """Completed calls per second per ``by`` value, in bins of ``bin_seconds``."""
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     binned = _binned(http, bin_seconds, by)
     for name, group in binned.groupby(level=0, sort=True):
         times = group.index.get_level_values("bin")
@@ -137,7 +133,7 @@ def throughput_over_time(http: pd.DataFrame, *, bin_seconds: float = 0.5, by: st
 def error_rate_over_time(http: pd.DataFrame, *, bin_seconds: float = 1.0,
                          by: str = "provider", ax: Axes | None = None) -> Axes:
     """Share of calls that failed per ``by`` value, in bins of ``bin_seconds`` (percent)."""
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     binned = _binned(http, bin_seconds, by)
     for name, group in binned.groupby(level=0, sort=True):
         times = group.index.get_level_values("bin")

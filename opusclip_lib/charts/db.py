@@ -6,23 +6,19 @@ results) and returns the matplotlib ``Axes`` it drew on, so a notebook can adjus
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 
+from opusclip_lib.charts._axes import chart_axes
 from opusclip_lib.metrics import percentiles
 
-
-def _axes(ax: Axes | None, size: tuple[float, float] = (9, 4)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
+_SIZE = (9, 4)  # inches: the size of a chart drawn on its own
 
 
 def latency_percentiles(queries: pd.DataFrame, *, top: int = 15, ax: Axes | None = None) -> Axes:
     """p50/p95/p99 latency (ms) of the ``top`` most frequent query names (``kind="query"``)."""
     table = percentiles(queries, "name").sort_values("count", ascending=False).head(top)
-    ax = _axes(ax, (9, 0.35 * len(table) + 1.5))
+    ax = chart_axes(ax, (9, 0.35 * len(table) + 1.5))
     table[["p50_ms", "p95_ms", "p99_ms"]].iloc[::-1].plot.barh(ax=ax, width=0.8)
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("")
@@ -37,7 +33,7 @@ def rows_per_second(results: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     frame = results.assign(rows_per_s=results["rows"] / results["seconds"])
     table = frame.pivot_table(index="method", columns="backend", values="rows_per_s",
                               sort=False)
-    ax = _axes(ax, (9, 0.5 * len(table) + 1.5))
+    ax = chart_axes(ax, (9, 0.5 * len(table) + 1.5))
     table.iloc[::-1].plot.barh(ax=ax, logx=True, width=0.8)
     ax.set_xlabel("rows/s (log scale)")
     ax.set_ylabel("")
@@ -48,7 +44,7 @@ def rows_per_second(results: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 def pool_utilisation(samples: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Connections in use, open and waited for over time (``kind="pool"`` samples)."""
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     for backend, group in samples.groupby("backend", sort=False):
         ax.step(group["start"], group["in_use"], where="post", label=f"{backend} in use")
         ax.step(group["start"], group["size"], where="post", linestyle="--",
@@ -67,7 +63,7 @@ def pool_utilisation(samples: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 def cache_hit_rate(lookups: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Cumulative hit rate over time per store (``kind="cache"`` events)."""
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     for store, group in lookups.sort_values("start").groupby("store", sort=False):
         hits = group["hit"].astype(float)
         ax.plot(group["start"], hits.expanding().mean(),

@@ -3,11 +3,11 @@ transport, and the YouTube quota each sync spent (and what its 304 answers were)
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from opusclip_lib.charts._axes import chart_axes
 from opusclip_lib.db.schema import JOB_STATUSES
 
 # One colour per status, fixed, so a redrawn chart never swaps them.
@@ -15,17 +15,13 @@ STATUS_COLOURS = dict(zip(JOB_STATUSES, ("tab:grey", "tab:blue", "tab:cyan", "ta
                                          "tab:orange", "tab:green", "tab:red", "black"),
                           strict=True))
 
-
-def _axes(ax: Axes | None, size: tuple[float, float] = (9, 3.5)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
+_SIZE = (9, 3.5)  # inches: the size of a chart drawn on its own
 
 
 def status_over_time(history: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Jobs per status after each update (``LiveStatus.history()``: ``seconds`` + a column per
     status)."""
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     statuses = [s for s in (*JOB_STATUSES, *history.columns) if s in history and s != "seconds"]
     for status in dict.fromkeys(statuses):
         ax.step(history["seconds"], history[status], where="post", label=status,
@@ -41,7 +37,7 @@ def status_over_time(history: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 def feed_latency(events: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Share of updates delivered within x ms, per transport (``recorder.frame("feed")``)."""
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     delivered = events[events["ok"].astype(bool)]
     for transport, group in delivered.groupby("name", sort=False):
         ms = np.sort(group["seconds"].to_numpy(dtype=float) * 1000)
@@ -62,7 +58,7 @@ def feed_latency(events: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 def sync_quota(reports: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Quota units per sync (``sync.frame(reports)``): answered with data, and answered 304
     (``saved_units``: what ETags save if Google does not bill a 304; counted at full price)."""
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     labels = [str(label) for label in reports["label"]]
     with_data = reports["quota_units"] - reports["saved_units"]
     ax.bar(labels, with_data, label="answered with data (200)", color="tab:blue")

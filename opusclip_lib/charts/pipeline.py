@@ -7,18 +7,11 @@ returns the matplotlib ``Axes`` it drew on.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 
-from opusclip_lib.charts._axes import concurrency_axes
+from opusclip_lib.charts._axes import chart_axes, concurrency_axes
 from opusclip_lib.charts.timeline import timeline
-
-
-def _axes(ax: Axes | None, size: tuple[float, float] = (9, 4)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
 
 
 def stage_gantt(events: pd.DataFrame, *, lane: str = "video", title: str = "Stages per video",
@@ -37,7 +30,7 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, ax: Axes | None = None) -> 
     ``runs``: columns ``mode``, ``render``, ``concurrency``, ``videos_per_min``,
     ``bound_per_min`` (the benchmark's runs); only the optimised mode is drawn.
     """
-    ax = _axes(ax)
+    ax = chart_axes(ax, (9, 4))
     optimised = runs[runs["mode"] == "optimised"]
     for render, group in optimised.groupby("render", sort=False):
         group = group.sort_values("concurrency")
@@ -60,7 +53,7 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, ax: Axes | None = None) -> 
 
 def naive_vs_optimised(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Videos/min of the naive pipeline and of each optimised concurrency, as bars."""
-    ax = _axes(ax, (9, 0.45 * len(runs) + 1.5))
+    ax = chart_axes(ax, (9, 0.45 * len(runs) + 1.5))
     labels = [f"{row['mode']}, C={row['concurrency']}" + (", render" if row["render"] else "")
               for _, row in runs.iterrows()]
     colors = ["tab:red" if mode == "naive" else "tab:blue" for mode in runs["mode"]]

@@ -7,20 +7,16 @@ their backoff, and the breaker's state.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from opusclip_lib.charts._axes import chart_axes
 from opusclip_lib.charts.timeline import timeline
 
 _BREAKER_LEVELS = {"closed": 0, "half-open": 1, "open": 2}
 
-
-def _axes(ax: Axes | None, height: float = 3.5) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, height))
-    return ax
+_SIZE = (9, 3.5)  # inches: the size of a chart drawn on its own
 
 
 def requests_per_window(attempts: pd.DataFrame, *, limit: float, window: float,
@@ -30,7 +26,7 @@ def requests_per_window(attempts: pd.DataFrame, *, limit: float, window: float,
     ``attempts`` is ``recorder.frame("attempt")``; attempts refused locally (open circuit, no
     quota) never reached the server and are left out.
     """
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     sent = attempts[attempts["sent"].astype(bool)]
     if provider is not None:
         sent = sent[sent["name"] == provider]
@@ -52,7 +48,7 @@ def cache_hit_rate(lookups: pd.DataFrame, *, over: int = 50, ax: Axes | None = N
 
     ``lookups`` is ``recorder.frame("cache")``.
     """
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     for name, group in lookups.sort_values("start").groupby("name", sort=False):
         rate = group["hit"].astype(float).rolling(over, min_periods=1).mean() * 100
         ax.plot(group["start"], rate, label=str(name))
@@ -91,7 +87,7 @@ def breaker_states(transitions: pd.DataFrame, *, until: float | None = None,
 
     ``transitions`` is ``recorder.frame("breaker")``; ``until`` extends the last state to that time.
     """
-    ax = _axes(ax)
+    ax = chart_axes(ax, _SIZE)
     if until is None:
         until = float(transitions["start"].max()) if len(transitions) else 0.0
     for name, group in transitions.sort_values("start").groupby("name", sort=False):

@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 
+from opusclip_lib.charts._axes import chart_axes
+
 
 def timeline(frame: pd.DataFrame, *, lane: str = "name", color_by: str | None = None,
              title: str = "", ax: Axes | None = None) -> Axes:
@@ -13,8 +15,7 @@ def timeline(frame: pd.DataFrame, *, lane: str = "name", color_by: str | None = 
 
     Failed events (``ok`` False) are hatched, so an error stands out in a crowd of successes.
     """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.35 * max(frame[lane].nunique(), 4) + 1))
+    ax = chart_axes(ax, (9, 0.35 * max(frame[lane].nunique(), 4) + 1))
     lanes = list(dict.fromkeys(frame[lane]))
     groups = list(dict.fromkeys(frame[color_by])) if color_by else [None]
     colors = {g: plt.cm.tab10(i % 10) for i, g in enumerate(groups)}

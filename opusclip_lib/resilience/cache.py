@@ -7,15 +7,18 @@ Neither knows about errors: the policy only ever stores successful results.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol, cast
 
 from cachetools import TTLCache
+from pydantic import BaseModel, TypeAdapter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -106,15 +109,91 @@ class MemoryCache:
         return value if self._timer() < stale_until else MISS
 
 
+#: Stored models must come from this package: data in Redis never chooses which class is built.
+_TRUSTED_PACKAGE: Final = "opusclip_lib"
+
+
 def encode_value(value: Any) -> bytes:
-    """Bytes stay bytes (images, audio); anything else becomes JSON. One tag byte says which."""
+    """One tag byte, then the value: ``b`` bytes as they are (images, audio), ``m`` a pydantic
+    model and ``l`` a list of models of one class (the class's import path, a newline, then its
+    JSON), ``j`` anything else as JSON.
+
+    Raises ``TypeError`` or ``ValueError`` for what cannot be stored that way: a model outside
+    ``opusclip_lib`` (it could not be read back), or one that would not read back equal (bytes
+    pydantic writes as text, a validator that changes its own output when run again).
+    """
     if isinstance(value, bytes | bytearray | memoryview):
         return b"b" + bytes(value)
-    return b"j" + json.dumps(value, separators=(",", ":")).encode()
+    model = _model_tag(value)
+    if model is None:
+        return b"j" + json.dumps(value, separators=(",", ":")).encode()
+    tag, cls = model
+    path = _class_path(cls)
+    _trusted_model(path)  # refuse now what a reader would refuse later
+    payload = _adapter(_shape(tag, cls)).dump_json(value, by_alias=False, round_trip=True)
+    if _rebuild(tag, cls, payload) != value:
+        raise ValueError(f"{path} does not read back equal from its JSON")
+    return tag + path.encode() + b"\n" + payload
 
 
 def decode_value(data: bytes) -> Any:
-    return data[1:] if data[:1] == b"b" else json.loads(data[1:])
+    """The value ``encode_value`` stored; ``ValueError`` if it cannot be rebuilt safely."""
+    tag, body = data[:1], data[1:]
+    if tag == b"b":
+        return body
+    if tag == b"j":
+        return json.loads(body)
+    if tag not in (b"m", b"l"):
+        raise ValueError(f"unknown cache value tag {tag!r}")
+    path, _, payload = body.partition(b"\n")
+    return _rebuild(tag, _trusted_model(path.decode()), payload)
+
+
+def _rebuild(tag: bytes, cls: type[BaseModel], payload: bytes) -> Any:
+    return _adapter(_shape(tag, cls)).validate_json(payload, by_alias=False, by_name=True)
+
+
+def _model_tag(value: Any) -> tuple[bytes, type[BaseModel]] | None:
+    """``(tag, class)`` for a model or a non-empty list of models of one class, else ``None``."""
+    if isinstance(value, BaseModel):
+        return b"m", type(value)
+    if (isinstance(value, list) and value and isinstance(value[0], BaseModel)
+            and all(type(item) is type(value[0]) for item in value)):
+        return b"l", type(value[0])
+    return None
+
+
+def _shape(tag: bytes, cls: type[BaseModel]) -> Any:
+    return list[cls] if tag == b"l" else cls  # type: ignore[valid-type]
+
+
+@functools.cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    """One adapter per shape: building one compiles a schema, far dearer than a cache hit."""
+    return TypeAdapter(shape)
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _trusted_model(path: str) -> type[BaseModel]:
+    """The pydantic model of ``opusclip_lib`` that ``path`` names, else ``ValueError``.
+
+    Only modules already imported are searched, so a forged path cannot import anything, and the
+    class must live where the path says, so a name re-exported into the package does not count.
+    """
+    module, _, qualname = path.partition(":")
+    if module != _TRUSTED_PACKAGE and not module.startswith(_TRUSTED_PACKAGE + "."):
+        raise ValueError(f"refusing to rebuild {path!r}: not a class of {_TRUSTED_PACKAGE}")
+    found: Any = sys.modules.get(module)
+    for name in qualname.split("."):
+        found = getattr(found, name, None)
+    if not (isinstance(found, type) and issubclass(found, BaseModel)
+            and _class_path(found) == path):
+        raise ValueError(f"refusing to rebuild {path!r}: not a pydantic model of "
+                         f"{_TRUSTED_PACKAGE} in an imported module")
+    return found
 
 
 class RedisCache:
@@ -125,6 +204,8 @@ class RedisCache:
     same round trip). The caller owns ``redis`` (``async with Redis.from_url(url) as redis``);
     it must return bytes (the default, ``decode_responses=False``). A Redis outage degrades to
     misses and skipped stores, logged, rather than failing the API call the cache was meant to save.
+    So does a value the default encoder cannot store (see :func:`encode_value`), or an entry it
+    will not rebuild (a forged class path, a model whose fields have changed since).
     """
 
     def __init__(self, redis: Redis, *, prefix: str = "opusclip:cache:", ttl: float = DEFAULT_TTL,
@@ -145,7 +226,11 @@ class RedisCache:
         return MISS if self._stale_ttl is None else await self._read(f"{self.prefix}stale:{key}")
 
     async def set(self, key: str, value: Any) -> None:
-        data = self._encode(value)
+        try:
+            data = self._encode(value)
+        except (TypeError, ValueError) as exc:
+            logger.warning("cache store skipped, value cannot be encoded: %s", exc)
+            return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(self.prefix + key, data, ex=_whole_seconds(self.ttl))
@@ -161,7 +246,13 @@ class RedisCache:
         except RedisError as exc:
             logger.warning("cache read treated as a miss, Redis failed: %r", exc)
             return MISS
-        return MISS if data is None else self._decode(data)
+        if data is None:
+            return MISS
+        try:
+            return self._decode(data)
+        except ValueError as exc:  # forged or foreign entry, or a model whose schema has changed
+            logger.warning("cache read treated as a miss, stored value unreadable: %s", exc)
+            return MISS
 
 
 def _whole_seconds(seconds: float) -> int:
