@@ -23,7 +23,6 @@ from aiolimiter import AsyncLimiter
 from redis.asyncio import Redis
 
 from opusclip_lib.api import RateLimitError, StabilityClient, YouTubeClient
-from opusclip_lib.api.models.youtube import VideoListResponse
 from opusclip_lib.bench.pipeline import write_catalogue
 from opusclip_lib.charts.resilience import requests_per_window
 from opusclip_lib.config import redis_url, work_dir
@@ -169,8 +168,7 @@ async def exercise_4_shared_cache(app: Any, video_ids: list[str]) -> None:
     requests = zipf_requests(video_ids)
     async with Redis.from_url(url) as redis:
         def shared() -> RedisCache:
-            return RedisCache(redis, prefix=prefix, encode=lambda page: page.model_dump_json()
-                              .encode(), decode=VideoListResponse.model_validate_json)
+            return RedisCache(redis, prefix=prefix)
         try:
             first = await run_workload(app, shared(), requests)
             second = await run_workload(app, shared(), requests)  # a new policy: "process 2"
