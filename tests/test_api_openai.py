@@ -112,7 +112,6 @@ async def test_pick_highlights_sends_a_strict_schema_and_returns_validated_highl
     (json.dumps({"highlights": [highlight(10, 40, 150)]}), "less than or equal to 100"),
     (json.dumps({"highlights": [highlight(10, 40, 50)], "extra": 1}), "Extra inputs"),
     ('{"highlights": [', "Invalid JSON"),
-    (json.dumps({"highlights": [highlight(10, 40, 50)] * 3}), "3 highlights for 2 asked"),
     (json.dumps({"highlights": [highlight(100, 400, 50)]}), "past the transcript's end"),
 ])
 async def test_an_answer_that_breaks_the_schema_raises_malformed(content: str,
@@ -126,7 +125,7 @@ async def test_an_answer_that_breaks_the_schema_raises_malformed(content: str,
 
 @pytest.mark.parametrize(("content", "ask", "code"), [
     ('{"titles": 3}', lambda ai: ai.suggest_titles("a transcript"), "schema_mismatch"),
-    (json.dumps({"highlights": [highlight(10, 40, 50)] * 5}),
+    (json.dumps({"highlights": [highlight(100, 400, 50)]}),
      lambda ai: ai.pick_highlights(TRANSCRIPT, 2), "bad_answer"),
 ])
 async def test_answer_errors_carry_the_request_id(content: str, ask: Any, code: str) -> None:
@@ -134,6 +133,13 @@ async def test_answer_errors_carry_the_request_id(content: str, ask: Any, code: 
         with pytest.raises(MalformedResponseError) as caught:
             await ask(ai)
     assert (caught.value.request_id, caught.value.code) == ("req_abc", code)
+
+
+async def test_more_highlights_than_asked_keeps_the_most_viral() -> None:
+    picks = [highlight(10, 20, 40), highlight(20, 30, 90), highlight(30, 40, 70)]
+    async with client(FakeOpenAI(completion(json.dumps({"highlights": picks})))) as ai:
+        kept = await ai.pick_highlights(TRANSCRIPT, 2)
+    assert [h.virality_score for h in kept] == [90, 70]
 
 
 async def test_refusal_and_content_filter_raise_content_filtered() -> None:

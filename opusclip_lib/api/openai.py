@@ -191,15 +191,15 @@ class OpenAIClient(APIClient):
 
     def _checked_highlights(self, picks: HighlightPicks, transcript: Transcript,
                             n: int) -> list[Highlight]:
-        problems = [f"{len(picks.highlights)} highlights for {n} asked"] \
-            if len(picks.highlights) > n else []
+        """The ``n`` most viral picks. More than asked is common from a model and harmless
+        (the extras are dropped); a clip past the transcript's end is invented, and fails."""
         if not isinstance(transcript, str) and transcript:
             last = max(piece.end for piece in transcript) + TIME_TOLERANCE
-            problems += [f"{h.start:g}-{h.end:g}s is past the transcript's end ({last:g}s)"
-                         for h in picks.highlights if h.end > last]
-        if problems:
-            raise ValueError("highlights break the request: " + "; ".join(problems))
-        return sorted(picks.highlights, key=lambda h: h.virality_score, reverse=True)
+            problems = [f"{h.start:g}-{h.end:g}s is past the transcript's end ({last:g}s)"
+                        for h in picks.highlights if h.end > last]
+            if problems:
+                raise ValueError("highlights break the request: " + "; ".join(problems))
+        return sorted(picks.highlights, key=lambda h: h.virality_score, reverse=True)[:n]
 
     async def suggest_titles(self, transcript: Transcript, n: int = 5,
                              ) -> list[str] | Fallback[list[str]]:
