@@ -10,9 +10,10 @@ import pytest
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from opusclip_lib.api.models.elevenlabs import SpeechWithTimestamps
+from opusclip_lib.api.models.elevenlabs import SpeechAudio, SpeechWithTimestamps
 from opusclip_lib.api.models.openai import Highlight, HighlightPicks
-from opusclip_lib.api.models.youtube import VideoListResponse
+from opusclip_lib.api.models.stability import GeneratedImage
+from opusclip_lib.api.models.youtube import SearchListResponse, VideoListResponse
 from opusclip_lib.resilience import MISS, RedisCache
 
 pytestmark = pytest.mark.redis
@@ -34,14 +35,23 @@ PICKS = HighlightPicks(highlights=[
               virality_score=87.5),
 ])
 
+NOT_UTF8 = b"\x89PNG\r\n\x1a\n\xff\xfe\x00"  # media bytes are not text
+MEDIA = [
+    GeneratedImage(image=NOT_UTF8, media_type="image/png", finish_reason="SUCCESS", seed=7),
+    SpeechAudio(audio=NOT_UTF8, media_type="audio/mpeg", character_cost=12),
+    SpeechWithTimestamps.model_validate({"audio_base64": "iVBORw0KGgr/"}),
+]
+
 
 class NotOurs(BaseModel):
     name: str
 
 
 @pytest.mark.parametrize("value", [
-    VIDEOS, PICKS, PICKS.highlights, b"\x89PNG\r\n\x00", {"items": [{"id": "abc"}], "total": 1},
-], ids=["youtube-model", "openai-structured", "list-of-models", "bytes", "json"])
+    VIDEOS, PICKS, PICKS.highlights, *MEDIA, b"\x89PNG\r\n\x00",
+    {"items": [{"id": "abc"}], "total": 1},
+], ids=["youtube-model", "openai-structured", "list-of-models", "stability-image",
+        "elevenlabs-audio", "elevenlabs-timestamps", "bytes", "json"])
 async def test_round_trip_gives_back_an_equal_value_of_the_same_type(
         redis: tuple[Redis, str], value: Any) -> None:
     client, prefix = redis
@@ -71,7 +81,10 @@ async def test_forged_class_path_is_a_miss_not_an_import(
 
 @pytest.mark.parametrize("value", [
     NotOurs(name="x"),  # a reader would refuse its class
-    SpeechWithTimestamps.model_validate({"audio_base64": "aGVsbG8="}),  # bytes come back as text
+    SearchListResponse.model_validate({"etag": "e", "items": [{  # unescaped on every read
+        "etag": "r", "id": {"kind": "youtube#video", "videoId": "abc123"},
+        "snippet": {"title": "Tom &amp;amp; Jerry", "publishedAt": "2024-05-01T12:00:00Z",
+                    "channelId": "UC1"}}]}),
 ], ids=["foreign-model", "not-read-back-equal"])
 async def test_model_that_cannot_come_back_is_not_stored(
         redis: tuple[Redis, str], value: BaseModel, caplog: pytest.LogCaptureFixture) -> None:

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 
@@ -20,8 +20,13 @@ def _strict_base64(value: object) -> object:
     return value
 
 
-Base64Data = Annotated[bytes, BeforeValidator(_strict_base64)]
-"""Bytes that arrive as a base64 string (images and audio inside JSON)."""
+def _to_base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+Base64Data = Annotated[bytes, BeforeValidator(_strict_base64),
+                       PlainSerializer(_to_base64, when_used="json")]
+"""Bytes that arrive as a base64 string (images and audio inside JSON), and leave as one."""
 
 
 class APIModel(BaseModel):

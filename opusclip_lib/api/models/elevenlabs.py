@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from opusclip_lib.api.models._base import APIModel, Base64Data
 
@@ -18,6 +18,9 @@ class VoiceSettings(BaseModel):
 
 
 class SpeechAudio(BaseModel):
+    #: In JSON (a shared cache) the audio is base64: raw bytes are not valid UTF-8 text.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     audio: bytes = Field(repr=False)
     media_type: str
     character_cost: int | None = None

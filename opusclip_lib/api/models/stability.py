@@ -47,6 +47,9 @@ class GeneratedImage(BaseModel):
     placeholder, or keep it. Retrying automatically would only pay again for the same verdict.
     """
 
+    #: In JSON (a shared cache) the image is base64: raw bytes are not valid UTF-8 text.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     image: bytes = Field(repr=False)
     media_type: str
     finish_reason: FinishReason
