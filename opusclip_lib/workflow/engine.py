@@ -272,11 +272,9 @@ class Engine:
 
     async def _beat(self, job_id: int, *, stage: str | None = None,
                     progress: float | None = None) -> None:
-        # In a transaction even alone: SQLite then queues it for the write lock with the other
-        # tasks' transactions; a bare statement would poll in SQLite's busy handler instead,
-        # sleeping up to 100 ms a time while sixteen videos take turns to commit.
-        async with self.db.transaction() as tx:
-            await jobs.heartbeat(tx, job_id, self.worker, stage=stage, progress=progress)
+        # One statement, no transaction needed: on SQLite it still queues for the write lock
+        # with the other tasks' transactions instead of polling in SQLite's busy handler.
+        await jobs.heartbeat(self.db, job_id, self.worker, stage=stage, progress=progress)
 
     async def _fail(self, job: Job, error: Exception) -> Job:
         return await self._record(job, classify(error, job.stage),
