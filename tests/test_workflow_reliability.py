@@ -94,6 +94,11 @@ async def assert_clean_and_complete(db: Database, work_dir: Path, youtube_ids: l
 
 # --- (1) a worker process killed with SIGKILL, then restarted -------------------------------
 
+def rendering(work_dir: Path) -> list[Path]:
+    """Clips ffmpeg is writing right now (their temp names)."""
+    return [path for path in partials(work_dir) if path.suffix == ".mp4"]
+
+
 def worker_command(url: str, work_dir: Path) -> list[str]:
     return [sys.executable, "-m", "opusclip_lib.workflow.worker", "--database-url", url,
             "--work-dir", str(work_dir), "--videos", ",".join(VIDEOS), "--concurrency", "3",
@@ -110,11 +115,19 @@ async def test_worker_killed_midway_resumes_without_loss_or_duplicates(
     try:
         deadline = time.monotonic() + 40
         # Wait for ffmpeg's temp file (.mp4): small files also pass through a temp name, but
-        # only for microseconds, so catching one of those would race the rename.
-        while not [path for path in partials(work_dir) if path.suffix == ".mp4"]:
-            assert worker.poll() is None, worker.communicate()
-            assert time.monotonic() < deadline, "the worker never started rendering"
-            await asyncio.sleep(0.01)
+        # only for microseconds. Then freeze the worker and its ffmpeg (SIGSTOP) and look again:
+        # a clip that finished in between is renamed already, so thaw and catch the next one.
+        # Frozen, nothing can rename the file before the kill.
+        while True:
+            while not rendering(work_dir):
+                assert worker.poll() is None, worker.communicate()
+                assert time.monotonic() < deadline, "the worker never started rendering"
+                await asyncio.sleep(0.01)
+            os.killpg(worker.pid, signal.SIGSTOP)
+            await asyncio.sleep(0.05)  # let the stop reach every process of the group
+            if rendering(work_dir):
+                break
+            os.killpg(worker.pid, signal.SIGCONT)
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its ffmpeg, like a crash
     finally:
         worker.kill()
