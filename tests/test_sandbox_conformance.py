@@ -25,7 +25,10 @@ from referencing.jsonschema import DRAFT202012
 
 from opusclip_lib.config import PROJECT_ROOT
 from opusclip_lib.sandbox import SandboxClients, SandboxConfig, build_app, clients
+from opusclip_lib.media.samples import sample_video
+from opusclip_lib.sandbox.openai_audio import KNOWN_FIELDS
 from opusclip_lib.sandbox.openai_validation import KNOWN_PARAMS
+from tests.audio_cuts import cut, tones
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 TRANSCRIPT = "\n".join(f"[{i * 5.0:.1f}-{i * 5 + 4.2:.1f}] line {i} of the talk about asyncio"
@@ -264,6 +267,32 @@ async def test_openai_errors_match_the_openapi_spec(sandbox, openai_spec):
     for response in responses:
         assert response.status_code in (400, 401)
         assert_openapi(response.json(), openai_spec, "urn:openai", "ErrorResponse")
+
+
+async def test_openai_transcriptions_match_the_openapi_spec(sandbox, openai_spec):
+    sample, other = cut(sample_video(), 20.0, 6.0), tones(((0.3, 1.5), (2.0, 3.1)))
+    verbose = {"model": "whisper-1", "response_format": "verbose_json",
+               "timestamp_granularities[]": ["word", "segment"]}
+    for audio in (sample, other):
+        response = await sandbox.openai.post("/audio/transcriptions", data=verbose,
+                                             files={"file": ("audio.mp3", audio)})
+        assert response.status_code == 200, response.text
+        assert_openapi(response.json(), openai_spec, "urn:openai",
+                       "CreateTranscriptionResponseVerboseJson")
+    plain = await sandbox.openai.post("/audio/transcriptions", data={"model": "whisper-1"},
+                                      files={"file": ("audio.mp3", sample)})
+    assert_openapi(plain.json(), openai_spec, "urn:openai", "CreateTranscriptionResponseJson")
+    for fields, audio in (({"model": "whisper-1", "temperature": "3"}, sample),
+                          ({"model": "whisper-1"}, bytes(26_214_401))):
+        error = await sandbox.openai.post("/audio/transcriptions", data=fields,
+                                          files={"file": ("audio.mp3", audio)})
+        assert error.status_code in (400, 413)
+        assert_openapi(error.json(), openai_spec, "urn:openai", "ErrorResponse")
+
+
+def test_the_sandbox_accepts_exactly_the_specs_transcription_fields(openai_spec):
+    request = openai_spec["components"]["schemas"]["CreateTranscriptionRequest"]
+    assert set(request["properties"]) == KNOWN_FIELDS
 
 
 async def test_elevenlabs_responses_match_the_openapi_spec(sandbox, elevenlabs_spec):

@@ -5,6 +5,7 @@
     async with YouTubeClient() as yt, OpenAIClient() as ai:
         videos = await yt.videos(["dQw4w9WgXcQ"])
         picks = await ai.pick_highlights(transcript.segments, 3)
+        heard = await ai.transcribe(mp3_bytes, filename="talk.mp3")   # words with times
 
 Keys come from ``YOUTUBE_API_KEY``, ``OPENAI_API_KEY``, ``STABILITY_API_KEY`` and
 ``ELEVENLABS_API_KEY``. Each client takes ``base_url``, ``transport``, ``timeout``, ``limits``,
@@ -31,6 +32,7 @@ from opusclip_lib.api.errors import (
     RateLimitError,
     ServerError,
 )
+from opusclip_lib.api.models.openai import Transcription, TranscriptionSegment, TranscriptionWord
 from opusclip_lib.api.openai import OpenAIClient
 from opusclip_lib.api.stability import StabilityClient
 from opusclip_lib.api.transport import default_transport_name, make_sender
@@ -41,6 +43,7 @@ __all__ = [
     "ClientOptions", "ClientStateError", "ConfigurationError", "ContentFilteredError",
     "ElevenLabsClient", "InvalidRequestError", "InvalidVideoIdError", "MalformedResponseError",
     "NotFoundError", "OpenAIClient", "PermissionDeniedError", "QuotaExceededError",
-    "RateLimitError", "ResilienceHook", "ServerError", "StabilityClient", "Usage",
-    "YouTubeClient", "default_transport_name", "make_sender",
+    "RateLimitError", "ResilienceHook", "ServerError", "StabilityClient", "Transcription",
+    "TranscriptionSegment", "TranscriptionWord", "Usage", "YouTubeClient",
+    "default_transport_name", "make_sender",
 ]

@@ -213,8 +213,10 @@ class APIClient:
 
     def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                  headers: Mapping[str, str] | None = None, json: Any = None,
-                 files: Mapping[str, Any] | None = None) -> Outgoing:
-        """The request, encoded once here whatever sends it (JSON as httpx encodes it)."""
+                 files: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+                 ) -> Outgoing:
+        """The request, encoded once here whatever sends it (JSON as httpx encodes it; ``files``
+        as httpx's multipart form: a sequence of pairs repeats a field, as ``name[]`` wants)."""
         fixed_headers, auth_query = self._fixed_parts()
         query = "&".join(filter(None, (encode_query(params) if params else "", auth_query)))
         url = self._url.encoded(path, query)

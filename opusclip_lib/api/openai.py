@@ -1,14 +1,18 @@
-"""OpenAI chat completions, with structured outputs for the clipping app's text work.
+"""OpenAI chat completions, with structured outputs for the clipping app's text work, and
+audio transcription with word timestamps.
 
 Every structured call sends a strict ``json_schema`` made from a pydantic model and validates
 the answer against the same model; an answer that breaks it raises
 :class:`~opusclip_lib.api.errors.MalformedResponseError`, a refusal or content filter raises
 :class:`~opusclip_lib.api.errors.ContentFilteredError`. Tokens are counted in ``usage.spent``
-(``tokens``, ``prompt_tokens``, ``completion_tokens``) and on each metric event.
+(``tokens``, ``prompt_tokens``, ``completion_tokens``) and on each metric event; transcription
+is billed by the second, counted as ``audio_seconds``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import mimetypes
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, Unpack
 
@@ -21,6 +25,7 @@ from opusclip_lib.api._schema import strict_json_schema
 from opusclip_lib.api.errors import (
     APIError,
     ContentFilteredError,
+    InvalidRequestError,
     MalformedResponseError,
 )
 from opusclip_lib.api.models.openai import (
@@ -31,6 +36,7 @@ from opusclip_lib.api.models.openai import (
     HighlightPicks,
     TimedText,
     TitleIdeas,
+    Transcription,
 )
 from opusclip_lib.resilience.fallback import Fallback
 
@@ -46,6 +52,9 @@ HELPER_MAX_TOKENS = 2_000  # room for ten highlights with titles and hooks
 ESTIMATED_ANSWER_TOKENS = 1_024  # for the rate limiter when a call sets no max_completion_tokens
 CHARS_PER_TOKEN = 4  # OpenAI's rule of thumb for English
 TIME_TOLERANCE = 1.0  # seconds a highlight may stray past the transcript's end
+TRANSCRIPTIONS_PATH = "/audio/transcriptions"
+TRANSCRIPTION_MODEL = "whisper-1"
+MAX_AUDIO_BYTES = 25 * 1024 * 1024  # the endpoint's upload limit: 26,214,400 bytes
 
 
 def render_transcript(transcript: Transcript) -> str:
@@ -87,6 +96,8 @@ class OpenAIClient(APIClient):
         return {"Authorization": f"Bearer {secret}"}
 
     def _spend(self, operation: str, response: httpx.Response, result: object) -> dict[str, float]:
+        if isinstance(result, Transcription):
+            return {"audio_seconds": result.duration}
         usage = result.usage if isinstance(result, ChatCompletion) else None
         if usage is None:
             return {}
@@ -139,6 +150,46 @@ class OpenAIClient(APIClient):
                                          str(exc)) from exc
 
         return await self._complete(body, finish)
+
+    async def transcribe(self, audio: bytes, *, filename: str,
+                         model: str = TRANSCRIPTION_MODEL, language: str | None = None,
+                         prompt: str | None = None,
+                         ) -> Transcription | Fallback[Transcription]:
+        """``POST /audio/transcriptions`` as ``verbose_json`` with word and segment timestamps.
+
+        ``filename`` names the format (``talk.mp3``, ``chunk.ogg``): OpenAI identifies the audio
+        by its extension. Audio over the endpoint's 25 MB limit is refused here, before the
+        upload, with :class:`InvalidRequestError`; split it at silences first. The cache key is
+        the audio's SHA-256 and the parameters, so a re-run of the same audio is one lookup.
+        """
+        if len(audio) > MAX_AUDIO_BYTES:
+            raise InvalidRequestError(
+                f"{filename} is {len(audio):,} bytes; the transcription endpoint takes at most "
+                f"{MAX_AUDIO_BYTES:,} (split the audio at silences)", provider=self.provider,
+                status_code=413, code="audio_too_large")
+        fields = {"model": model, "response_format": "verbose_json",
+                  "language": language, "prompt": prompt}
+        form = [(name, (None, value)) for name, value in fields.items() if value is not None]
+        form += [("timestamp_granularities[]", (None, granularity))
+                 for granularity in ("word", "segment")]
+        media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        form.append(("file", (filename, audio, media_type)))
+
+        async def attempt() -> Transcription:
+            request = self._request("POST", TRANSCRIPTIONS_PATH, files=form,
+                                    headers={"Accept": "application/json"})
+            return await self._exchange("audio.transcriptions", request, self._parse_transcription)
+
+        # Hash the audio once, and only when a cache will look the key up.
+        cache_key = None if self.resilience is None else self._cache_key(
+            "POST", TRANSCRIPTIONS_PATH, body={**fields, "filename": filename,
+                                               "audio_sha256": hashlib.sha256(audio).hexdigest()})
+        return await self._call(attempt, cache_key=cache_key)
+
+    def _parse_transcription(self, response: httpx.Response) -> Transcription:
+        transcription = self._parse_model(response, Transcription)
+        transcription.request_id = request_id_of(response.headers)
+        return transcription
 
     def _validated(self, completion: ChatCompletion, output_type: type[M]) -> M:
         choice = completion.choices[0]

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Host, Mount, Router
 from opusclip_lib.sandbox.catalogue import Catalogue
 from opusclip_lib.sandbox.config import SandboxConfig
 from opusclip_lib.sandbox.elevenlabs import ElevenLabsAPI
+from opusclip_lib.sandbox.openai_audio import transcription_route
 from opusclip_lib.sandbox.openai_chat import OpenAIAPI
 from opusclip_lib.sandbox.stability import StabilityAPI
 from opusclip_lib.sandbox.youtube import YouTubeAPI
@@ -61,8 +62,10 @@ class Sandbox:
 def build_app(config: SandboxConfig | None = None) -> Starlette:
     """The sandbox as an ASGI app; ``app.state.sandbox`` is its :class:`Sandbox`."""
     config = config or SandboxConfig()
+    openai = OpenAIAPI(config)
+    openai.routes.append(transcription_route(openai))
     sandbox = Sandbox(config, YouTubeAPI(config, Catalogue.load(config.catalogue_path)),
-                      OpenAIAPI(config), StabilityAPI(config), ElevenLabsAPI(config))
+                      openai, StabilityAPI(config), ElevenLabsAPI(config))
     prefixed: list[BaseRoute] = []
     hosted: list[BaseRoute] = []
     for service in sandbox.services:

@@ -22,6 +22,7 @@ ENDPOINTS = (
     "youtube.videos.list",
     "youtube.search.list",
     "openai.chat.completions",
+    "openai.audio.transcriptions",
     "stability.generate",
     "elevenlabs.text_to_speech",
     "elevenlabs.text_to_speech.with_timestamps",

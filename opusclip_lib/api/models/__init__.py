@@ -18,6 +18,10 @@ from opusclip_lib.api.models.openai import (
     HighlightPicks,
     TimedText,
     TitleIdeas,
+    Transcription,
+    TranscriptionSegment,
+    TranscriptionUsage,
+    TranscriptionWord,
 )
 from opusclip_lib.api.models.stability import AspectRatio, GeneratedImage, OutputFormat
 from opusclip_lib.api.models.youtube import (
@@ -39,6 +43,7 @@ __all__ = [
     "CompletionUsage", "ContentDetails", "GeneratedImage", "Hashtags", "Highlight",
     "HighlightPicks", "OutputFormat", "PageInfo", "SearchListResponse", "SearchResult",
     "SearchResultId", "SearchSnippet", "SpeechAudio", "SpeechWithTimestamps", "Thumbnail",
-    "TimedText", "TitleIdeas", "Video", "VideoListResponse", "VideoSnippet", "VideoStatistics",
+    "TimedText", "TitleIdeas", "Transcription", "TranscriptionSegment", "TranscriptionUsage",
+    "TranscriptionWord", "Video", "VideoListResponse", "VideoSnippet", "VideoStatistics",
     "Voice", "VoiceSettings",
 ]

@@ -126,3 +126,53 @@ class Hashtags(_Output):
         if empty:
             raise ValueError(f"hashtags without a word in them: {empty}")
         return list(dict.fromkeys(normalised))
+
+
+# --- audio transcriptions ----------------------------------------------------------------------
+
+
+class TranscriptionWord(APIModel):
+    """One word with its times in seconds of the uploaded audio (``timestamp_granularities[]=word``).
+    """
+
+    word: str
+    start: float
+    end: float
+
+
+class TranscriptionSegment(APIModel):
+    """One decoded stretch of speech, with Whisper's own confidence numbers."""
+
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class TranscriptionUsage(APIModel):
+    """Whisper is billed by the second of audio."""
+
+    type: Literal["duration"]
+    seconds: float
+
+
+class Transcription(APIModel):
+    """``CreateTranscriptionResponseVerboseJson``: the text, its language, and timed words.
+
+    ``language`` is the name Whisper detected or was told (``"english"``), ``duration`` the audio's
+    length in seconds; ``words`` and ``segments`` are empty unless their granularity was asked for.
+    """
+
+    language: str
+    duration: float
+    text: str
+    words: list[TranscriptionWord] = []
+    segments: list[TranscriptionSegment] = []
+    usage: TranscriptionUsage | None = None
+    request_id: str | None = Field(None, exclude=True, description="x-request-id, set by us")
