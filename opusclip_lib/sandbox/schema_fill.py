@@ -1,10 +1,12 @@
 """Plausible JSON for a JSON Schema, as a structured-output model would write it, but seeded.
 
 Generic: every type, enum/const, anyOf/oneOf/allOf, local ``$ref``, numeric bounds, string
-lengths and array sizes are honoured. One domain rule makes highlight picking realistic: an
-object with a start-like and an end-like number is a *clip*; when the prompt holds a transcript
-of ``[12.3-15.8] text`` lines, clips are cut from those segments, in order, without overlap, and
-their text/title strings come from the words spoken there.
+lengths and array sizes are honoured. Domain rules make the clipping app's answers read as sense
+(see :mod:`.highlights`): an object with a start-like and an end-like number is a *clip*; when
+the prompt holds a transcript of ``[12.3-15.8] text`` lines, as many clips as the task asks for
+are cut from its sentences, and their text, hook, title and score come from the words spoken
+there; arrays named ``titles`` or ``hashtags`` and a ``caption``/``text`` string are built from
+the transcript's best sentences and words.
 """
 
 from __future__ import annotations
@@ -15,13 +17,26 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+from opusclip_lib.sandbox.highlights import (
+    Request,
+    Sentence,
+    Span,
+    caption_for,
+    hashtags_for,
+    pick_spans,
+    sentences_of,
+    titles_for,
+)
 
 TRANSCRIPT_LINE = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*\]\s*([^\[\n]*)")
 START = re.compile(r"^(start|begin|from)", re.IGNORECASE)
 END = re.compile(r"^(end|stop|finish|to$|until)", re.IGNORECASE)
 TEXT_NAMES = {"text", "quote", "transcript", "excerpt", "caption", "content", "snippet"}
-TITLE_NAMES = {"title", "headline", "hook", "name", "label", "topic"}
+TITLE_NAMES = {"title", "headline", "name", "label", "topic"}
+HOOK_NAMES = {"hook", "opening", "opener"}
+SCORE = re.compile(r"score|virality|rating", re.IGNORECASE)
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 STOPWORDS = frozenset(
     "the and for that this with you your are was were from have has had not but all can its "
@@ -29,6 +44,7 @@ STOPWORDS = frozenset(
     "tell please give explain how why".split())
 FILLER = ("async python video clip moment audience hook story insight example detail "
           "question answer idea lesson result summary highlight").split()
+T = TypeVar("T")
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -59,12 +75,15 @@ class SchemaFiller:
         self.root = root
         self.rng = rng
         self.segments = transcript_segments(prompt)
-        self.words = vocabulary(TRANSCRIPT_LINE.sub(" ", prompt) if self.segments else prompt)
+        task = TRANSCRIPT_LINE.sub(" ", prompt) if self.segments else prompt
+        self.words = vocabulary(task)
+        self.request = Request.parse(task)
+        self.sentences = sentences_of([(s.start, s.end, s.text) for s in self.segments])
 
     def fill(self) -> Any:
         return self.value(self.root)
 
-    def value(self, schema: dict[str, Any], name: str = "", clip: Segment | None = None) -> Any:
+    def value(self, schema: dict[str, Any], name: str = "", clip: Span | None = None) -> Any:
         schema = self._resolve(schema)
         if "const" in schema:
             return schema["const"]
@@ -121,7 +140,7 @@ class SchemaFiller:
                    if self._type(self._resolve(v)) in ("number", "integer")}
         return any(START.match(k) for k in numeric) and any(END.match(k) for k in numeric)
 
-    def _object(self, schema: dict[str, Any], clip: Segment | None) -> dict[str, Any]:
+    def _object(self, schema: dict[str, Any], clip: Span | None) -> dict[str, Any]:
         if clip is None and self._is_clip(schema):
             clip = self._clips(1)[0]
         return {key: self.value(sub, key, clip)
@@ -129,35 +148,33 @@ class SchemaFiller:
 
     def _array(self, schema: dict[str, Any], name: str) -> list[Any]:
         items = self._resolve(schema.get("items", {}))
+        asked = self.request.count
         low = schema.get("minItems", 1)
-        high = max(low, schema.get("maxItems", max(low, 3)))
+        high = max(low, schema.get("maxItems", max(low, asked or 3)))
+        count = min(max(asked, low), high) if asked else self.rng.randint(low, high)
         if self._is_clip(items):
-            if self.segments:
-                high = max(low, min(high, len(self.segments)))
-            return [self._object(items, clip) for clip in self._clips(self.rng.randint(low, high))]
-        count = self.rng.randint(low, high)
+            return [self._object(items, clip) for clip in self._clips(count)]
+        if self.sentences and self._type(items) == "string":
+            found = (titles_for(self.sentences, count) if "title" in name.lower()
+                     else hashtags_for(self.sentences, count) if "tag" in name.lower() else None)
+            if found is not None:
+                return _repeat(found, max(count, low)) if len(found) < low else found
         if schema.get("uniqueItems") and "enum" in items:
             return self.rng.sample(items["enum"], min(count, len(items["enum"])))
         return [self.value(items, name) for _ in range(count)]
 
-    def _clips(self, count: int) -> list[Segment]:
-        """``count`` non-overlapping clips in time order, each 1-3 consecutive segments."""
-        if not self.segments:
+    def _clips(self, count: int) -> list[Span]:
+        """``count`` clips from the transcript's sentences (:func:`.highlights.pick_spans`), or
+        made-up ones when the prompt has no transcript."""
+        if not self.sentences:
             starts = sorted(self.rng.sample(range(0, 600, 30), min(count, 20)))
-            clips = [Segment(float(s), float(s + self.rng.randint(10, 28)), self._sentence(8))
-                     for s in starts]
+            clips = [Span((Sentence(float(s), float(s + self.rng.randint(10, 28)),
+                                    self._sentence(8)),)) for s in starts]
             return _repeat(clips, count)
-        segments = self.segments
-        firsts = sorted(self.rng.sample(range(len(segments)), min(count, len(segments))))
-        clips = []
-        for n, first in enumerate(firsts):
-            stop = firsts[n + 1] if n + 1 < len(firsts) else len(segments)
-            last = min(stop, first + self.rng.randint(1, 3)) - 1
-            text = " ".join(s.text for s in segments[first: last + 1])
-            clips.append(Segment(segments[first].start, segments[last].end, text))
-        return _repeat(clips, count)
+        request = self.request
+        return _repeat(pick_spans(self.sentences, count, request.min_s, request.max_s), count)
 
-    def _number(self, schema: dict[str, Any], name: str, clip: Segment | None,
+    def _number(self, schema: dict[str, Any], name: str, clip: Span | None,
                 *, integer: bool) -> float | int:
         low = schema.get("minimum", schema.get("exclusiveMinimum"))
         high = schema.get("maximum", schema.get("exclusiveMaximum"))
@@ -169,7 +186,9 @@ class SchemaFiller:
             low_f = 0.0 if low is None else float(low)
             high_f = (1.0 if "score" in name.lower() or "confidence" in name.lower()
                       else low_f + 100.0) if high is None else float(high)
-            value = self.rng.uniform(low_f, high_f)
+            value = (low_f + (high_f - low_f) * clip.virality / 100
+                     if clip is not None and SCORE.search(name)
+                     else self.rng.uniform(low_f, high_f))
         if "exclusiveMinimum" in schema:
             value = max(value, schema["exclusiveMinimum"] + (1 if integer else 1e-3))
         if "exclusiveMaximum" in schema:
@@ -180,7 +199,7 @@ class SchemaFiller:
             value = min(value, high)
         return math.floor(value) if integer else round(value, 2)
 
-    def _string(self, schema: dict[str, Any], name: str, clip: Segment | None) -> str:
+    def _string(self, schema: dict[str, Any], name: str, clip: Span | None) -> str:
         fmt = schema.get("format")
         if fmt in ("date-time", "date"):
             moment = EPOCH + timedelta(minutes=self.rng.randrange(525_600))
@@ -193,9 +212,16 @@ class SchemaFiller:
             text = f"https://example.com/{self.rng.choice(self.words)}"
         elif clip is not None and name.lower() in TEXT_NAMES:
             text = clip.text
-        elif name.lower() in TITLE_NAMES:
-            source = clip.text.split() if clip is not None else None
-            text = (" ".join(source[:6]) if source else self._sentence(4)).strip(" .,").title()
+        elif clip is not None and name.lower() in HOOK_NAMES:
+            text = clip.hook
+        elif clip is not None and name.lower() in TITLE_NAMES:
+            text = clip.title
+        elif self.sentences and name.lower() in TEXT_NAMES:
+            text = caption_for(self.sentences, self.request.max_characters)
+        elif self.sentences and name.lower() in TITLE_NAMES | HOOK_NAMES:
+            text = titles_for(self.sentences, 1)[0]
+        elif name.lower() in TITLE_NAMES | HOOK_NAMES:
+            text = self._sentence(4).strip(" .").title()
         else:
             text = self._sentence(self.rng.randint(6, 14))
         return self._fit(text, schema.get("minLength", 0), schema.get("maxLength"))
@@ -210,6 +236,7 @@ class SchemaFiller:
         return text if max_length is None else text[:max_length]
 
 
-def _repeat(clips: list[Segment], count: int) -> list[Segment]:
-    """Exactly ``count`` clips, reusing some when the schema wants more than the transcript has."""
-    return (clips * math.ceil(count / len(clips)))[:count] if clips else []
+def _repeat(items: list[T], count: int) -> list[T]:
+    """Exactly ``count`` items, reusing some when the schema wants more than the transcript has.
+    """
+    return (items * math.ceil(count / len(items)))[:count] if items else []
