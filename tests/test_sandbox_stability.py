@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from opusclip_lib.sandbox import SandboxClients
+from opusclip_lib.sandbox.imaging import motifs_of
 
 pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
 
@@ -66,10 +67,10 @@ async def test_json_mode_returns_base64_and_no_image_headers(sandbox):
 
 
 async def test_blocked_words_give_a_blurred_content_filtered_image(sandbox):
-    clean = await generate(sandbox, prompt="a gore scene", seed="5")
+    clean = await generate(sandbox, prompt="a gore city scene", seed="5")
     assert clean.status_code == 200 and clean.headers["finish-reason"] == "CONTENT_FILTERED"
     pixels = Image.open(io.BytesIO(clean.content)).convert("L")
-    sharp = Image.open(io.BytesIO((await generate(sandbox, prompt="a calm scene",
+    sharp = Image.open(io.BytesIO((await generate(sandbox, prompt="a calm city scene",
                                                   seed="5")).content)).convert("L")
     assert _edge_energy(pixels) < _edge_energy(sharp) / 4
 
@@ -120,3 +121,15 @@ async def test_rate_limit_then_timeout_for_the_key(config, sandbox):
     assert blocked.status_code == 429 and blocked.json()["name"] == "rate_limit_exceeded"
     assert "timed out for 0.3 seconds" in blocked.json()["errors"][0]
     assert blocked.headers["retry-after"] == "1"
+
+
+async def test_thumbnails_are_pictures_from_the_prompt_not_its_text(sandbox):
+    city = await generate(sandbox, prompt="an office in a city at night", seed="3")
+    lake = await generate(sandbox, prompt="a lake with a forest", seed="3")
+    city_pixels = np.asarray(Image.open(io.BytesIO(city.content)).convert("RGB"), dtype=float)
+    lake_pixels = np.asarray(Image.open(io.BytesIO(lake.content)).convert("RGB"), dtype=float)
+    assert motifs_of("an office in a city at night") == {"buildings", "night"}
+    assert motifs_of("a lake with a forest") == {"waves", "trees"}
+    assert city_pixels[:10].mean() < lake_pixels[:10].mean()  # a night sky is darker
+    assert np.abs(city_pixels - lake_pixels).mean() > 20
+
