@@ -1,11 +1,12 @@
-"""Make the sample "long" video and its word-timed transcript in ``data/media/``.
+"""Make the sample videos and their word-timed transcripts in ``data/media/``.
 
     apt-get install -y espeak-ng          # generating only; nothing at run time needs it
-    .venv/bin/python scripts/make_sample_media.py
+    .venv/bin/python scripts/make_sample_media.py                 # both samples
+    .venv/bin/python scripts/make_sample_media.py opusSample2     # only the second
 
 Inputs, all fixed here so a re-run gives the same media:
-- ``TALK``: the script of the talk, one sentence per entry;
-- speech: libespeak-ng (Debian's espeak-ng 1.51), voice ``VOICE`` at ``WORDS_PER_MINUTE``,
+- ``TALKS``: each sample's script, one sentence per entry, and its voice;
+- speech: libespeak-ng (Debian's espeak-ng 1.51), the talk's voice at ``WORDS_PER_MINUTE``,
   called through ctypes so that its word events give each word's start sample: real word
   timings, not an estimate from character counts;
 - pauses: ``LEAD_IN`` before the first sentence, ``PAUSE`` between sentences, ``TAIL`` after;
@@ -13,8 +14,9 @@ Inputs, all fixed here so a re-run gives the same media:
   sentence being spoken, a clock, a speech level meter and a progress bar; text in matplotlib's
   DejaVu Sans. H.264 + AAC, bit-exact flags so the bytes do not depend on the ffmpeg banner.
 
-Outputs: ``opusSample1.mp4`` and ``opusSample1.transcript.json`` (segments = sentences, each
-with its words; seconds from the start of the video).
+Outputs: ``<id>.mp4`` and ``<id>.transcript.json`` for ``opusSample1`` (the async talk) and
+``opusSample2`` (a shorter talk on something else, in another voice, so tests can tell the two
+apart); segments = sentences, each with its words; seconds from the start of the video.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import bisect
 import ctypes
 import json
+import sys
 import tempfile
 import textwrap
 import wave
@@ -33,26 +36,23 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from opusclip_lib.media import (
-    SAMPLE_TITLE,
+from opusclip_lib.media import Progress, atomic_output, probe, run_ffmpeg
+from opusclip_lib.media.captions import caption_font
+from opusclip_lib.media.samples import (
+    SAMPLE_TITLES,
     SAMPLE_VIDEO_ID,
-    Progress,
-    atomic_output,
-    probe,
-    run_ffmpeg,
+    SECOND_SAMPLE_VIDEO_ID,
     sample_transcript,
     sample_video,
 )
-from opusclip_lib.media.captions import caption_font
 
-VOICE = b"en-us"
 WORDS_PER_MINUTE = 140
 LEAD_IN, PAUSE, TAIL = 0.6, 0.6, 1.2
 PEAK = 0.9  # speech is normalised to this fraction of full scale
 SIZE, FPS = (640, 360), 25
 SILENCE_THRESHOLD = 200  # int16 amplitude below which espeak's output counts as silence
 
-TALK = [
+ASYNC_TALK = [
     "Welcome to Async Python in Two Minutes.",
     "Today we turn one long video into short vertical clips, and we do it with asyncio.",
     "Here is the big idea: most of the time, your program is waiting.",
@@ -78,6 +78,22 @@ TALK = [
     "So remember: await the slow things, limit the busy things, and clean up after yourself.",
     "Thanks for watching, and happy clipping!",
 ]
+PASTA_TALK = [
+    "Tonight we are cooking pasta for a crowd of twenty hungry guests.",
+    "Start with the biggest pot you own, and fill it almost to the top.",
+    "Salt the water until it tastes like the sea.",
+    "Why so much salt? Because pasta only soaks it up while it boils.",
+    "Never add oil to the water; the sauce will slide right off.",
+    "Cook the pasta in two batches, so the water never stops boiling.",
+    "Taste a piece two minutes before the time on the packet.",
+    "Save a big cup of the starchy water before you drain it.",
+    "Toss the pasta with the sauce in the pan, not on the plate.",
+    "A splash of that cloudy water turns the sauce silky.",
+    "Grate the cheese at the table, and let everyone help themselves.",
+    "That is the whole secret: plenty of water, plenty of salt, and good timing.",
+    "Enjoy your dinner, and save me a bowl!",
+]
+TALKS = {SAMPLE_VIDEO_ID: (ASYNC_TALK, b"en-us"), SECOND_SAMPLE_VIDEO_ID: (PASTA_TALK, b"en-gb")}
 
 # libespeak-ng's C API (speak_lib.h): synchronous synthesis into a callback that receives the
 # samples together with events; a WORD event carries the word's text position and start sample.
@@ -111,8 +127,10 @@ class Speaker:
         self.rate = self._lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
         if self.rate <= 0:
             raise RuntimeError("espeak-ng failed to initialise (apt-get install espeak-ng)")
-        self._lib.espeak_SetVoiceByName(VOICE)
         self._lib.espeak_SetParameter(RATE, WORDS_PER_MINUTE, 0)
+
+    def use_voice(self, voice: bytes) -> None:
+        self._lib.espeak_SetVoiceByName(voice)
 
     def say(self, sentence: str) -> Spoken:
         chunks: list[np.ndarray] = []
@@ -175,14 +193,14 @@ def _voiced(samples: np.ndarray) -> tuple[int, int]:
     return int(loud[0]), int(loud[-1]) + 1
 
 
-def synthesize_talk(speaker: Speaker) -> tuple[np.ndarray, list[dict]]:
+def synthesize_talk(speaker: Speaker, talk: list[str]) -> tuple[np.ndarray, list[dict]]:
     """The whole talk as one sample array, and the transcript segments with word timings."""
     rate = speaker.rate
     pieces = [np.zeros(round(LEAD_IN * rate), np.int16)]
     cursor = len(pieces[0])
     segments = []
     interpolated = 0
-    for number, sentence in enumerate(TALK):
+    for number, sentence in enumerate(talk):
         spoken = speaker.say(sentence)
         audio, starts = spoken.samples, spoken.word_starts
         interpolated += spoken.interpolated
@@ -194,7 +212,7 @@ def synthesize_talk(speaker: Speaker) -> tuple[np.ndarray, list[dict]]:
         ]
         segments.append({"id": number, "start": words[0]["start"], "end": words[-1]["end"],
                          "text": sentence, "words": words})
-        pause = np.zeros(round((PAUSE if number + 1 < len(TALK) else TAIL) * rate), np.int16)
+        pause = np.zeros(round((PAUSE if number + 1 < len(talk) else TAIL) * rate), np.int16)
         pieces += [audio, pause]
         cursor += len(audio) + len(pause)
     words = sum(len(segment["words"]) for segment in segments)
@@ -212,14 +230,14 @@ def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
         out.writeframes(samples.astype("<i2").tobytes())
 
 
-def _slide_filter(workdir: Path, segments: list[dict], duration: float) -> str:
+def _slide_filter(workdir: Path, title: str, segments: list[dict], duration: float) -> str:
     """Title, current sentence, clock, level meter and progress bar over a dark background.
 
     Every text comes from a file in ``workdir`` (ffmpeg runs there) so nothing needs escaping.
     """
     width, height = SIZE
     (workdir / "font.ttf").symlink_to(caption_font().with_name("DejaVuSans.ttf"))
-    (workdir / "title.txt").write_text(SAMPLE_TITLE)
+    (workdir / "title.txt").write_text(title)
     (workdir / "clock.txt").write_text("%{pts:hms}")
     text = "fontfile=font.ttf:fontcolor=white"
     video = [
@@ -244,9 +262,10 @@ def _slide_filter(workdir: Path, segments: list[dict], duration: float) -> str:
     )
 
 
-async def make_video(wav: Path, segments: list[dict], duration: float, dest: Path) -> None:
+async def make_video(wav: Path, title: str, segments: list[dict], duration: float,
+                     dest: Path) -> None:
     workdir = wav.parent
-    graph = _slide_filter(workdir, segments, duration)
+    graph = _slide_filter(workdir, title, segments, duration)
     with tqdm(total=round(duration, 1), unit="s", desc=dest.name) as bar:
         def advance(progress: Progress) -> None:
             bar.n = round(progress.seconds, 1)
@@ -263,23 +282,31 @@ async def make_video(wav: Path, segments: list[dict], duration: float, dest: Pat
             )
 
 
-async def main() -> None:
-    video = sample_video()
+async def make_sample(speaker: Speaker, video_id: str) -> None:
+    video = sample_video(video_id)
     video.parent.mkdir(parents=True, exist_ok=True)
-    speaker = Speaker()
-    samples, segments = synthesize_talk(speaker)
+    talk, voice = TALKS[video_id]
+    speaker.use_voice(voice)
+    samples, segments = synthesize_talk(speaker, talk)
     duration = round(len(samples) / speaker.rate, 3)
+    title = SAMPLE_TITLES[video_id]
     with tempfile.TemporaryDirectory(prefix="opusclip-sample-") as workdir:
         wav = Path(workdir) / "speech.wav"
         _write_wav(wav, samples, speaker.rate)
-        await make_video(wav, segments, duration, video)
-    transcript = {"video_id": SAMPLE_VIDEO_ID, "title": SAMPLE_TITLE, "language": "en",
+        await make_video(wav, title, segments, duration, video)
+    transcript = {"video_id": video_id, "title": title, "language": "en",
                   "duration": duration, "segments": segments}
-    sample_transcript().write_text(json.dumps(transcript, indent=1) + "\n")
+    sample_transcript(video_id).write_text(json.dumps(transcript, indent=1) + "\n")
     info = await probe(video)
     print(f"{video}: {info.duration:.2f} s, {info.width}x{info.height}, "
           f"{video.stat().st_size / 1e6:.2f} MB; {len(segments)} sentences")
 
 
+async def main(video_ids: list[str]) -> None:
+    speaker = Speaker()
+    for video_id in video_ids or list(TALKS):
+        await make_sample(speaker, video_id)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

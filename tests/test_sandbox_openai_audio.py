@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from opusclip_lib.media import load_transcript
-from opusclip_lib.media.samples import sample_transcript, sample_video
+from opusclip_lib.media.samples import SAMPLE_TITLES, sample_transcript, sample_video
 from tests.audio_cuts import cut, tones
 
 pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
@@ -61,29 +61,38 @@ async def test_a_file_of_exactly_25_mib_is_read(sandbox):
     assert response.json()["error"]["message"].startswith("Audio file might be corrupted")
 
 
+@pytest.mark.parametrize(("video_id", "start", "seconds"), [
+    ("opusSample1", 61.37, 12.0), ("opusSample1", 3.3, 3.0), ("opusSample2", 17.02, 9.5),
+    ("opusSample2", 44.4, 4.0)])
 @pytest.mark.parametrize("fmt", ["mp3", "ogg", "wav", "m4a"])
-async def test_a_chunk_of_the_sample_gets_its_true_words_whatever_the_codec(sandbox, fmt):
-    start, seconds = 61.37, 12.0
-    truth = [w for w in load_transcript(sample_transcript()).words
+async def test_a_chunk_of_a_sample_gets_its_true_words_whatever_the_codec(
+        sandbox, fmt, video_id, start, seconds):
+    truth = [w for w in load_transcript(sample_transcript(video_id)).words
              if start <= w.middle < start + seconds]
-    response = await transcribe(sandbox, cut(sample_video(), start, seconds, fmt),
+    response = await transcribe(sandbox, cut(sample_video(video_id), start, seconds, fmt),
                                 filename=f"chunk.{fmt}")
     body = response.json()
     assert [w["word"] for w in body["words"]] == [w.text.strip(".,!?:;") for w in truth]
     name, _, offset = response.headers["x-sandbox-transcript"].partition("@")
-    assert (name, float(offset)) == ("opusSample1", pytest.approx(start, abs=0.06))
+    assert (name, float(offset)) == (video_id, pytest.approx(start, abs=0.06))
     starts = [w["start"] for w in body["words"][1:]]
     assert starts == pytest.approx([w.start - start for w in truth[1:]], abs=0.06)
 
 
-async def test_the_whole_sample_gets_the_whole_transcript(sandbox):
-    transcript = load_transcript(sample_transcript())
-    response = await transcribe(sandbox, cut(sample_video(), 0, 200, "mp3"),
+@pytest.mark.parametrize("video_id", list(SAMPLE_TITLES))
+async def test_a_whole_sample_gets_its_whole_transcript(sandbox, video_id):
+    transcript = load_transcript(sample_transcript(video_id))
+    response = await transcribe(sandbox, cut(sample_video(video_id), 0, 200, "mp3"),
                                 filename="talk.mp3")
     body = response.json()
     assert body["text"] == " ".join(s.text for s in transcript.segments)
     assert len(body["segments"]) == len(transcript.segments)
     assert body["duration"] == pytest.approx(transcript.duration, abs=0.2)
+
+
+async def test_too_short_a_stretch_to_recognise_gets_the_stand_in(sandbox):
+    response = await transcribe(sandbox, cut(sample_video(), 40.0, 2.0), filename="short.mp3")
+    assert response.headers["x-sandbox-transcript"] == "stand-in"
 
 
 async def test_other_audio_gets_a_stand_in_on_its_voiced_spans(sandbox):
