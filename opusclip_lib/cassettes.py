@@ -16,13 +16,15 @@ YouTube ``key=`` parameter are replaced by ``REDACTED`` before anything is writt
 in use are also searched for (and replaced) everywhere else: URLs, bodies, error messages.
 
 Requests match on method, URL and a *canonical* body: JSON compared as data (key order and
-spacing ignored), multipart forms with their random boundary blanked, and "no body" equal to an
-empty one (aiohttp reports ``None`` where httpx reports ``b""``), so a cassette recorded through
-one transport replays through any other.
+spacing ignored), multipart forms as their parts in order (name, file name, content type, and the
+value, or the SHA-256 and size of a file: the random boundary and the line layout drop out), and
+"no body" equal to an empty one (aiohttp reports ``None`` where httpx reports ``b""``), so a
+cassette recorded through one transport replays through any other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -51,6 +53,7 @@ MIN_SECRET_LENGTH = 8
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "canonical_body")
 KEY_VARIABLES = ("YOUTUBE_API_KEY", "OPENAI_API_KEY", "STABILITY_API_KEY", "ELEVENLABS_API_KEY")
 _BOUNDARY = re.compile(r"boundary=\"?([^\s;\"]+)")
+_DISPOSITION_PARAMETER = re.compile(r';\s*(name|filename)="((?:[^"\\]|\\.)*)"')
 
 
 class CassetteMiss(RuntimeError):
@@ -95,8 +98,31 @@ def canonical_body(request: Request) -> bytes:
             return body
     boundary = _BOUNDARY.search(content_type)
     if content_type.startswith("multipart/") and boundary:
-        return body.replace(boundary.group(1).encode(), b"BOUNDARY")
+        return canonical_form(bytes(body), boundary.group(1).encode())
     return bytes(body)
+
+
+def canonical_form(body: bytes, boundary: bytes) -> bytes:
+    """A multipart body as JSON lines, one per part in order: a field's name and value, or a
+    file's name, content type, size and SHA-256 (megabytes of audio compare as 64 hex digits).
+    """
+    parts = []
+    for raw in body.split(b"--" + boundary)[1:]:
+        if raw.startswith(b"--"):  # the closing delimiter
+            break
+        head, _, content = raw.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        content = content.removesuffix(b"\r\n")
+        headers = dict(line.split(":", 1) for line in head.decode("utf-8", "replace").split(
+            "\r\n") if ":" in line)
+        headers = {name.strip().lower(): value.strip() for name, value in headers.items()}
+        part = dict(_DISPOSITION_PARAMETER.findall(headers.get("content-disposition", "")))
+        if "filename" in part:
+            part |= {"content_type": headers.get("content-type", ""), "bytes": str(len(content)),
+                     "sha256": hashlib.sha256(content).hexdigest()}
+        else:
+            part["value"] = content.decode("utf-8", "replace")
+        parts.append(json.dumps(part, sort_keys=True, ensure_ascii=False))
+    return "\n".join(parts).encode()
 
 
 def _same_canonical_body(incoming: Request, recorded: Request) -> None:

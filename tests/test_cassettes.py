@@ -35,10 +35,11 @@ from opusclip_lib.cassettes import (
     record_mode,
     use_cassette,
 )
-from opusclip_lib.media import SAMPLE_VIDEO_ID, load_transcript, sample_transcript
+from opusclip_lib.media import SAMPLE_VIDEO_ID, load_transcript, sample_transcript, sample_video
 from opusclip_lib.offline import APIClients, api_clients
 from opusclip_lib.record_cassettes import record, sources
 from opusclip_lib.resilience import Resilience
+from tests.audio_cuts import cut
 from tests.test_no_secrets import find_secrets
 
 FOLDER = "test_cassettes"
@@ -50,6 +51,7 @@ FAKE_KEYS = {"youtube": "AIzaSyFAKE-youtube-key-0000000000000000",
 TRANSPORTS = ["aiohttp", "httpx-aiohttp", "httpx"]
 MAX_CASSETTE_BYTES = 5 * 1024 * 1024
 SEGMENTS = load_transcript(sample_transcript()).segments[:8]
+AUDIO_START_S, AUDIO_SECONDS = 34.0, 5.0  # "The keyword await marks every place ..."
 
 
 @dataclass
@@ -120,6 +122,32 @@ async def test_binary_bodies_replay_byte_exact(monkeypatch: pytest.MonkeyPatch) 
     assert hashlib.sha256(answers.image.image).digest() == hashlib.sha256(png).digest()
     assert answers.speech.audio == mp3
     assert answers.timed.audio == base64.b64decode(json.loads(timed)["audio_base64"])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_multipart_audio_upload_replays_byte_exact(monkeypatch: pytest.MonkeyPatch,
+                                                           transport: str) -> None:
+    """The form's boundary is new on every run; the canonical body matches it all the same."""
+    monkeypatch.setenv(TRANSPORT_VARIABLE, transport)
+    audio = cut(sample_video(), AUDIO_START_S, AUDIO_SECONDS)
+    async with api_clients(FOLDER, "transcription") as api:
+        heard = await api.openai.transcribe(audio, filename="await.mp3")
+    assert [w.word for w in heard.words[:4]] == ["The", "keyword", "await", "marks"]
+    [recorded] = recorded_bodies(api.cassette, "/audio/transcriptions")
+    assert heard.model_dump_json(exclude={"request_id"}).encode() == (
+        type(heard).model_validate_json(recorded).model_dump_json().encode())
+    interactions = yaml.safe_load(api.cassette.read_text())["interactions"]
+    [sent] = [i["request"]["body"] for i in interactions if "transcriptions" in i["request"]["uri"]]
+    assert audio in (sent if isinstance(sent, bytes) else sent.encode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.skipif(record_mode() != "none", reason="a miss only happens on replay")
+async def test_other_audio_is_a_miss_not_a_wrong_transcript() -> None:
+    audio = cut(sample_video(), AUDIO_START_S + 1, AUDIO_SECONDS)
+    with pytest.raises(CassetteMiss, match="bodies differ") as miss:
+        async with api_clients(FOLDER, "transcription") as api:
+            await api.openai.transcribe(audio, filename="await.mp3")
+    assert '"name": "file", "sha256"' in str(miss.value)
 
 
 async def test_compressed_answers_are_stored_decoded(monkeypatch: pytest.MonkeyPatch,
@@ -263,6 +291,23 @@ def test_canonical_body_ignores_key_order_boundaries_and_empty_bodies() -> None:
                  for form in forms]
     assert canonical[0] == canonical[1] and b"a fox" in canonical[0]
     assert canonical_body(request(None)) == canonical_body(request(b"")) == b""
+
+
+def test_canonical_multipart_names_each_part_and_hashes_files() -> None:
+    def canonical(audio: bytes, model: str = "whisper-1") -> bytes:
+        form = httpx.Request("POST", "https://api.example/x", files=[
+            ("model", (None, model)), ("file", ("a.mp3", audio, "audio/mpeg"))])
+        return canonical_body(Request("POST", str(form.url), form.read(),
+                                      {"Content-Type": form.headers["Content-Type"]}))
+
+    audio = bytes(range(256)) * 1000  # binary, with CR LF and dashes inside
+    assert canonical(audio) == canonical(audio)
+    assert canonical(audio) != canonical(audio[:-1])
+    assert canonical(audio) != canonical(audio, model="gpt-4o-transcribe")
+    lines = [json.loads(line) for line in canonical(audio).splitlines()]
+    assert lines == [{"name": "model", "value": "whisper-1"},
+                     {"name": "file", "filename": "a.mp3", "content_type": "audio/mpeg",
+                      "bytes": "256000", "sha256": hashlib.sha256(audio).hexdigest()}]
 
 
 shipped_only = pytest.mark.skipif(record_mode() != "none",

@@ -12,7 +12,6 @@ is billed by the second, counted as ``audio_seconds``.
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, Unpack
 
@@ -55,6 +54,12 @@ TIME_TOLERANCE = 1.0  # seconds a highlight may stray past the transcript's end
 TRANSCRIPTIONS_PATH = "/audio/transcriptions"
 TRANSCRIPTION_MODEL = "whisper-1"
 MAX_AUDIO_BYTES = 25 * 1024 * 1024  # the endpoint's upload limit: 26,214,400 bytes
+AUDIO_MEDIA_TYPES = {
+    "flac": "audio/flac", "m4a": "audio/mp4", "mp3": "audio/mpeg", "mp4": "audio/mp4",
+    "mpeg": "audio/mpeg", "mpga": "audio/mpeg", "oga": "audio/ogg", "ogg": "audio/ogg",
+    "wav": "audio/wav", "webm": "audio/webm"}
+"""By extension, fixed here: ``mimetypes`` answers differ between machines, and a request body
+that differs would not match its cassette."""
 
 
 def render_transcript(transcript: Transcript) -> str:
@@ -172,7 +177,8 @@ class OpenAIClient(APIClient):
         form = [(name, (None, value)) for name, value in fields.items() if value is not None]
         form += [("timestamp_granularities[]", (None, granularity))
                  for granularity in ("word", "segment")]
-        media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        extension = filename.rpartition(".")[2].lower()
+        media_type = AUDIO_MEDIA_TYPES.get(extension, "application/octet-stream")
         form.append(("file", (filename, audio, media_type)))
 
         async def attempt() -> Transcription:
