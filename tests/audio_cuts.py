@@ -8,6 +8,8 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+BITEXACT = ("-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact")
+"""No encoder version in the bytes: a cassette recorded with one ffmpeg build matches another's."""
 CODECS = {
     "mp3": ["-c:a", "libmp3lame", "-b:a", "32k", "-f", "mp3"],
     "ogg": ["-c:a", "libopus", "-b:a", "24k", "-f", "ogg"],
@@ -24,7 +26,7 @@ def ffmpeg(*args: str) -> bytes:
 @functools.cache
 def cut(source: Path, start_s: float, seconds: float, fmt: str = "mp3") -> bytes:
     """``seconds`` of ``source``'s audio from ``start_s``, encoded as ``fmt``."""
-    return ffmpeg("-ss", f"{start_s}", "-t", f"{seconds}", "-i", str(source), "-vn",
+    return ffmpeg("-ss", f"{start_s}", "-t", f"{seconds}", "-i", str(source), "-vn", *BITEXACT,
                   *CODECS[fmt])
 
 

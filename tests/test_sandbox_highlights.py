@@ -102,7 +102,12 @@ def test_the_score_prefers_questions_and_talking_to_the_viewer():
     ("Tip number one: never block the event loop.", "Never block the event loop"),
     ("So remember: water the soil instead.", "Water the soil instead"),
     ("A single slow call without await freezes every task in the program.",
-     "A single slow call without await freezes"),
+     "A single slow call without await freezes every task"),
+    ("Why so much salt? Because pasta only soaks it up while it boils.", "Why so much salt"),
+    ("That way, no broken clip ever shows up in your library.",
+     "No broken clip ever shows up in your library"),
+    ("Save a big cup of the starchy water before you drain it.",
+     "Save a big cup of the starchy water"),
 ])
 def test_title_phrases(text, title):
     assert title_phrase(text) == title

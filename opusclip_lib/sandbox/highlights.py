@@ -16,8 +16,8 @@ its own sentences, so they read as sense and can be checked against it:
   score. When the transcript has too few such runs it relaxes to shorter runs, then to single
   sentences; it returns fewer only when there are fewer sentences than clips asked for.
 - **Words.** A hook is the clip's first sentence; a title is a short phrase cut from its best
-  sentence (its words in order, filler openers and dangling small words trimmed), never equal to
-  the hook. Titles, captions and hashtags for a whole transcript come from its best sentences and
+  sentence after the hook (its words in order, filler openers and dangling small words
+  trimmed), never equal to the hook. Titles, captions and hashtags for a whole transcript come from its best sentences and
   most frequent content words.
 """
 
@@ -31,7 +31,7 @@ from functools import cached_property
 
 SENTENCE_END = (".", "!", "?")
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
-CLAUSE = re.compile(r"[,:;]\s+|\s+[-–]\s+")
+CLAUSE = re.compile(r"[,:;.?!]\s+|\s+[-–]\s+")
 SMALL_WORDS = frozenset(
     "a an the and or but so of to in on at by for with from as is are was were be been it its "
     "this that these those there here we you your i he she they them our my me us if then than "
@@ -44,6 +44,9 @@ CONJUNCTIONS = frozenset("and but so or".split())
 LABELS = frozenset("tip step part number chapter lesson".split())
 DEPENDENT = frozenset(
     "like while when if because as although once after before until since unless".split())
+DANGLING = SMALL_WORDS | frozenset(
+    "before after really until while because since though also even still ever again too "
+    "whether".split())
 OPENERS = frozenset("so and but now well okay ok then first here there today also".split())
 STRONG_WORDS = frozenset(
     "never always mistake secret instead only every without stop wrong best worst fastest "
@@ -52,7 +55,7 @@ COUNT = re.compile(r"\b(\d{1,2}) (?:best |top )?(?:moments|highlights|clips|titl
                    re.IGNORECASE)
 SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*seconds")
 CHARACTERS = re.compile(r"at most (\d+) characters")
-MAX_TITLE_WORDS = 7
+MAX_TITLE_WORDS = 9  # about 50 characters: inside the 70 a title may have
 MAX_RUN_SENTENCES = 12
 CALL_TO_ACTION = "Watch to the end, then tell us what you would try first."
 
@@ -112,7 +115,9 @@ class Span:
 
     @property
     def title(self) -> str:
-        best = max(self.sentences, key=lambda s: s.score)
+        # The best sentence after the hook, so the title adds something; the hook itself when
+        # the clip is one sentence.
+        best = max(self.sentences[1:] or self.sentences, key=lambda s: s.score)
         title = title_phrase(best.text)
         if _same(title, self.hook) and len(best.words) > 1:
             title = title_phrase(" ".join(best.words[1:]))  # a short one-sentence clip
@@ -213,26 +218,31 @@ def _best_runs(sentences: Sequence[Sentence], runs: list[tuple[int, int]],
 
 
 def title_phrase(text: str) -> str:
-    """A few of ``text``'s words in order: its most telling clause when that is short (a label
-    such as "Tip number one:" loses to what follows it), else its first seven words; a filler
-    opener ("So", "Now") dropped and no small word left dangling at the end."""
-    clauses = [WORD.findall(clause) for clause in CLAUSE.split(text)]
-    short = [words for words in clauses if 2 <= len(words) <= MAX_TITLE_WORDS]
-    kept = (max(short, key=_telling) if short else WORD.findall(text))[:MAX_TITLE_WORDS]
+    """A few of ``text``'s words in order: its most telling clause (a label such as "Tip number
+    one:" loses to what follows it), cut to nine words; a filler opener ("So", "Now") dropped
+    and no small word left dangling at the end."""
+    clauses = [words for words in map(WORD.findall, CLAUSE.split(text)) if words]
+    short = [words for words in clauses
+             if len(words) <= MAX_TITLE_WORDS and _content_words(words) >= 2]
+    kept = max(short or clauses, key=_telling)[:MAX_TITLE_WORDS]
     while len(kept) > 2 and (kept[0].lower() in CONJUNCTIONS or (
             kept[0].lower() in OPENERS and kept[1].lower() not in SMALL_WORDS)):
         kept = kept[1:]
-    while len(kept) > 1 and kept[-1].lower() in SMALL_WORDS:
+    while len(kept) > 1 and kept[-1].lower() in DANGLING:
         kept = kept[:-1]
     phrase = " ".join(kept)
     return phrase[:1].upper() + phrase[1:]
 
 
-def _telling(words: list[str]) -> int:
-    """Content words, less for a label ("Tip number one") or a dependent clause ("when ...")."""
+def _content_words(words: list[str]) -> int:
+    return sum(word.lower() not in SMALL_WORDS for word in words)
+
+
+def _telling(words: list[str]) -> tuple[bool, int]:
+    """A main clause before a label ("Tip number one") or a dependent one ("when ..."), then
+    the one with more content words."""
     first = words[0].lower()
-    return sum(word.lower() not in SMALL_WORDS for word in words) - 3 * (
-        first in LABELS or first in DEPENDENT)
+    return first not in LABELS and first not in DEPENDENT, _content_words(words)
 
 
 def _same(a: str, b: str) -> bool:
@@ -260,7 +270,7 @@ def hashtags_for(sentences: Sequence[Sentence], count: int) -> list[str]:
     """``#Word`` for the content words used most, longer words weighing more (a seven-letter
     word said twice beats a four-letter one said three times); first use breaks ties."""
     words = [w.lower() for s in sentences for w in s.words
-             if w.lower() not in SMALL_WORDS | GENERIC_WORDS and len(w) > 3 and not w.isdigit()]
+             if w.lower() not in DANGLING | GENERIC_WORDS and len(w) > 3 and not w.isdigit()]
     frequent = sorted(Counter(words).items(),
                       key=lambda item: (-item[1] * min(len(item[0]), 8), words.index(item[0])))
     return ["#" + word.replace("'", "").replace("-", " ").title().replace(" ", "")
