@@ -84,7 +84,7 @@ async def _read_form(request: Request) -> tuple[dict[str, Any], bytes, str]:
     declared = int(request.headers.get("content-length") or 0)
     if declared > MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES:
         raise _too_large(declared)
-    async with request.form(max_part_size=MAX_FILE_BYTES) as raw:
+    async with request.form() as raw:
         fields: dict[str, Any] = {}
         upload: UploadFile | None = None
         for name, value in raw.multi_items():

@@ -10,6 +10,7 @@ mistakes them for recognised speech. The ``x-sandbox-transcript`` response heade
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from itertools import cycle, islice
@@ -75,8 +76,13 @@ class Heard:
 
 def _sample_transcripts() -> dict[str, tuple[Path, Transcript]]:
     """The bundled samples present on disk (a checkout may predate the second one)."""
-    return {name: (sample_video(name), load_transcript(sample_transcript(name)))
+    return {name: (sample_video(name), _load(sample_transcript(name)))
             for name in SAMPLE_TITLES if sample_video(name).is_file()}
+
+
+@functools.cache
+def _load(path: Path) -> Transcript:
+    return load_transcript(path)
 
 
 async def hear(pcm: np.ndarray) -> Heard:
