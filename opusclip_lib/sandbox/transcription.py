@@ -103,13 +103,12 @@ def excerpt(transcript: Transcript, offset_s: float, duration: float, *, source:
     """
     segments = []
     for segment in transcript.segments:
-        words = tuple(
-            HeardWord(_bare(word.text), _clamp(word.start - offset_s, duration),
-                      _clamp(word.end - offset_s, duration))
-            for word in segment.words if offset_s <= word.middle < offset_s + duration)
-        if words:
-            kept = [w.text for w in segment.words if offset_s <= w.middle < offset_s + duration]
-            segments.append(HeardSegment(words[0].start, words[-1].end, " ".join(kept), words))
+        kept = [w for w in segment.words if offset_s <= w.middle < offset_s + duration]
+        if kept:
+            words = tuple(HeardWord(_bare(w.text), _clamp(w.start - offset_s, duration),
+                                    _clamp(w.end - offset_s, duration)) for w in kept)
+            segments.append(HeardSegment(words[0].start, words[-1].end,
+                                         " ".join(w.text for w in kept), words))
     return Heard(duration, tuple(segments), source)
 
 
