@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from opusclip_lib.db.backend import Params, Row
 from opusclip_lib.db.errors import ConnectionShared, DatabaseError, LockTimeout, OperationalError
+from opusclip_lib.observability.instrument import query_end, query_start
 
 if TYPE_CHECKING:
     from opusclip_lib.db.backend import Backend
@@ -80,10 +81,12 @@ class Connection:
                 backend=self.backend.name)
         recorder = self._recorder
         start = recorder.now()
+        traced = query_start(self.backend.name, name)
         try:
             result = await operation()
         except BaseException as exc:
             error = self.backend.map_error(exc)
+            query_end(traced, error or exc)
             if error is None or (isinstance(error, OperationalError)
                                  and not isinstance(error, LockTimeout)):
                 self.broken = True
@@ -92,6 +95,7 @@ class Connection:
             if error is None:
                 raise
             raise error from exc
+        query_end(traced, None)
         recorder.add("query", name, start=start, seconds=recorder.now() - start,
                      backend=self.backend.name, rows=count(result))
         return result

@@ -1,0 +1,167 @@
+"""The hooks the core calls at its few exchange points; each returns at once while tracing is off.
+
+* :func:`http_start` / :func:`http_end` around ``APIClient._exchange`` (every API call);
+* :func:`query_start` / :func:`query_end` around ``Connection._call`` (every SQL statement);
+* :func:`traced_ffmpeg` on ``run_ffmpeg``; :func:`traced_job` on ``Engine.process``;
+  :func:`stage_scope` around each stage of the engine's loop.
+
+Query and API spans are made only under a span already recording (a job's, a notebook's): a
+worker polling its queue between jobs makes no traces of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import Token
+from typing import Any, ParamSpec, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from opusclip_lib.observability import context
+from opusclip_lib.observability.tracing import parent_from, state
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+DB_SYSTEMS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
+
+
+class _Call:
+    """A started span and the log context it bound (undone by the matching ``*_end``)."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: Span, token: Token[Any] | None) -> None:
+        self.span = span
+        self.token = token
+
+
+def _child_span(name: str, kind: SpanKind, attributes: dict[str, Any]) -> Span | None:
+    tracer = state.tracer
+    if tracer is None or not trace.get_current_span().is_recording():
+        return None
+    return tracer.start_span(name, kind=kind, attributes=attributes)
+
+
+def _end(span: Span, error: BaseException | None) -> None:
+    if error is not None:
+        span.set_attribute("error.type", type(error).__qualname__)
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    span.end()
+
+
+# --- API calls --------------------------------------------------------------------------------
+
+def http_start(provider: str, operation: str, method: str, url: Any) -> _Call | None:
+    """A client span for one exchange; ``url.full`` keeps scheme, host and path (no query: it
+    may hold the key). The log context gets ``provider`` until :func:`http_end`."""
+    span = _child_span(f"{method} {provider}.{operation}", SpanKind.CLIENT, {
+        "http.request.method": method, "server.address": url.host,
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+        "url.full": f"{url.scheme}://{url.host}{url.path}", "opusclip.provider": provider})
+    if span is None:
+        return None
+    return _Call(span, context.push(provider=provider))
+
+
+def http_end(call: _Call | None, status_code: int | None, request_id: str | None,
+             error: BaseException | None) -> None:
+    if call is None:
+        return
+    span = call.span
+    if status_code is not None:
+        span.set_attribute("http.response.status_code", status_code)
+    if request_id:
+        span.set_attribute("opusclip.request_id", request_id)
+    if error is None and status_code is not None and status_code >= 400:
+        span.set_status(Status(StatusCode.ERROR, str(status_code)))
+    _end(span, error)
+    if call.token is not None:
+        context.pop(call.token)
+
+
+# --- database statements ---------------------------------------------------------------------
+
+def query_start(backend: str, name: str) -> Span | None:
+    """A span for one statement; ``name`` is the repository's summary (``claim jobs``), never
+    the parameters, so no row data lands in a trace."""
+    verb, _, target = name.partition(" ")
+    attributes = {"db.system.name": DB_SYSTEMS.get(backend, backend),
+                  "db.operation.name": verb.upper(), "db.query.summary": name}
+    if target and " " not in target:
+        attributes["db.collection.name"] = target
+    return _child_span(name, SpanKind.CLIENT, attributes)
+
+
+def query_end(span: Span | None, error: BaseException | None) -> None:
+    if span is not None:
+        _end(span, error)
+
+
+# --- ffmpeg, jobs, stages -------------------------------------------------------------------
+
+def traced_ffmpeg(run: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Wrap ``run_ffmpeg(args, *, output=...)`` in a span naming the output file."""
+
+    @functools.wraps(run)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        arguments = args[0] if args else ()
+        output = kwargs.get("output")
+        span = _child_span("ffmpeg", SpanKind.INTERNAL, {
+            "process.executable.name": "ffmpeg",
+            "process.command_args": [os.fspath(a) for a in arguments]  # type: ignore[union-attr]
+            if isinstance(arguments, Sequence) else [],
+            "opusclip.output": os.fspath(output) if output is not None else ""})  # type: ignore[arg-type]
+        if span is None:
+            return await run(*args, **kwargs)
+        with trace.use_span(span, end_on_exit=True, record_exception=True,
+                            set_status_on_exception=True):
+            return await run(*args, **kwargs)
+
+    return wrapper
+
+
+def traced_job(process: Callable[[Any, Any], Awaitable[T]]) -> Callable[[Any, Any], Awaitable[T]]:
+    """Wrap ``Engine.process(job)``: the job's log context, and its span (the parent named by
+    the payload's ``traceparent``, if the job was enqueued inside a trace)."""
+
+    @functools.wraps(process)
+    async def wrapper(engine: Any, job: Any) -> T:
+        with context.bound(**context.job_fields(job)):
+            tracer = state.tracer
+            if tracer is None:
+                return await process(engine, job)
+            with tracer.start_as_current_span(
+                    f"job {job.id}", context=parent_from(job.payload), kind=SpanKind.CONSUMER,
+                    attributes={"opusclip.job.id": job.id, "opusclip.video.id": job.video_id or 0,
+                                "opusclip.job.attempt": job.attempts}) as span:
+                result = await process(engine, job)
+                status = getattr(result, "status", None)
+                span.set_attribute("opusclip.job.status", str(status))
+                if status != "completed":
+                    span.set_status(Status(StatusCode.ERROR, getattr(result, "error_code", None)
+                                           or str(status)))
+                return result
+
+    return wrapper
+
+
+def stage_scope(name: str) -> AbstractContextManager[Any]:
+    """The block of one stage: ``stage`` in the log context and, when tracing, its span (which
+    records the exception if the stage fails)."""
+    if state.tracer is None:
+        return context.bound(stage=name)
+    return _traced_stage(name)
+
+
+@contextmanager
+def _traced_stage(name: str) -> Iterator[None]:
+    assert state.tracer is not None
+    with context.bound(stage=name), state.tracer.start_as_current_span(
+            f"stage {name}", attributes={"opusclip.stage": name}):
+        yield
