@@ -73,7 +73,7 @@ class Connection:
         self._owner = asyncio.current_task()
 
     async def _call(self, name: str, operation: Callable[[], Awaitable[T]],
-                    count: Callable[[T], int]) -> T:
+                    count: Callable[[T], int], sql: str = "") -> T:
         if asyncio.current_task() is not self._owner:
             raise ConnectionShared(
                 f"{name!r} on a connection acquired by another task: concurrent tasks must each "
@@ -81,7 +81,7 @@ class Connection:
                 backend=self.backend.name)
         recorder = self._recorder
         start = recorder.now()
-        traced = query_start(self.backend.name, name)
+        traced = query_start(self.backend.name, name, sql)
         try:
             result = await operation()
         except BaseException as exc:
@@ -105,7 +105,7 @@ class Connection:
         backend, raw = self.backend, self.raw
         translated = backend.sql(sql)
         return await self._call(name or _default_name(sql),
-                                lambda: backend.execute(raw, translated, params), int)
+                                lambda: backend.execute(raw, translated, params), int, sql)
 
     async def executemany(self, sql: str, rows: Sequence[Params], *,
                           name: str | None = None) -> int:
@@ -115,13 +115,13 @@ class Connection:
         if not rows:
             return 0
         return await self._call(name or _default_name(sql),
-                                lambda: backend.executemany(raw, translated, rows), int)
+                                lambda: backend.executemany(raw, translated, rows), int, sql)
 
     async def fetch(self, sql: str, params: Params = (), *, name: str | None = None) -> list[Row]:
         backend, raw = self.backend, self.raw
         translated = backend.sql(sql)
         return await self._call(name or _default_name(sql),
-                                lambda: backend.fetch(raw, translated, params), len)
+                                lambda: backend.fetch(raw, translated, params), len, sql)
 
     async def fetchrow(self, sql: str, params: Params = (), *,
                        name: str | None = None) -> Row | None:

@@ -51,7 +51,7 @@ async def track_failure(ex: Executor, job_id: int, stage: str | None, error: Bas
     found = fingerprint(error, stage)
     cause = root_cause(error)
     logger.warning("job failed: %s", message or cause,
-                   extra={"fingerprint": found.key, "exception_type": found.exception_type,
+                   extra={"stage": stage, "fingerprint": found.key, "exception_type": found.exception_type,
                           "error_code": code,
                           "request_id": getattr(cause, "request_id", None),
                           "provider": found.provider})

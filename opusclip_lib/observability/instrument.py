@@ -27,6 +27,7 @@ from opusclip_lib.observability.tracing import parent_from, state
 P = ParamSpec("P")
 T = TypeVar("T")
 
+QUERY_TEXT_MAX = 300
 DB_SYSTEMS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
 
 
@@ -87,14 +88,16 @@ def http_end(call: _Call | None, status_code: int | None, request_id: str | None
 
 # --- database statements ---------------------------------------------------------------------
 
-def query_start(backend: str, name: str) -> Span | None:
-    """A span for one statement; ``name`` is the repository's summary (``claim jobs``), never
-    the parameters, so no row data lands in a trace."""
-    verb, _, target = name.partition(" ")
+def query_start(backend: str, name: str, sql: str = "") -> Span | None:
+    """A span for one statement: ``db.query.summary`` is the repository's name for it (``claim
+    jobs``), ``db.query.text`` the statement with its ``?`` placeholders, whitespace folded and
+    cut to :data:`QUERY_TEXT_MAX` characters. Parameters never land in a trace."""
+    if state.tracer is None:
+        return None
+    text = " ".join(sql.split()) if sql else name
     attributes = {"db.system.name": DB_SYSTEMS.get(backend, backend),
-                  "db.operation.name": verb.upper(), "db.query.summary": name}
-    if target and " " not in target:
-        attributes["db.collection.name"] = target
+                  "db.operation.name": text.split(" ", 1)[0].upper(), "db.query.summary": name,
+                  "db.query.text": text[:QUERY_TEXT_MAX]}
     return _child_span(name, SpanKind.CLIENT, attributes)
 
 
