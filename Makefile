@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/opusclip run
+	$(BIN)/python -m opusclip_lib.profile_run --out build/profile.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

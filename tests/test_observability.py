@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -332,3 +333,56 @@ async def test_a_storm_groups_into_one_fingerprint_and_raises_an_alert(
 
 def test_context_is_empty_outside_a_job() -> None:
     assert dict(current()) == {}
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+async def test_worker_sample_sets_queue_gauges(db: Database) -> None:
+    from opusclip_lib.observability.sampling import sample_once
+
+    await jobs.enqueue(db, "pipeline", delay_s=-30)
+    metrics = Metrics()
+    await sample_once(db, {}, metrics)
+    with metrics_server(metrics, 0) as port:
+        assert port is not None
+        families = await asyncio.to_thread(scrape, port)
+    assert families["opusclip_queue_depth"] == [({"status": "pending"}, 1.0)]
+    [(_, age)] = families["opusclip_oldest_pending_job_age_seconds"]
+    assert age >= 29
+
+
+def test_worker_with_a_taken_metrics_port_still_works(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "opusclip_lib.workflow.worker", "--database-url",
+             f"sqlite:///{tmp_path}/w.db", "--videos", "opusSample1", "--work-dir",
+             str(tmp_path / "work"), "--no-render", "--clips", "1", "--max-clip-seconds", "1",
+             "--metrics-port", str(taken.getsockname()[1])],
+            capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["statuses"] == {"completed": 1}
+    warnings = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert any("metrics port" in line["event"] for line in warnings)
+
+
+# --- profiling --------------------------------------------------------------------------------
+
+def busy_checksum(rounds: int) -> int:
+    total = 0
+    for n in range(rounds):
+        total = (total * 31 + n) % 1_000_003
+    return total
+
+
+async def test_profile_names_the_cpu_bound_function() -> None:
+    from opusclip_lib.observability.profiling import profiled, top_frames
+
+    async def work() -> int:
+        await asyncio.sleep(0.01)
+        return busy_checksum(300_000)
+
+    _, profiler = await profiled(work())
+    [top] = top_frames(profiler, 1)
+    assert top["function"] == "busy_checksum"
