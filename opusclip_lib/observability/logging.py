@@ -31,14 +31,10 @@ MAX_MESSAGE_CHARS = 16_384
 KEY_VARIABLES = ("YOUTUBE_API_KEY", "OPENAI_API_KEY", "STABILITY_API_KEY", "ELEVENLABS_API_KEY")
 _SECRET_NAME = re.compile(r"(?i)(api[_-]?key|authorization|token|secret|password|passwd|"
                           r"cookie|xi-api-key|^key$)")
-# (shape, what keeps its prefix): the key itself becomes REDACTED, the label around it stays.
-_KEY_SHAPES = [(re.compile(pattern), keep) for pattern, keep in (
-    (r"sk-[A-Za-z0-9_-]{8,}", ""),
-    (r"AIza[0-9A-Za-z_-]{20,}", ""),
-    (r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}", r"\1"),
-    (r"([?&]key=)[^&\s'\"]+", r"\1"),
-    (r"(?i)(xi-api-key['\":\s]+)[^\s'\"]{8,}", r"\1"),
-)]
+# Key shapes, one pass: a bare key becomes REDACTED; after a label, the label stays.
+_KEY_SHAPES = re.compile(r"sk-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,}"
+                         r"|(?P<label>(?i:bearer\s+|xi-api-key['\":\s]+)|[?&]key=)"
+                         r"(?P<value>[^\s'\"&]+)")
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _HANDLER_NAME = "opusclip"
 
@@ -52,9 +48,11 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    for shape, keep in _KEY_SHAPES:
-        text = shape.sub(keep + REDACTED, text)
-    return text
+    return _KEY_SHAPES.sub(_mask, text)
+
+
+def _mask(match: re.Match[str]) -> str:
+    return (match.group("label") or "") + REDACTED
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

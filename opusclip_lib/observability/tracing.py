@@ -67,17 +67,19 @@ def endpoint_reachable(url: str, timeout_s: float = CONNECT_CHECK_S) -> bool:
     return True
 
 
-def configure_tracing(exporter: SpanExporter | None = None, *,
+def configure_tracing(exporter: SpanExporter | None = None, *, batch: bool = False,
                       service_name: str = SERVICE_NAME) -> TracerProvider | None:
-    """Switch tracing on: spans go to ``exporter`` (synchronously: for tests and notebooks),
-    else over OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; with neither it stays off.
+    """Switch tracing on: spans go to ``exporter`` (as each ends, or in background batches
+    with ``batch``), else over OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; with neither
+    it stays off.
 
     Replaces (and shuts down) whatever an earlier call configured.
     """
     shutdown_tracing()
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(exporter) if batch
+                                    else SimpleSpanProcessor(exporter))
     elif (endpoint := otlp_endpoint()) is not None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
