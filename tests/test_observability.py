@@ -121,7 +121,7 @@ async def test_every_line_inside_a_failing_job_carries_its_context(
     for line in inside:
         assert {name: line.get(name) for name in ("job_id", "video_id", "attempt")} == {
             "job_id": job.id, "video_id": job.video_id, "attempt": 1}
-    failure = next(line for line in inside if line["event"].startswith("job failed"))
+    failure = next(line for line in inside if line["event"].startswith("failure recorded"))
     assert (failure["stage"], failure["provider"]) == ("analyze", "openai")
 
 

@@ -46,11 +46,11 @@ def fingerprint(error: BaseException, stage: str | None) -> Fingerprint:
 
 async def track_failure(ex: Executor, job_id: int, stage: str | None, error: BaseException, *,
                         code: str | None = None, message: str | None = None) -> Fingerprint:
-    """Record one failure (and log it with its fingerprint); a database that cannot take the
-    row gets a warning, never a second failure on top of the first."""
+    """Record one failure (and log it, at INFO, with its fingerprint); a database that cannot
+    take the row gets a warning, never a second failure on top of the first."""
     found = fingerprint(error, stage)
     cause = root_cause(error)
-    logger.warning("job failed: %s", message or cause,
+    logger.info("failure recorded: %s", message or cause,
                    extra={"stage": stage, "fingerprint": found.key, "exception_type": found.exception_type,
                           "error_code": code,
                           "request_id": getattr(cause, "request_id", None),

@@ -11,10 +11,13 @@ worker polling its queue between jobs makes no traces of its own.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from contextvars import Token
 from typing import Any, ParamSpec, TypeVar
 
@@ -24,6 +27,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opusclip_lib.observability import context
 from opusclip_lib.observability.tracing import parent_from, state
 
+logger = logging.getLogger(__name__)
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -32,11 +37,12 @@ DB_SYSTEMS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
 
 
 class _Call:
-    """A started span and the log context it bound (undone by the matching ``*_end``)."""
+    """A started span (if tracing) and the log context it bound (undone by ``http_end``)."""
 
-    __slots__ = ("span", "token")
+    __slots__ = ("provider", "span", "token")
 
-    def __init__(self, span: Span, token: Token[Any] | None) -> None:
+    def __init__(self, provider: str, span: Span | None, token: Token[Any]) -> None:
+        self.provider = provider
         self.span = span
         self.token = token
 
@@ -59,31 +65,35 @@ def _end(span: Span, error: BaseException | None) -> None:
 # --- API calls --------------------------------------------------------------------------------
 
 def http_start(provider: str, operation: str, method: str, url: Any) -> _Call | None:
-    """A client span for one exchange; ``url.full`` keeps scheme, host and path (no query: it
-    may hold the key). The log context gets ``provider`` until :func:`http_end`."""
+    """A client span for one exchange (when tracing); ``url.full`` keeps scheme, host and path
+    (no query: it may hold the key). When tracing or logging at INFO, the log context gets
+    ``provider`` until :func:`http_end`, which logs a failed call with its ``request_id``."""
     span = _child_span(f"{method} {provider}.{operation}", SpanKind.CLIENT, {
         "http.request.method": method, "server.address": url.host,
         "server.port": url.port or (443 if url.scheme == "https" else 80),
         "url.full": f"{url.scheme}://{url.host}{url.path}", "opusclip.provider": provider})
-    if span is None:
+    if span is None and not logger.isEnabledFor(logging.INFO):
         return None
-    return _Call(span, context.push(provider=provider))
+    return _Call(provider, span, context.push(provider=provider))
 
 
 def http_end(call: _Call | None, status_code: int | None, request_id: str | None,
              error: BaseException | None) -> None:
     if call is None:
         return
+    if error is not None and not isinstance(error, asyncio.CancelledError):
+        logger.info("%s call failed: %s", call.provider, status_code or type(error).__name__,
+                       extra={"request_id": request_id, "http_status": status_code})
     span = call.span
-    if status_code is not None:
-        span.set_attribute("http.response.status_code", status_code)
-    if request_id:
-        span.set_attribute("opusclip.request_id", request_id)
-    if error is None and status_code is not None and status_code >= 400:
-        span.set_status(Status(StatusCode.ERROR, str(status_code)))
-    _end(span, error)
-    if call.token is not None:
-        context.pop(call.token)
+    if span is not None:
+        if status_code is not None:
+            span.set_attribute("http.response.status_code", status_code)
+        if request_id:
+            span.set_attribute("opusclip.request_id", request_id)
+        if error is None and status_code is not None and status_code >= 400:
+            span.set_status(Status(StatusCode.ERROR, str(status_code)))
+        _end(span, error)
+    context.pop(call.token)
 
 
 # --- database statements ---------------------------------------------------------------------
@@ -130,41 +140,50 @@ def traced_ffmpeg(run: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
 
 def traced_job(process: Callable[[Any, Any], Awaitable[T]]) -> Callable[[Any, Any], Awaitable[T]]:
-    """Wrap ``Engine.process(job)``: the job's log context, and its span (the parent named by
-    the payload's ``traceparent``, if the job was enqueued inside a trace)."""
+    """Wrap ``Engine.process(job)``: the job's log context, a line when it ends, and its span
+    (whose parent is the payload's ``traceparent``, if the job was enqueued inside a trace)."""
 
     @functools.wraps(process)
     async def wrapper(engine: Any, job: Any) -> T:
         with context.bound(**context.job_fields(job)):
             tracer = state.tracer
             if tracer is None:
-                return await process(engine, job)
-            with tracer.start_as_current_span(
-                    f"job {job.id}", context=parent_from(job.payload), kind=SpanKind.CONSUMER,
-                    attributes={"opusclip.job.id": job.id, "opusclip.video.id": job.video_id or 0,
-                                "opusclip.job.attempt": job.attempts}) as span:
                 result = await process(engine, job)
-                status = getattr(result, "status", None)
-                span.set_attribute("opusclip.job.status", str(status))
-                if status != "completed":
-                    span.set_status(Status(StatusCode.ERROR, getattr(result, "error_code", None)
-                                           or str(status)))
-                return result
+            else:
+                with tracer.start_as_current_span(
+                        f"job {job.id}", context=parent_from(job.payload), kind=SpanKind.CONSUMER,
+                        attributes={"opusclip.job.id": job.id,
+                                    "opusclip.video.id": job.video_id or 0,
+                                    "opusclip.job.attempt": job.attempts}) as span:
+                    result = await process(engine, job)
+                    status = getattr(result, "status", None)
+                    span.set_attribute("opusclip.job.status", str(status))
+                    if status != "completed":
+                        span.set_status(Status(StatusCode.ERROR, str(
+                            getattr(result, "error_code", None) or status)))
+            logger.info("job %s", getattr(result, "status", None),
+                        extra={"error_code": getattr(result, "error_code", None)})
+            return result
 
     return wrapper
 
 
-def stage_scope(name: str) -> AbstractContextManager[Any]:
-    """The block of one stage: ``stage`` in the log context and, when tracing, its span (which
-    records the exception if the stage fails)."""
-    if state.tracer is None:
-        return context.bound(stage=name)
-    return _traced_stage(name)
-
-
 @contextmanager
-def _traced_stage(name: str) -> Iterator[None]:
-    assert state.tracer is not None
-    with context.bound(stage=name), state.tracer.start_as_current_span(
-            f"stage {name}", attributes={"opusclip.stage": name}):
-        yield
+def stage_scope(name: str) -> Iterator[None]:
+    """The block of one stage: ``stage`` in the log context, a line when it ends (with its
+    seconds) and, when tracing, its span (which records the exception if the stage fails)."""
+    tracer = state.tracer
+    started = time.perf_counter()
+    with context.bound(stage=name):
+        try:
+            if tracer is None:
+                yield
+            else:
+                with tracer.start_as_current_span(f"stage {name}",
+                                                  attributes={"opusclip.stage": name}):
+                    yield
+        except BaseException as error:
+            logger.info("stage failed", extra={"seconds": round(time.perf_counter() - started, 4),
+                                               "error_type": type(error).__name__})
+            raise
+        logger.info("stage done", extra={"seconds": round(time.perf_counter() - started, 4)})
