@@ -68,10 +68,11 @@ def http_start(provider: str, operation: str, method: str, url: Any) -> _Call | 
     """A client span for one exchange (when tracing); ``url.full`` keeps scheme, host and path
     (no query: it may hold the key). When tracing or logging at INFO, the log context gets
     ``provider`` until :func:`http_end`, which logs a failed call with its ``request_id``."""
-    span = _child_span(f"{method} {provider}.{operation}", SpanKind.CLIENT, {
-        "http.request.method": method, "server.address": url.host,
-        "server.port": url.port or (443 if url.scheme == "https" else 80),
-        "url.full": f"{url.scheme}://{url.host}{url.path}", "opusclip.provider": provider})
+    span = None if state.tracer is None else _child_span(
+        f"{method} {provider}.{operation}", SpanKind.CLIENT,
+        {"http.request.method": method, "server.address": url.host,
+         "server.port": url.port or (443 if url.scheme == "https" else 80),
+         "url.full": f"{url.scheme}://{url.host}{url.path}"})
     if span is None and not logger.isEnabledFor(logging.INFO):
         return None
     return _Call(provider, span, context.push(provider=provider))
