@@ -4,6 +4,7 @@ its metrics scrape and parse, its failures group by fingerprint and raise alerts
 from __future__ import annotations
 
 import asyncio
+import http.server
 import io
 import json
 import logging
@@ -12,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -386,3 +388,68 @@ async def test_profile_names_the_cpu_bound_function() -> None:
     _, profiler = await profiled(work())
     [top] = top_frames(profiler, 1)
     assert top["function"] == "busy_checksum"
+
+
+# --- a trace across processes -----------------------------------------------------------------
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """A loopback OTLP/HTTP receiver: keeps each posted body."""
+
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[bytes]]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    _Collector.bodies = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Collector.bodies
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+async def test_a_worker_process_continues_the_trace_of_the_enqueuer_over_otlp(
+        tmp_path: Path, spans: InMemorySpanExporter,
+        collector: tuple[str, list[bytes]]) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from opusclip_lib.observability.tracing import state
+    from opusclip_lib.workflow import Engine
+
+    url = f"sqlite:///{tmp_path}/cross.db"
+    assert state.tracer is not None
+    async with connect(url) as db, open_services(build_app(SandboxConfig.unlimited()),
+                                                 limits=UNLIMITED) as services:
+        with state.tracer.start_as_current_span("web request") as request:
+            [job] = await Engine(db, services, WorkflowConfig(work_dir=tmp_path)).enqueue(
+                ["opusSample1"])
+    endpoint, bodies = collector
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "opusclip_lib.workflow.worker", "--database-url", url,
+         "--videos", "opusSample1", "--work-dir", str(tmp_path / "work"), "--no-render",
+         "--clips", "1"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+    assert done.returncode == 0, done.stderr
+    exported = [span for body in bodies
+                for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+                for scope in resource.scope_spans for span in scope.spans]
+    [root] = [span for span in exported if span.name == f"job {job.id}"]
+    context = request.get_span_context()
+    assert root.trace_id.hex() == f"{context.trace_id:032x}"
+    assert root.parent_span_id.hex() == f"{context.span_id:016x}"
+    assert {span.name for span in exported} >= {"stage metadata", "GET youtube.videos.list"}
