@@ -1,4 +1,7 @@
-"""The hooks the core calls at its few exchange points; each returns at once while tracing is off.
+"""The hooks the core calls at its few exchange points; cheap when observability is off.
+
+While tracing is off (and logging below INFO) the API, query and ffmpeg hooks return after a
+flag test; the job and stage scopes still set their log fields, one context-variable set each.
 
 * :func:`http_start` / :func:`http_end` around ``APIClient._exchange`` (every API call);
 * :func:`query_start` / :func:`query_end` around ``Connection._call`` (every SQL statement);
@@ -124,6 +127,8 @@ def traced_ffmpeg(run: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
     @functools.wraps(run)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        if state.tracer is None:
+            return await run(*args, **kwargs)
         arguments = args[0] if args else ()
         output = kwargs.get("output")
         span = _child_span("ffmpeg", SpanKind.INTERNAL, {
