@@ -8,7 +8,9 @@ It enqueues the videos (already known ones keep their job), then works the queue
 of them is finished, reaping jobs of workers that died. Run it again after a crash (SIGKILL,
 power loss) and it resumes: finished stages are skipped, half-written files are cleaned up.
 SIGTERM or Ctrl-C stops it cleanly: running jobs go back to ``pending``, ffmpeg is stopped.
-Prints a JSON summary; exits 0 when every video completed, 1 otherwise.
+Prints a JSON summary; exits 0 when every video completed, 1 otherwise. Logs go to stderr as
+JSON lines; ``--metrics-port`` serves Prometheus ``/metrics``; ``OTEL_EXPORTER_OTLP_ENDPOINT``
+exports traces over OTLP.
 """
 
 from __future__ import annotations
