@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/opusclip run
+	$(BIN)/python -m opusclip_lib.profile_run --out build/profile.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -27,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/opusclip bench db --json build/bench/db.json --plot build/bench/db.png
 	$(BIN)/opusclip bench api --json build/bench/api.json --plot build/bench/api.png
 	$(BIN)/opusclip bench pipeline --json build/bench/pipeline.json --plot build/bench/pipeline.png
+	$(BIN)/opusclip bench observability --json build/bench/observability.json --plot build/bench/observability.png
 
 # Re-record every cassette against the local sandbox; OPUSCLIP_RECORD=live records against the real APIs.
 cassettes: $(STAMP)

@@ -35,6 +35,7 @@ from opusclip_lib.db import (
 )
 from opusclip_lib.db.backend import numbered_placeholders
 from opusclip_lib.db.database import Database
+from opusclip_lib.db.schema import MIGRATIONS
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
@@ -363,13 +364,14 @@ async def test_pool_sampler_records_usage(db: Database) -> None:
 
 
 async def test_migrations_are_versioned_and_idempotent(db: Database) -> None:
-    assert await migrate(db) == 3
-    assert await migrate(db) == 3
-    assert await db.fetchval("SELECT count(*) FROM schema_version") == 3
+    latest = MIGRATIONS[-1].version
+    assert await migrate(db) == latest
+    assert await migrate(db) == latest
+    assert await db.fetchval("SELECT count(*) FROM schema_version") == len(MIGRATIONS)
     await videos.insert_video(db, "beforeReset")
-    assert await reset(db) == 3
+    assert await reset(db) == latest
     assert await videos.count_videos(db) == 0
-    assert await schema_version(db) == 3
+    assert await schema_version(db) == latest
 
 
 async def test_maintenance_helpers(db: Database, tmp_path: object) -> None:
@@ -383,7 +385,7 @@ async def test_maintenance_helpers(db: Database, tmp_path: object) -> None:
     await maintenance.vacuum(db, ["videos"])
 
     report = await maintenance.health(db)
-    assert report.ok and report.schema_version == 3 and report.ping_ms > 0
+    assert report.ok and report.schema_version == MIGRATIONS[-1].version and report.ping_ms > 0
     assert report.version and report.pool.max_size == 4
 
     path = await maintenance.backup(db, f"{tmp_path}/backup.out")

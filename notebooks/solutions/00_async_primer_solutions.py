@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from opusclip_lib.observability import slow_callbacks
 from opusclip_lib.pipelines import Stage, map_bounded, run_pipeline
 from opusclip_lib.pipelines.simulated import VideoNotFound, fetch_metadata, latency, transcribe
 
@@ -107,10 +108,47 @@ async def exercise_5_measure_backpressure() -> None:
     # 2 * queue_size + 2 + 2 + 1. Memory depends on those settings, never on the source length.
 
 
+def probe_duration(video_id: int) -> float:
+    """A synchronous library call: blocking I/O."""
+    time.sleep(0.08)
+    return 10.0 + video_id
+
+
+async def make_clips(video_id: int) -> list[tuple[int, int, float]]:
+    duration = probe_duration(video_id)  # the blocker
+    await asyncio.sleep(0.05)
+    return [(video_id, n, duration / 3) for n in range(3)]
+
+
+async def make_clips_fixed(video_id: int) -> list[tuple[int, int, float]]:
+    # Blocking I/O, not CPU work: a thread is the right tool (time.sleep releases the GIL).
+    duration = await asyncio.to_thread(probe_duration, video_id)
+    await asyncio.sleep(0.05)
+    return [(video_id, n, duration / 3) for n in range(3)]
+
+
+async def four_videos(make: Any) -> tuple[list[str], float]:
+    start = time.perf_counter()
+    with slow_callbacks(0.05) as reports:
+        async with asyncio.TaskGroup() as group:
+            for video_id in range(1, 5):
+                group.create_task(make(video_id), name=f"clips {video_id}")
+    return list(reports), time.perf_counter() - start
+
+
+async def exercise_6_find_and_fix_the_blocker() -> tuple[list[str], list[str]]:
+    before, blocked_s = await four_videos(make_clips)
+    print(f"before: {len(before)} report(s), {blocked_s:.2f} s; first names: "
+          f"{before[0].split(' coro=<')[1].split('(')[0] if before else '-'}")
+    after, fixed_s = await four_videos(make_clips_fixed)
+    print(f"after:  {len(after)} report(s), {fixed_s:.2f} s (one video: about 0.13 s)")
+    return before, after
+
+
 async def main() -> None:
     for exercise in (exercise_1_predict_then_measure, exercise_2_survive_deleted_videos,
                      exercise_3_deadline_per_call, exercise_4_fix_the_stubborn_fetch,
-                     exercise_5_measure_backpressure):
+                     exercise_5_measure_backpressure, exercise_6_find_and_fix_the_blocker):
         print(f"--- {exercise.__name__}")
         await exercise()
 

@@ -34,6 +34,7 @@ from opusclip_lib.api.errors import (
 )
 from opusclip_lib.api.transport import Outgoing, Sender, TransportName, make_sender
 from opusclip_lib.metrics import Recorder
+from opusclip_lib.observability.instrument import http_end, http_start
 from opusclip_lib.resilience.cache import request_key
 from opusclip_lib.resilience.fallback import Fallback
 
@@ -253,6 +254,7 @@ class APIClient:
         response: httpx.Response | None = None
         result: T | None = None
         error: BaseException | None = None
+        traced = http_start(self.provider, operation, request.method, request.url)
         try:
             try:
                 response = await sender.send(request)
@@ -274,6 +276,8 @@ class APIClient:
             raise
         finally:
             self._account(operation, start, response, result, error)
+            http_end(traced, None if response is None else response.status_code,
+                     None if response is None else request_id_of(response.headers), error)
 
     def _malformed(self, response: httpx.Response, problem: str, *,
                    code: str | None = None) -> MalformedResponseError:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from opusclip_lib.db.backend import Params, Row
 from opusclip_lib.db.errors import ConnectionShared, DatabaseError, LockTimeout, OperationalError
+from opusclip_lib.observability.instrument import query_end, query_start
 
 if TYPE_CHECKING:
     from opusclip_lib.db.backend import Backend
@@ -72,7 +73,7 @@ class Connection:
         self._owner = asyncio.current_task()
 
     async def _call(self, name: str, operation: Callable[[], Awaitable[T]],
-                    count: Callable[[T], int]) -> T:
+                    count: Callable[[T], int], sql: str = "") -> T:
         if asyncio.current_task() is not self._owner:
             raise ConnectionShared(
                 f"{name!r} on a connection acquired by another task: concurrent tasks must each "
@@ -80,10 +81,12 @@ class Connection:
                 backend=self.backend.name)
         recorder = self._recorder
         start = recorder.now()
+        traced = query_start(self.backend.name, name, sql)
         try:
             result = await operation()
         except BaseException as exc:
             error = self.backend.map_error(exc)
+            query_end(traced, error or exc)
             if error is None or (isinstance(error, OperationalError)
                                  and not isinstance(error, LockTimeout)):
                 self.broken = True
@@ -92,6 +95,7 @@ class Connection:
             if error is None:
                 raise
             raise error from exc
+        query_end(traced, None)
         recorder.add("query", name, start=start, seconds=recorder.now() - start,
                      backend=self.backend.name, rows=count(result))
         return result
@@ -101,7 +105,7 @@ class Connection:
         backend, raw = self.backend, self.raw
         translated = backend.sql(sql)
         return await self._call(name or _default_name(sql),
-                                lambda: backend.execute(raw, translated, params), int)
+                                lambda: backend.execute(raw, translated, params), int, sql)
 
     async def executemany(self, sql: str, rows: Sequence[Params], *,
                           name: str | None = None) -> int:
@@ -111,13 +115,13 @@ class Connection:
         if not rows:
             return 0
         return await self._call(name or _default_name(sql),
-                                lambda: backend.executemany(raw, translated, rows), int)
+                                lambda: backend.executemany(raw, translated, rows), int, sql)
 
     async def fetch(self, sql: str, params: Params = (), *, name: str | None = None) -> list[Row]:
         backend, raw = self.backend, self.raw
         translated = backend.sql(sql)
         return await self._call(name or _default_name(sql),
-                                lambda: backend.fetch(raw, translated, params), len)
+                                lambda: backend.fetch(raw, translated, params), len, sql)
 
     async def fetchrow(self, sql: str, params: Params = (), *,
                        name: str | None = None) -> Row | None:

@@ -33,7 +33,7 @@ KEY_MAX = 200
 JOB_STATUSES = ("pending", "downloading", "transcribing", "analyzing", "rendering",
                 "completed", "failed", "cancelled")
 # Children first: the order to delete or drop in.
-TABLES = ("api_calls", "job_events", "processing_jobs", "clips", "videos")
+TABLES = ("api_calls", "job_failures", "job_events", "processing_jobs", "clips", "videos")
 
 
 def _stamps(b: Backend) -> str:
@@ -139,6 +139,28 @@ def _api_calls(b: Backend) -> list[str]:
     ]
 
 
+def _job_failures(b: Backend) -> list[str]:
+    """One row per job failure, grouped by fingerprint in :mod:`opusclip_lib.db.failures`."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS job_failures (
+  id {b.primary_key},
+  job_id {b.reference} NOT NULL,
+  fingerprint CHAR(16) NOT NULL,
+  exception_type VARCHAR({NAME_MAX}) NOT NULL,
+  stage VARCHAR({NAME_MAX}),
+  provider VARCHAR({NAME_MAX}),
+  code VARCHAR({NAME_MAX}),
+  message TEXT,
+  created_at {b.timestamp} NOT NULL DEFAULT ({b.now}),
+  CONSTRAINT job_failures_job_fk FOREIGN KEY (job_id) REFERENCES processing_jobs (id)
+    ON DELETE CASCADE
+){b.table_options}""",
+        "CREATE INDEX IF NOT EXISTS job_failures_group_idx ON job_failures (fingerprint, "
+        "created_at)",
+        "CREATE INDEX IF NOT EXISTS job_failures_time_idx ON job_failures (created_at)",
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -150,6 +172,7 @@ MIGRATIONS = (
     Migration(1, "videos and clips", _videos_and_clips),
     Migration(2, "job queue", _jobs),
     Migration(3, "api call log and response cache", _api_calls),
+    Migration(4, "job failures for error tracking", _job_failures),
 )
 
 

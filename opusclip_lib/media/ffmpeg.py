@@ -23,6 +23,8 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from opusclip_lib.observability.instrument import traced_ffmpeg
+
 STDERR_TAIL_LINES = 20
 GRACE_PERIOD = 2.0
 # ffmpeg's default progress period is 0.5 s; a short render would report only once or twice.
@@ -170,6 +172,7 @@ async def _follow_progress(stream: asyncio.StreamReader, total: float | None,
     return seconds
 
 
+@traced_ffmpeg
 async def run_ffmpeg(
     args: Sequence[str | os.PathLike[str]],
     *,

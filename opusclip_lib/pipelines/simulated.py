@@ -104,3 +104,13 @@ async def find_highlights(transcript: Transcript, *, base: float = 0.02) -> list
 async def render(clip: Clip, *, base: float = 0.05) -> RenderedClip:
     await asyncio.sleep(latency(clip.video_id, base))
     return RenderedClip(clip.video_id, clip.index, f"clips/{clip.video_id}-{clip.index}.mp4")
+
+
+def encode_frames(video_id: int, frames: int = 2_000_000) -> int:
+    """CPU-bound stand-in for encoding: pure-Python arithmetic that holds the GIL the whole
+    time, like parsing a large response or resizing an image in Python would. Returns a
+    checksum so the work cannot be skipped. Module-level, so a process pool can pickle it."""
+    checksum = video_id
+    for frame in range(frames):
+        checksum = (checksum * 31 + frame) % 1_000_003
+    return checksum

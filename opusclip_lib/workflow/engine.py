@@ -44,6 +44,9 @@ from opusclip_lib.db import (
 )
 from opusclip_lib.db.backend import Row
 from opusclip_lib.metrics import Recorder
+from opusclip_lib.observability import carrier
+from opusclip_lib.observability.errors_tracking import track_failure
+from opusclip_lib.observability.instrument import stage_scope, traced_job
 from opusclip_lib.pipelines import task_scope
 from opusclip_lib.workflow.config import KIND, WorkflowConfig
 from opusclip_lib.workflow.errors import Failure, classify
@@ -168,7 +171,7 @@ class Engine:
             for row in missing:
                 known[row["youtube_id"]] = await videos.insert_video(ex, **row)
         return [await jobs.enqueue(ex, KIND, video_id=known[youtube_id].id,
-                                   payload={"youtube_id": youtube_id},
+                                   payload={"youtube_id": youtube_id, **carrier()},
                                    idempotency_key=f"{KIND}:{youtube_id}",
                                    max_attempts=self.config.max_attempts)
                 for youtube_id in ids]
@@ -205,6 +208,7 @@ class Engine:
 
     # --- one job -------------------------------------------------------------------------------
 
+    @traced_job
     async def process(self, job: Job) -> Job:
         """Run a claimed job to ``completed``, ``failed`` or back to ``pending``; returns it."""
         lease = _Lease(job)
@@ -235,7 +239,7 @@ class Engine:
             lease.job = job = _on_stage(job, stages[0].name, 0.0)
             await self._notify(job)
         for index, stage in enumerate(stages):
-            with self._measure(stage, job, video.youtube_id):
+            with self._measure(stage, job, video.youtube_id), stage_scope(stage.name):
                 write = await stage.run(run)
                 following = stages[index + 1] if index + 1 < len(stages) else None
                 async with run.unit() as ex:
@@ -277,8 +281,10 @@ class Engine:
         await jobs.heartbeat(self.db, job_id, self.worker, stage=stage, progress=progress)
 
     async def _fail(self, job: Job, error: Exception) -> Job:
-        return await self._record(job, classify(error, job.stage),
-                                  backoff_s=self.config.retry_backoff_s)
+        failure = classify(error, job.stage)
+        await track_failure(self.db, job.id, job.stage, error, code=failure.code,
+                            message=failure.message)
+        return await self._record(job, failure, backoff_s=self.config.retry_backoff_s)
 
     async def _hand_back(self, job: Job) -> None:
         """Back to ``pending`` at once (attempts left), so the next run resumes it."""

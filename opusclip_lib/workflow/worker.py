@@ -8,7 +8,9 @@ It enqueues the videos (already known ones keep their job), then works the queue
 of them is finished, reaping jobs of workers that died. Run it again after a crash (SIGKILL,
 power loss) and it resumes: finished stages are skipped, half-written files are cleaned up.
 SIGTERM or Ctrl-C stops it cleanly: running jobs go back to ``pending``, ffmpeg is stopped.
-Prints a JSON summary; exits 0 when every video completed, 1 otherwise.
+Prints a JSON summary; exits 0 when every video completed, 1 otherwise. Logs go to stderr as
+JSON lines; ``--metrics-port`` serves Prometheus ``/metrics``; ``OTEL_EXPORTER_OTLP_ENDPOINT``
+exports traces over OTLP.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ import signal
 from pathlib import Path
 
 from opusclip_lib.db import connect
+from opusclip_lib.observability import (
+    Metrics,
+    MetricsRecorder,
+    configure_logging,
+    configure_tracing,
+    shutdown_tracing,
+)
+from opusclip_lib.observability.sampling import observe_worker
 from opusclip_lib.sandbox import build_app
 from opusclip_lib.workflow.batch import BatchReport, DroppingRecorder, run_batch
 from opusclip_lib.workflow.config import NAIVE, OPTIMISED, WorkflowConfig
@@ -53,6 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency", type=_latency, action="append", default=[],
                         metavar="ENDPOINT=MS", help="sandbox latency, e.g. stability=300")
     parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus /metrics on this port (0: any free port)")
     return parser.parse_args(argv)
 
 
@@ -72,8 +84,12 @@ async def work(args: argparse.Namespace) -> BatchReport:
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         sandbox = build_app(sandbox_config(dict(args.latency)))
-        async with connect(args.database_url, recorder=DroppingRecorder()) as db, \
-                open_services(sandbox, cached=not args.naive, limits=UNLIMITED) as services:
+        metrics = Metrics() if args.metrics_port is not None else None
+        recorder = DroppingRecorder() if metrics is None else MetricsRecorder(metrics)
+        async with connect(args.database_url, recorder=recorder) as db, \
+                open_services(sandbox, cached=not args.naive, limits=UNLIMITED,
+                              recorder=None if metrics is None else recorder) as services, \
+                observe_worker(db, services.clients(), metrics, args.metrics_port):
             return await run_batch(db, services, args.videos, config_from(args),
                                    concurrency=args.concurrency, progress=args.progress)
     finally:
@@ -82,11 +98,15 @@ async def work(args: argparse.Namespace) -> BatchReport:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    configure_logging(json_lines=True)  # stderr; the summary stays alone on stdout
+    configure_tracing()  # on only with OTEL_EXPORTER_OTLP_ENDPOINT
     try:
         report = asyncio.run(work(args))
     except asyncio.CancelledError:  # SIGTERM: running jobs were handed back to the queue
         print(json.dumps({"stopped": True}))
         return 143
+    finally:
+        shutdown_tracing()
     print(json.dumps({"mode": report.mode, "videos": report.videos, "seconds": report.seconds,
                       "statuses": report.statuses, "videos_per_min": report.videos_per_min}))
     return 0 if report.completed == report.videos else 1

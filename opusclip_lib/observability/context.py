@@ -1,0 +1,51 @@
+"""The fields every log line inside a job carries, kept in a :class:`contextvars.ContextVar`.
+
+A context variable is copied into every task created while it is set (``TaskGroup``,
+``gather``, ``create_task``), so a clip rendered in a child task still logs its job. Another
+process starts from the job row it claimed: :func:`job_fields` rebuilds the fields from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from types import MappingProxyType
+from typing import Any
+
+#: The names, in the order a readable log line shows them.
+FIELDS = ("job_id", "video_id", "stage", "attempt", "provider", "request_id")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_fields: ContextVar[Mapping[str, Any]] = ContextVar("opusclip_log_fields", default=_EMPTY)
+
+
+def current() -> Mapping[str, Any]:
+    """The fields bound in this task (read-only)."""
+    return _fields.get()
+
+
+def push(**fields: Any) -> Token[Mapping[str, Any]]:
+    """Add ``fields`` (``None`` values unset) until :func:`pop` with the token returned."""
+    merged = {**_fields.get(), **fields}
+    return _fields.set(MappingProxyType({k: v for k, v in merged.items() if v is not None}))
+
+
+def pop(token: Token[Mapping[str, Any]]) -> None:
+    _fields.reset(token)
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` for the ``with`` block and every task it starts."""
+    token = push(**fields)
+    try:
+        yield
+    finally:
+        pop(token)
+
+
+def job_fields(job: Any) -> dict[str, Any]:
+    """The context of a job row (any object with ``id``, ``video_id``, ``attempts``, ``stage``)."""
+    return {"job_id": job.id, "video_id": job.video_id, "attempt": job.attempts,
+            "stage": job.stage}

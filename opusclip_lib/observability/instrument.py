@@ -1,0 +1,194 @@
+"""The hooks the core calls at its few exchange points; cheap when observability is off.
+
+While tracing is off (and logging below INFO) the API, query and ffmpeg hooks return after a
+flag test; the job and stage scopes still set their log fields, one context-variable set each.
+
+* :func:`http_start` / :func:`http_end` around ``APIClient._exchange`` (every API call);
+* :func:`query_start` / :func:`query_end` around ``Connection._call`` (every SQL statement);
+* :func:`traced_ffmpeg` on ``run_ffmpeg``; :func:`traced_job` on ``Engine.process``;
+  :func:`stage_scope` around each stage of the engine's loop.
+
+Query and API spans are made only under a span already recording (a job's, a notebook's): a
+worker polling its queue between jobs makes no traces of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import Token
+from typing import Any, ParamSpec, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from opusclip_lib.observability import context
+from opusclip_lib.observability.tracing import parent_from, state
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+QUERY_TEXT_MAX = 300
+DB_SYSTEMS = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
+
+
+class _Call:
+    """A started span (if tracing) and the log context it bound (undone by ``http_end``)."""
+
+    __slots__ = ("provider", "span", "token")
+
+    def __init__(self, provider: str, span: Span | None, token: Token[Any]) -> None:
+        self.provider = provider
+        self.span = span
+        self.token = token
+
+
+def _child_span(name: str, kind: SpanKind, attributes: dict[str, Any]) -> Span | None:
+    tracer = state.tracer
+    if tracer is None or not trace.get_current_span().is_recording():
+        return None
+    return tracer.start_span(name, kind=kind, attributes=attributes)
+
+
+def _end(span: Span, error: BaseException | None) -> None:
+    if error is not None:
+        span.set_attribute("error.type", type(error).__qualname__)
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    span.end()
+
+
+# --- API calls --------------------------------------------------------------------------------
+
+def http_start(provider: str, operation: str, method: str, url: Any) -> _Call | None:
+    """A client span for one exchange (when tracing); ``url.full`` keeps scheme, host and path
+    (no query: it may hold the key). When tracing or logging at INFO, the log context gets
+    ``provider`` until :func:`http_end`, which logs a failed call with its ``request_id``."""
+    span = None if state.tracer is None else _child_span(
+        f"{method} {provider}.{operation}", SpanKind.CLIENT,
+        {"http.request.method": method, "server.address": url.host,
+         "server.port": url.port or (443 if url.scheme == "https" else 80),
+         "url.full": f"{url.scheme}://{url.host}{url.path}"})
+    if span is None and not logger.isEnabledFor(logging.INFO):
+        return None
+    return _Call(provider, span, context.push(provider=provider))
+
+
+def http_end(call: _Call | None, status_code: int | None, request_id: str | None,
+             error: BaseException | None) -> None:
+    if call is None:
+        return
+    if error is not None and not isinstance(error, asyncio.CancelledError):
+        logger.info("%s call failed: %s", call.provider, status_code or type(error).__name__,
+                       extra={"request_id": request_id, "http_status": status_code})
+    span = call.span
+    if span is not None:
+        if status_code is not None:  # one call, one lock: what is known only at the end
+            span.set_attributes({"http.response.status_code": status_code,
+                                 **({"opusclip.request_id": request_id} if request_id else {})})
+        if error is None and status_code is not None and status_code >= 400:
+            span.set_status(Status(StatusCode.ERROR, str(status_code)))
+        _end(span, error)
+    context.pop(call.token)
+
+
+# --- database statements ---------------------------------------------------------------------
+
+def query_start(backend: str, name: str, sql: str = "") -> Span | None:
+    """A span for one statement: ``db.query.summary`` is the repository's name for it (``claim
+    jobs``), ``db.query.text`` the statement with its ``?`` placeholders, whitespace folded and
+    cut to :data:`QUERY_TEXT_MAX` characters. Parameters never land in a trace."""
+    if state.tracer is None:
+        return None
+    text = " ".join(sql.split()) if sql else name
+    attributes = {"db.system.name": DB_SYSTEMS.get(backend, backend),
+                  "db.operation.name": text.split(" ", 1)[0].upper(), "db.query.summary": name,
+                  "db.query.text": text[:QUERY_TEXT_MAX]}
+    return _child_span(name, SpanKind.CLIENT, attributes)
+
+
+def query_end(span: Span | None, error: BaseException | None) -> None:
+    if span is not None:
+        _end(span, error)
+
+
+# --- ffmpeg, jobs, stages -------------------------------------------------------------------
+
+def traced_ffmpeg(run: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Wrap ``run_ffmpeg(args, *, output=...)`` in a span naming the output file."""
+
+    @functools.wraps(run)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        if state.tracer is None:
+            return await run(*args, **kwargs)
+        arguments = args[0] if args else ()
+        output = kwargs.get("output")
+        span = _child_span("ffmpeg", SpanKind.INTERNAL, {
+            "process.executable.name": "ffmpeg",
+            "process.command_args": [os.fspath(a) for a in arguments]  # type: ignore[union-attr]
+            if isinstance(arguments, Sequence) else [],
+            "opusclip.output": os.fspath(output) if output is not None else ""})  # type: ignore[arg-type]
+        if span is None:
+            return await run(*args, **kwargs)
+        with trace.use_span(span, end_on_exit=True, record_exception=True,
+                            set_status_on_exception=True):
+            return await run(*args, **kwargs)
+
+    return wrapper
+
+
+def traced_job(process: Callable[[Any, Any], Awaitable[T]]) -> Callable[[Any, Any], Awaitable[T]]:
+    """Wrap ``Engine.process(job)``: the job's log context, a line when it ends, and its span
+    (whose parent is the payload's ``traceparent``, if the job was enqueued inside a trace)."""
+
+    @functools.wraps(process)
+    async def wrapper(engine: Any, job: Any) -> T:
+        with context.bound(**context.job_fields(job)):
+            tracer = state.tracer
+            if tracer is None:
+                result = await process(engine, job)
+            else:
+                with tracer.start_as_current_span(
+                        f"job {job.id}", context=parent_from(job.payload), kind=SpanKind.CONSUMER,
+                        attributes={"opusclip.job.id": job.id,
+                                    "opusclip.video.id": job.video_id or 0,
+                                    "opusclip.job.attempt": job.attempts}) as span:
+                    result = await process(engine, job)
+                    status = getattr(result, "status", None)
+                    span.set_attribute("opusclip.job.status", str(status))
+                    if status != "completed":
+                        span.set_status(Status(StatusCode.ERROR, str(
+                            getattr(result, "error_code", None) or status)))
+            logger.info("job %s", getattr(result, "status", None),
+                        extra={"error_code": getattr(result, "error_code", None)})
+            return result
+
+    return wrapper
+
+
+@contextmanager
+def stage_scope(name: str) -> Iterator[None]:
+    """The block of one stage: ``stage`` in the log context, a line when it ends (with its
+    seconds) and, when tracing, its span (which records the exception if the stage fails)."""
+    tracer = state.tracer
+    started = time.perf_counter()
+    with context.bound(stage=name):
+        try:
+            if tracer is None:
+                yield
+            else:
+                with tracer.start_as_current_span(f"stage {name}",
+                                                  attributes={"opusclip.stage": name}):
+                    yield
+        except BaseException as error:
+            logger.info("stage failed", extra={"seconds": round(time.perf_counter() - started, 4),
+                                               "error_type": type(error).__name__})
+            raise
+        logger.info("stage done", extra={"seconds": round(time.perf_counter() - started, 4)})
