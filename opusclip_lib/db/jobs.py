@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opusclip_lib.db import repository
+from opusclip_lib.db import repository, validate
 from opusclip_lib.db.backend import Row
 from opusclip_lib.db.connection import Executor
 from opusclip_lib.db.errors import (
@@ -43,7 +43,7 @@ JOBS = repository.Table("processing_jobs", [
     Column("kind", required=True, max_len=NAME_MAX),
     Column("video_id", "integer"),
     Column("payload", "json"),
-    Column("max_attempts", "integer", low=1),
+    Column("max_attempts", "integer", low=1, high=validate.INT32_MAX),
     Column("idempotency_key", max_len=KEY_MAX),
     Column("status", max_len=STATUS_MAX),
     Column("stage", max_len=NAME_MAX),
@@ -68,7 +68,7 @@ async def enqueue(ex: Executor, kind: str, *, video_id: int | None = None, paylo
                            "max_attempts": max_attempts, "idempotency_key": idempotency_key})
     sql = (f"INSERT INTO processing_jobs ({', '.join(values)}, run_after) VALUES "
            f"({', '.join('?' * len(values))}, {ex.backend.now_plus()}) RETURNING *")
-    params = (*values.values(), float(delay_s))
+    params = (*values.values(), validate.seconds(delay_s, name="delay_s"))
     try:
         async with ex.transaction() as tx:
             row = await tx.fetchrow(sql, params, name="enqueue job")
@@ -122,7 +122,7 @@ async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None
     kind_filter = f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
     due = (f"SELECT id FROM processing_jobs WHERE status = 'pending' AND run_after <= "
            f"{backend.now}{kind_filter} ORDER BY run_after, id LIMIT ?{backend.skip_locked}")
-    due_params = (*(kinds or ()), int(limit))
+    due_params = (*(kinds or ()), validate.count(limit, name="limit"))
     take = (f"UPDATE processing_jobs SET status = 'downloading', locked_by = ?, "
             f"heartbeat_at = {backend.now}, attempts = attempts + 1, updated_at = {backend.now}")
     async with ex.transaction() as tx:

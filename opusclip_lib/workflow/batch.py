@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from opusclip_lib.db import Database, Job, jobs
+from opusclip_lib.db import Database, Job, jobs, validate
 from opusclip_lib.db.jobs import FINISHED
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.pipelines import task_scope
@@ -169,10 +169,8 @@ async def run_batch(db: Database, services: Services, youtube_ids: Iterable[str]
     crash or a cancellation: finished videos stay finished, the rest resume where they were.
     """
     config = config or WorkflowConfig()
-    concurrency = concurrency if config.mode.parallel else 1
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    ids = list(dict.fromkeys(youtube_ids))
+    concurrency = validate.count(concurrency, name="concurrency") if config.mode.parallel else 1
+    ids = validate.youtube_ids(youtube_ids)
     started = time.perf_counter()
     stages = [stage.name for stage in plan(config)]
     with StageProgress(len(ids), stages, enabled=progress) as bars:

@@ -42,6 +42,7 @@ from opusclip_lib.db import (
     jobs,
     videos,
 )
+from opusclip_lib.db import validate
 from opusclip_lib.db.backend import Row
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.pipelines import task_scope
@@ -147,7 +148,7 @@ class Engine:
         Optimised: all rows and jobs in one transaction. Naive: one commit per statement.
         ``InvalidYouTubeId`` (nothing stored) if any id cannot be a YouTube id.
         """
-        ids = list(dict.fromkeys(youtube_ids))
+        ids = validate.youtube_ids(youtube_ids)  # before any query sees them
         if self.config.mode.batched:
             async with self.db.transaction() as tx:
                 enqueued = await self._enqueue(tx, ids)
