@@ -214,6 +214,24 @@ async def fail(ex: Executor, job_id: int, *, code: str, message: str, worker: st
             params=(code, message))
 
 
+async def defer(ex: Executor, job_id: int, *, worker: str, delay_s: float, code: str,
+                message: str) -> Job:
+    """Hand a claimed job back to ``pending`` for ``delay_s`` seconds *without* spending its
+    attempt: the cause (an open circuit breaker) refused the work before trying it, and said
+    when to come back. Raises ``LeaseLost`` if ``worker`` no longer holds the job."""
+    JOBS.changes({"error_code": code, "error_message": message})
+    delay = validate.seconds(delay_s, name="delay_s")
+    async with ex.transaction() as tx:
+        job = await get_job(tx, job_id)
+        return await _transition(
+            tx, job, "pending", worker=worker,
+            message=f"{code}: deferred {delay:g} s, attempt not spent",
+            assignments=(f"run_after = {ex.backend.now_plus()}, locked_by = NULL, "
+                         "heartbeat_at = NULL, attempts = attempts - 1, error_code = ?, "
+                         "error_message = ?, "),
+            params=(delay, code, message))
+
+
 async def cancel(ex: Executor, job_id: int, *, reason: str | None = None) -> Job:
     """Stop a job whatever its stage; its worker finds out at its next heartbeat."""
     async with ex.transaction() as tx:

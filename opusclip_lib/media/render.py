@@ -31,6 +31,11 @@ VERTICAL = (360, 640)
 DURATION_TOLERANCE = 0.1
 
 
+class ClipOutOfRange(ValueError):
+    """The asked span is empty, negative, or reaches past the end of the source media (a
+    highlight picked from a transcript longer than the video, a video shorter than a clip)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedClip:
     path: Path
@@ -77,14 +82,16 @@ async def render_clip(
 
     With a ``transcript``, its words in the window are burned in as captions. The output is
     probed before it is moved into place: a duration off by more than 0.1 s or a wrong size
-    raises :class:`FFmpegError` and leaves nothing at ``dest``.
+    raises :class:`FFmpegError` and leaves nothing at ``dest``. A span outside the source raises
+    :class:`ClipOutOfRange` before ffmpeg runs.
     """
     if not 0 <= start < end:
-        raise ValueError(f"need 0 <= start < end, got start={start} end={end}")
+        raise ClipOutOfRange(f"need 0 <= start < end, got start={start} end={end}")
     source = Path(source).resolve()
     info = await probe(source)
     if info.duration is not None and end > info.duration + DURATION_TOLERANCE:
-        raise ValueError(f"end={end} is past the end of {source.name} ({info.duration:.2f} s)")
+        raise ClipOutOfRange(f"clip end {end:g} s is past the end of {source.name} "
+                             f"({info.duration:.2f} s)")
     width, height = size
     duration = end - start
     graph = _reframe_filter(width, height, reframe)
