@@ -30,6 +30,7 @@ from opusclip_lib.workflow import (
     WorkflowConfig,
     open_services,
     run_batch,
+    clean_partials,
     run_video,
 )
 
@@ -261,3 +262,19 @@ async def test_a_one_second_video_fails_as_a_media_error_naming_the_stage(
     assert job.error_code == "clip_out_of_range"
     assert (job.error_message or "").startswith("render: ")
     assert job.attempts == 1  # bad media is not retried
+
+
+# --- item 19: a render killed mid-way leaves its scratch where the next run cleans it --------
+
+
+def test_the_next_run_removes_a_killed_renders_scratch_folder(tmp_path: Path) -> None:
+    clips = tmp_path / "videos" / "opusSample1" / "clips"
+    scratch = clips / ".7.k1ll3d00.part-render"
+    scratch.mkdir(parents=True)
+    (scratch / "captions.ass").write_text("[Script Info]")
+    half_clip = clips / ".7.0badf00d.part.mp4"
+    half_clip.write_bytes(b"\x00")
+    kept = clips / "6.mp4"
+    kept.write_bytes(b"\x00")
+    assert set(clean_partials(tmp_path / "videos" / "opusSample1")) == {scratch, half_clip}
+    assert [p.name for p in clips.iterdir()] == ["6.mp4"]

@@ -29,6 +29,8 @@ from opusclip_lib.media.transcript import Transcript, build_captions
 Reframe = Literal["pad", "crop"]
 VERTICAL = (360, 640)
 DURATION_TOLERANCE = 0.1
+SCRATCH_SUFFIX = ".part-render"
+"""Ends the name of the hidden scratch folder a render keeps beside its clip."""
 
 
 class ClipOutOfRange(ValueError):
@@ -95,7 +97,12 @@ async def render_clip(
     width, height = size
     duration = end - start
     graph = _reframe_filter(width, height, reframe)
-    with tempfile.TemporaryDirectory(prefix="opusclip-render-") as workdir:
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Scratch (caption files) beside the clip, hidden and named like atomic_output's temp files:
+    # a process killed mid-render leaves it where the next run's clean-up looks, never in /tmp.
+    with tempfile.TemporaryDirectory(prefix=f".{dest.stem}.", suffix=SCRATCH_SUFFIX,
+                                     dir=dest.parent) as workdir:
         caption_count = 0
         if transcript is not None:
             if "subtitles" not in await ffmpeg_filters():
@@ -116,7 +123,7 @@ async def render_clip(
             )
             rendered = await probe(temp)
             _verify(rendered.duration, rendered.width, rendered.height, duration, size)
-    return RenderedClip(Path(dest), start, end, rendered.duration or 0.0, width, height,
+    return RenderedClip(dest, start, end, rendered.duration or 0.0, width, height,
                         caption_count)
 
 
