@@ -25,6 +25,7 @@ from opusclip_lib.db import (
     InvalidUrl,
     InvalidYouTubeId,
     ValidationError,
+    api_calls,
     clips,
     jobs,
     videos,
@@ -243,3 +244,17 @@ async def test_run_batch_refuses_what_is_not_a_list_of_ids(db: Database, youtube
     with pytest.raises(ValidationError):
         await run_batch(db, None, youtube_ids)  # type: ignore[arg-type]
     assert await videos.count_videos(db) == 0
+
+
+async def test_the_api_call_log_applies_the_same_rules(db: Database) -> None:
+    with pytest.raises(ValidationError):
+        await api_calls.record_api_call(db, "openai", "chat", "h" * 64, status=2**40,
+                                        latency_s=0.1)
+    with pytest.raises(ValidationError):
+        await api_calls.record_api_call(db, "openai", "chat", "h" * 64, status=200,
+                                        latency_s=math.nan)
+    with pytest.raises(ValidationError):
+        await api_calls.cached_response(db, "openai\x00", "chat", "h" * 64)
+    with pytest.raises(ValidationError):
+        await api_calls.list_api_calls(db, limit=-1)
+    assert await api_calls.list_api_calls(db) == []
