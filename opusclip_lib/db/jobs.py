@@ -249,7 +249,8 @@ async def reap_stale(ex: Executor, *, stale_after_s: float) -> list[Job]:
         rows = await tx.fetch(
             f"SELECT * FROM processing_jobs WHERE status IN ({_ACTIVE_MARKS}) AND heartbeat_at < "
             f"{backend.now_plus()} ORDER BY id{backend.skip_locked}",
-            (*STAGES, -float(stale_after_s)), name="find stale jobs")
+            (*STAGES, -validate.seconds(stale_after_s, name="stale_after_s")),
+            name="find stale jobs")
         for job in map(Job.from_row, rows):
             message = f"no heartbeat from {job.locked_by} for {stale_after_s:g} s"
             retry = job.attempts < job.max_attempts

@@ -9,10 +9,11 @@ The rules, whatever the backend:
   and URLs match their pattern as a whole (``fullmatch``: no newline slips through).
 - **numbers**: finite (no NaN, no infinity); an ``int`` in a floating-point column must be exact
   as a double (``|n| <= 2**53``); an integer column holds what its SQL type holds.
-- **JSON**: objects with ``str`` keys, lists, text (as above), ``bool``, ``None``, finite numbers
-  within ``±(2**53 - 1)`` (RFC 8259's interoperable range: PostgreSQL's ``jsonb`` would hand a
-  larger float back as a different integer), at most :data:`JSON_MAX_DEPTH` levels deep. A
-  ``str`` is JSON text: it is parsed and checked the same way.
+- **JSON**: what Python's ``json`` writes (a tuple becomes an array, a number key its string),
+  with text as above in keys and values, finite floats below ``1e16`` in magnitude
+  (PostgreSQL's ``jsonb`` hands larger ones back as integers), at most :data:`JSON_MAX_DEPTH`
+  levels deep; a set, bytes or any other object is refused. A ``str`` is JSON text: it is
+  parsed and checked the same way.
 - **ids and limits**: ``int`` (never ``bool``) within ``BIGINT``; limits at least 1.
 
 A batch is checked column by column with C-level passes (``map``, ``max``, ``set``,
@@ -26,6 +27,8 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from itertools import repeat
+from operator import add
 from typing import Any, Literal
 
 from opusclip_lib.db.errors import InvalidYouTubeId, ValidationError, ValueTooLong
@@ -40,7 +43,7 @@ URL_SHAPE = "an absolute http(s) URL without spaces"
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 EXACT_IN_DOUBLE = 2**53
-JSON_SAFE_INTEGER = 2**53 - 1
+JSON_FLOAT_LIMIT = 1e16
 JSON_MAX_DEPTH = 31
 """Nested objects and arrays a JSON value may hold: MariaDB's ``JSON_VALID`` refuses 32."""
 
@@ -77,36 +80,32 @@ def number_problem(value: int | float, *, exact: bool) -> str | None:
 
 
 def json_problem(value: Any) -> str | None:
-    """Why ``value`` is not plain, portable JSON (see the module rules), or ``None``.
+    """Why ``value`` is not JSON every backend stores alike (see the module rules), or ``None``.
 
     Iterative, so a 10,000-level structure is refused at level 32 instead of overflowing the stack.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if item is None or item is True or item is False:
+        found: str | None = None
+        if item is None or isinstance(item, (bool, int)):
             continue
         if isinstance(item, str):
             found = text_problem(item)
-        elif isinstance(item, int):
-            found = (None if -JSON_SAFE_INTEGER <= item <= JSON_SAFE_INTEGER
-                     else f"holds {item}, beyond JSON's exact integers (±(2**53 - 1))")
         elif isinstance(item, float):
             found = (f"holds {item!r}; JSON numbers are finite" if not math.isfinite(item)
-                     else None if abs(item) <= JSON_SAFE_INTEGER
-                     else f"holds {item!r}, beyond JSON's exact numbers (±(2**53 - 1))")
-        elif isinstance(item, (dict, list)):
+                     else None if abs(item) < JSON_FLOAT_LIMIT
+                     else f"holds {item!r}: a float must be below 1e16 in magnitude "
+                          "(PostgreSQL's jsonb hands larger ones back as integers)")
+        elif isinstance(item, (dict, list, tuple)):
             if depth == JSON_MAX_DEPTH:
                 return f"nests deeper than {JSON_MAX_DEPTH} levels"
-            found = None
             if isinstance(item, dict):
-                if not all(isinstance(key, str) for key in item):
-                    return "has a non-string object key; JSON keys are strings"
-                stack += ((key, depth) for key in item)
+                stack += ((key, depth) for key in item)  # keys: text rules, or JSON's own refusal
                 item = item.values()
             stack += ((child, depth + 1) for child in item)
         else:
-            return (f"holds a {type(item).__name__}; JSON holds objects, lists, strings, "
+            return (f"holds a {type(item).__name__}; JSON holds objects, arrays, strings, "
                     "numbers, booleans and null")
         if found:
             return found
@@ -126,7 +125,32 @@ def json_text(value: Any) -> str | None:
     found = json_problem(value)
     if found:
         raise ValidationError(found)
-    return _encode_json(value)
+    try:
+        return _encode_json(value)
+    except (TypeError, ValueError) as exc:  # a key JSON cannot hold, an int of 4,300+ digits
+        raise ValidationError(f"cannot be written as JSON: {str(exc)[:200]}") from None
+
+
+def json_texts(values: list[Any]) -> list[str | None] | None:
+    """Every value as JSON text in C-level passes, or ``None`` if one may break a rule (then
+    :func:`json_text` decides, value by value). Conservative: a JSON escape of NUL or of a
+    surrogate (lone, or half of an emoji), an exponent, or more containers than the depth limit
+    anywhere in a value sends the batch the slow way, which is right by construction."""
+    if str in set(map(type, values)):  # JSON text: parsed and checked one by one
+        return None
+    try:
+        texts = [None if value is None else _encode_json(value) for value in values]
+    except (TypeError, ValueError, RecursionError):
+        return None
+    present = [text for text in texts if text is not None]
+    if not present:
+        return texts
+    joined = "\n".join(present)  # ASCII: the encoder escapes everything else
+    if "\\u0000" in joined or "\\ud" in joined or "e+" in joined:
+        return None
+    containers = map(add, map(str.count, present, repeat("[")),
+                     map(str.count, present, repeat("{")))
+    return texts if max(containers) <= JSON_MAX_DEPTH else None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -194,6 +218,9 @@ class Column:
     def prepare(self, values: list[Any]) -> list[Any]:
         """The values to store (JSON encoded), or the first bad one raised with its row."""
         if self.kind == "json":
+            texts = json_texts(values)
+            if texts is not None:
+                return texts
             try:
                 return [json_text(value) for value in values]
             except ValidationError:
