@@ -53,7 +53,8 @@ _TYPES: dict[str, frozenset[type]] = {
     "number": frozenset({int, float}),
     "integer": frozenset({int}),
 }
-# Compact and without the circular-reference walk: values are checked (and so acyclic) first.
+# Compact and without the circular-reference walk: a cycle ends in RecursionError, and the
+# per-value walk then refuses it as too deep.
 _encode_json = json.JSONEncoder(check_circular=False, separators=(",", ":"),
                                 allow_nan=False).encode
 
