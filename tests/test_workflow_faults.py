@@ -148,11 +148,9 @@ async def test_a_worker_rides_out_a_short_database_outage(
         postgres_url: str, scratch_namespaces: Callable[[str], str], tmp_path: Path) -> None:
     scratch = scratch_namespaces(postgres_url)
     parts = urlsplit(scratch)
-    updates: list[JobUpdate] = []
     outage_started = asyncio.Event()
 
     async def on_change(update: JobUpdate) -> None:
-        updates.append(update)
         if update["stage"] == "analyze":  # mid-batch: jobs are claimed and running
             outage_started.set()
 
@@ -166,11 +164,11 @@ async def test_a_worker_rides_out_a_short_database_outage(
         async with connect(through(scratch, proxy.port), min_size=2, max_size=4) as db:
             await clear(db)
             config = WorkflowConfig(work_dir=tmp_path / "work", max_attempts=5, **FAST)
-            async with quick_retries(sandbox()) as services, asyncio.timeout(GUARD_S):
-                cutter = asyncio.create_task(outage())
+            async with (quick_retries(sandbox()) as services, asyncio.timeout(GUARD_S),
+                        asyncio.TaskGroup() as group):
+                group.create_task(outage())
                 report = await run_batch(db, services, IDS, config, concurrency=2,
                                          on_change=on_change)
-                await cutter
     assert proxy.dropped > 0  # the outage really cut live connections
     assert report.statuses == {"completed": len(IDS)}
 
@@ -213,9 +211,9 @@ async def test_an_open_breaker_defers_the_job_without_spending_its_attempt(
     assert deferred.run_after is not None and deferred.updated_at is not None
     waits_s = (deferred.run_after - deferred.updated_at).total_seconds()
     assert waits_s == pytest.approx(30.0, abs=1.0)  # until the breaker half-opens
-    [event] = [e for e in await jobs.job_events(db, job.id) if e.to_status == "pending"
-               and e.from_status != None]  # noqa: E711
-    assert "attempt not spent" in (event.message or "")
+    [handed_back] = [event for event in await jobs.job_events(db, job.id)
+                     if event.to_status == "pending" and event.from_status is not None]
+    assert "attempt not spent" in (handed_back.message or "")
 
 
 async def test_a_stability_storm_ends_with_the_jobs_completed_not_failed(
