@@ -271,3 +271,18 @@ async def test_the_api_call_log_applies_the_same_rules(db: Database) -> None:
     with pytest.raises(ValidationError):
         await api_calls.list_api_calls(db, limit=-1)
     assert await api_calls.list_api_calls(db) == []
+
+
+async def test_the_job_queue_refuses_what_no_backend_can_hold(db: Database) -> None:
+    await jobs.enqueue(db, "render")
+    with pytest.raises(ValidationError):
+        await jobs.claim(db, "w", kinds="render")  # a string would be claimed as its letters
+    with pytest.raises(ValidationError):
+        await jobs.claim(db, "w", kinds=["ren\x00der"])
+    with pytest.raises(ValidationError):
+        await jobs.heartbeat(db, 2**70, "w")
+    with pytest.raises(ValidationError):
+        await jobs.job_events(db, 2**70)
+    with pytest.raises(ValidationError):
+        await jobs.enqueue(db, "render", delay_s=math.nan)
+    assert await jobs.queue_counts(db) == {"pending": 1}

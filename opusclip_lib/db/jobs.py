@@ -97,8 +97,8 @@ async def list_jobs(ex: Executor, *, status: str | None = None, kind: str | None
 
 
 async def job_events(ex: Executor, job_id: int) -> list[JobEvent]:
-    rows = await ex.fetch("SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,),
-                          name="job events")
+    rows = await ex.fetch("SELECT * FROM job_events WHERE job_id = ? ORDER BY id",
+                          (validate.row_id(job_id, name="job_id"),), name="job events")
     return [JobEvent.from_row(row) for row in rows]
 
 
@@ -118,11 +118,14 @@ async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None
     if not worker:
         raise ValidationError("claim() needs the worker's name (it becomes locked_by)")
     JOBS.changes({"locked_by": worker})
+    if isinstance(kinds, str):
+        raise ValidationError(f"kinds is a list of job kinds, got the string {kinds!r}")
+    kinds = [JOBS.lookup("kind", kind) for kind in kinds or ()]
     backend = ex.backend
     kind_filter = f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
     due = (f"SELECT id FROM processing_jobs WHERE status = 'pending' AND run_after <= "
            f"{backend.now}{kind_filter} ORDER BY run_after, id LIMIT ?{backend.skip_locked}")
-    due_params = (*(kinds or ()), validate.count(limit, name="limit"))
+    due_params = (*kinds, validate.count(limit, name="limit"))
     take = (f"UPDATE processing_jobs SET status = 'downloading', locked_by = ?, "
             f"heartbeat_at = {backend.now}, attempts = attempts + 1, updated_at = {backend.now}")
     async with ex.transaction() as tx:
@@ -185,7 +188,8 @@ async def heartbeat(ex: Executor, job_id: int, worker: str, *, progress: float |
         f"UPDATE processing_jobs SET heartbeat_at = {now}, updated_at = {now}, "
         f"progress = COALESCE(?, progress), stage = COALESCE(?, stage) "
         f"WHERE id = ? AND locked_by = ? AND status IN ({_ACTIVE_MARKS})",
-        (progress, stage, job_id, worker, *STAGES), name="heartbeat")
+        (progress, stage, validate.row_id(job_id, name="job_id"),
+         JOBS.lookup("locked_by", worker), *STAGES), name="heartbeat")
     if not changed:
         raise LeaseLost(f"job {job_id} is no longer held by {worker!r} (reaped, cancelled or "
                         "finished)", backend=ex.backend.name)
