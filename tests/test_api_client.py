@@ -36,7 +36,7 @@ from opusclip_lib.resilience import (
     RetryPolicy,
     defaults_for,
 )
-from opusclip_lib.sandbox import SandboxConfig, SandboxURLs, serve
+from opusclip_lib.sandbox import SandboxConfig, SandboxURLs, build_app, serve
 
 KEY = "AIzaSyTESTKEY000000000000000000000000"
 VIDEO = "dQw4w9WgXcQ"
@@ -254,3 +254,18 @@ def test_built_urls_equal_httpx_parsing_them(base: str, path: str, query: dict[s
     assert built == parsed and str(built) == str(parsed)
     assert (built.host, built.port, built.path, built.params) == (
         parsed.host, parsed.port, parsed.path, parsed.params)
+
+
+async def test_the_timeout_holds_over_the_in_process_sandbox_transport() -> None:
+    # httpx.ASGITransport enforces no timeout: a 10 s answer would take 10 s without the
+    # client's own deadline (the sum of the phase limits, 4 x 0.25 s here).
+    config = SandboxConfig()
+    config.set_latency("youtube", 10_000)
+    async with YouTubeClient(KEY, transport=httpx.ASGITransport(build_app(config)),
+                             timeout=0.25) as yt, asyncio.timeout(5):  # guard: a hang fails
+        with pytest.raises(APITimeoutError) as caught:
+            await yt.videos_page([VIDEO])
+    assert caught.value.retryable
+    assert "1 s" in str(caught.value)
+    assert KEY not in "".join(traceback.format_exception(caught.value))
+    assert other_tasks() == set()

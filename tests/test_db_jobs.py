@@ -156,3 +156,17 @@ async def test_reaper_fails_jobs_without_attempts_left(db: Database) -> None:
     await age_heartbeat(db, job.id, 3600)
     [reaped] = await jobs.reap_stale(db, stale_after_s=60)
     assert (reaped.id, reaped.status) == (job.id, "failed")
+
+
+async def test_defer_hands_the_job_back_without_spending_its_attempt(db: Database) -> None:
+    job = await jobs.enqueue(db, "pipeline", max_attempts=1)
+    [claimed] = await jobs.claim(db, "worker-1")
+    assert claimed.attempts == 1
+    deferred = await jobs.defer(db, job.id, worker="worker-1", delay_s=30.0,
+                                code="stability.circuit_open", message="thumbnail: open")
+    assert (deferred.status, deferred.attempts, deferred.locked_by) == ("pending", 0, None)
+    assert deferred.run_after is not None and deferred.updated_at is not None
+    assert (deferred.run_after - deferred.updated_at).total_seconds() == pytest.approx(30, abs=1)
+    assert await jobs.claim(db, "worker-2") == []  # not due before the breaker half-opens
+    with pytest.raises(LeaseLost):  # it is nobody's now
+        await jobs.defer(db, job.id, worker="worker-1", delay_s=1.0, code="x", message="x")

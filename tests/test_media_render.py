@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,26 @@ async def test_captions_are_burned_in_below_the_picture(tmp_path: Path) -> None:
               for clip in (plain, captioned)]
     plain_pixels, caption_pixels = (_bright_pixels(frame, 0.65, 0.85) for frame in frames)
     assert plain_pixels < 50 < caption_pixels
+
+
+async def test_render_scratch_stays_beside_the_clip_never_in_the_temp_dir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    clips = tmp_path / "clips"
+    seen_while_rendering: list[list[str]] = []
+
+    def look(progress: object) -> None:
+        seen_while_rendering.append(sorted(p.name for p in clips.iterdir() if p.is_dir()))
+
+    await render_clip(sample_video(), clips / "7.mp4", START, END,
+                      transcript=load_transcript(sample_transcript()), on_progress=look)
+    assert seen_while_rendering  # ffmpeg reported progress at least once
+    [scratch] = seen_while_rendering[0]
+    assert scratch.startswith(".7.") and scratch.endswith(".part-render")
+    assert list(system_temp.iterdir()) == []  # a SIGKILL could leave nothing there
+    assert [p.name for p in clips.iterdir()] == ["7.mp4"]  # and nothing here once done
 
 
 async def test_window_past_the_end_is_refused(tmp_path: Path) -> None:

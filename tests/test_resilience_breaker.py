@@ -149,3 +149,26 @@ async def test_cancelled_trial_frees_its_slot() -> None:
     assert policy.concurrency.in_flight == 0
     assert breaker.state is HALF_OPEN
     assert breaker.before_call() is True  # slot free for a new trial
+
+
+async def test_half_open_calls_wait_for_the_trials_verdict_instead_of_failing() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down=10, clock=clock)
+    policy = Resilience("openai", breaker=breaker, retry=RetryPolicy(max_retries=0))
+    tripped(breaker, 1)
+    clock.advance(10)
+    release = asyncio.Event()
+
+    async def slow_recovery() -> str:
+        await release.wait()
+        return "recovered"
+
+    trial = asyncio.create_task(policy.call(slow_recovery))
+    await asyncio.sleep(0)  # the trial takes the only half-open slot
+    sibling = asyncio.create_task(policy.call(slow_recovery))
+    await asyncio.sleep(0)
+    assert not sibling.done()  # waiting for the verdict, not refused
+    release.set()
+    assert await trial == "recovered"
+    assert await sibling == "recovered"
+    assert breaker.state is CLOSED

@@ -23,6 +23,8 @@ def test_catalogue_has_the_sample_video_and_html_special_titles():
     assert len(catalogue.videos) >= 40
     assert sum(any(c in v.title for c in "<>&\"'") for v in catalogue.videos) >= 3
     assert duration_seconds("PT1H2M3S") == 3723 and duration_seconds("P1DT1S") == 86401
+    with pytest.raises(ValueError):
+        duration_seconds("PT4M\n")  # "$" would have matched before the newline
 
 
 async def test_videos_list_shapes_values_like_youtube(sandbox):

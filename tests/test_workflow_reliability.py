@@ -109,9 +109,12 @@ def worker_command(url: str, work_dir: Path) -> list[str]:
 async def test_worker_killed_midway_resumes_without_loss_or_duplicates(
         database_url: str, tmp_path: Path) -> None:
     work_dir = tmp_path / "work"
+    system_temp = tmp_path / "system-temp"  # the worker's TMPDIR: a kill must leave it empty
+    system_temp.mkdir()
     command = worker_command(database_url, work_dir)
     worker = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
+                              stderr=subprocess.PIPE,
+                              env={**os.environ, "TMPDIR": str(system_temp)})
     try:
         deadline = time.monotonic() + 40
         # Wait for ffmpeg's temp file (.mp4): small files also pass through a temp name, but
@@ -133,6 +136,7 @@ async def test_worker_killed_midway_resumes_without_loss_or_duplicates(
         worker.kill()
         worker.communicate()
     assert partials(work_dir), "the kill should leave a half-written clip behind"
+    assert list(system_temp.iterdir()) == [], "render scratch belongs in the work folder"
     async with connect(database_url) as db:
         counts = await jobs.queue_counts(db)
         assert ACTIVE & counts.keys() and counts.get("completed", 0) < len(VIDEOS), counts

@@ -106,6 +106,16 @@ class Usage:
         return self.spent[self.unit]
 
 
+def exchange_deadline_s(timeout: httpx.Timeout) -> float | None:
+    """The most one exchange may take whatever carries it: the sum of its phase limits (waiting
+    for a pooled connection, connecting, sending, waiting for the answer), or ``None`` if any
+    phase is unbounded. Real sockets fire their phase timeouts well before it; an in-process
+    transport (``httpx.ASGITransport`` over the sandbox) enforces none of them, so without this
+    bound a hung handler would hang the call."""
+    phases = (timeout.pool, timeout.connect, timeout.write, timeout.read)
+    return None if any(phase is None for phase in phases) else sum(phases)  # type: ignore[arg-type]
+
+
 def resolve_key(api_key: str | SecretStr | None, variable: str, provider: str) -> SecretStr:
     """The key passed in, else the environment variable; a clear error naming it if neither."""
     value = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
@@ -146,6 +156,7 @@ class APIClient:
         self._url = URLBuilder(base_url or self.default_base_url)
         self.base_url = str(self._url.base)
         self.timeout = self.default_timeout if timeout is None else httpx.Timeout(timeout)
+        self.deadline_s = exchange_deadline_s(self.timeout)
         self.limits = limits or self.default_limits
         self.recorder = recorder
         self.resilience = resilience
@@ -255,9 +266,11 @@ class APIClient:
         result: T | None = None
         error: BaseException | None = None
         traced = http_start(self.provider, operation, request.method, request.url)
+        deadline = asyncio.timeout(self.deadline_s)
         try:
             try:
-                response = await sender.send(request)
+                async with deadline:
+                    response = await sender.send(request)
             except httpx.TransportError as exc:
                 # "from None": the transport's own exceptions may quote the URL, key and all,
                 # and a chained cause is printed in every traceback; ours says it, redacted.
@@ -265,6 +278,13 @@ class APIClient:
                     APIConnectionError)
                 raise kind(self._describe_transport_error(exc, request),
                            provider=self.provider) from None
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                raise APITimeoutError(
+                    f"no answer from {request.url.host} within {self.deadline_s:g} s (the "
+                    "client's timeout: pool + connect + write + read)",
+                    provider=self.provider) from None
             if self.resilience is not None:
                 self.resilience.observe(response.headers)
             if response.status_code >= 400:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from opusclip_lib.db import repository
+from opusclip_lib.db import repository, validate
 from opusclip_lib.db.connection import Executor
 from opusclip_lib.db.models import ApiCall, as_json
 from opusclip_lib.db.schema import NAME_MAX
@@ -21,7 +21,7 @@ API_CALLS = repository.Table("api_calls", [
     Column("provider", required=True, max_len=NAME_MAX),
     Column("endpoint", required=True, max_len=NAME_MAX),
     Column("request_hash", required=True, max_len=64),
-    Column("status", "integer", required=True),
+    Column("status", "integer", required=True, low=0, high=validate.INT32_MAX),
     Column("latency_s", "number", required=True, low=0),
     Column("cost_usd", "number", default=0.0, low=0),
     Column("response", "json"),
@@ -50,8 +50,10 @@ async def cached_response(ex: Executor, provider: str, endpoint: str, request_di
                           max_age_s: float | None = None) -> Any | None:
     """The newest successful (2xx) stored response for this request, or ``None``."""
     age = "" if max_age_s is None else f" AND created_at >= {ex.backend.now_plus()}"
-    params = (provider, endpoint, request_digest,
-              *(() if max_age_s is None else (-float(max_age_s),)))
+    params: list[Any] = [API_CALLS.lookup(column, value) for column, value in (
+        ("provider", provider), ("endpoint", endpoint), ("request_hash", request_digest))]
+    if max_age_s is not None:
+        params.append(-validate.seconds(max_age_s, name="max_age_s"))
     row = await ex.fetchrow(
         "SELECT response FROM api_calls WHERE provider = ? AND endpoint = ? AND request_hash = ?"
         f" AND status BETWEEN 200 AND 299 AND response IS NOT NULL{age}"
@@ -61,7 +63,8 @@ async def cached_response(ex: Executor, provider: str, endpoint: str, request_di
 
 async def list_api_calls(ex: Executor, *, provider: str | None = None,
                          limit: int = 100) -> list[ApiCall]:
-    where, params = (" WHERE provider = ?", (provider,)) if provider else ("", ())
+    where, params = ((" WHERE provider = ?", (API_CALLS.lookup("provider", provider),))
+                     if provider else ("", ()))
     rows = await ex.fetch(f"SELECT * FROM api_calls{where} ORDER BY id DESC LIMIT ?",
-                          (*params, int(limit)), name="list api calls")
+                          (*params, validate.count(limit, name="limit")), name="list api calls")
     return [ApiCall.from_row(row) for row in rows]

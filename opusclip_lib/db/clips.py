@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opusclip_lib.db import repository
+from opusclip_lib.db import repository, validate
 from opusclip_lib.db.connection import Executor
 from opusclip_lib.db.errors import ValidationError
 from opusclip_lib.db.models import Clip
@@ -27,7 +27,8 @@ CLIPS = repository.Table(
     "clips",
     [
         Column("video_id", "integer", required=True),
-        Column("ranking", "integer", default=0),
+        Column("ranking", "integer", default=0, low=-validate.INT32_MAX - 1,
+               high=validate.INT32_MAX),
         Column("start_s", "number", required=True, low=0),
         Column("end_s", "number", required=True, low=0),
         Column("title", max_len=TITLE_MAX),

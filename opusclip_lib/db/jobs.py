@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opusclip_lib.db import repository
+from opusclip_lib.db import repository, validate
 from opusclip_lib.db.backend import Row
 from opusclip_lib.db.connection import Executor
 from opusclip_lib.db.errors import (
@@ -43,7 +43,7 @@ JOBS = repository.Table("processing_jobs", [
     Column("kind", required=True, max_len=NAME_MAX),
     Column("video_id", "integer"),
     Column("payload", "json"),
-    Column("max_attempts", "integer", low=1),
+    Column("max_attempts", "integer", low=1, high=validate.INT32_MAX),
     Column("idempotency_key", max_len=KEY_MAX),
     Column("status", max_len=STATUS_MAX),
     Column("stage", max_len=NAME_MAX),
@@ -68,7 +68,7 @@ async def enqueue(ex: Executor, kind: str, *, video_id: int | None = None, paylo
                            "max_attempts": max_attempts, "idempotency_key": idempotency_key})
     sql = (f"INSERT INTO processing_jobs ({', '.join(values)}, run_after) VALUES "
            f"({', '.join('?' * len(values))}, {ex.backend.now_plus()}) RETURNING *")
-    params = (*values.values(), float(delay_s))
+    params = (*values.values(), validate.seconds(delay_s, name="delay_s"))
     try:
         async with ex.transaction() as tx:
             row = await tx.fetchrow(sql, params, name="enqueue job")
@@ -97,8 +97,8 @@ async def list_jobs(ex: Executor, *, status: str | None = None, kind: str | None
 
 
 async def job_events(ex: Executor, job_id: int) -> list[JobEvent]:
-    rows = await ex.fetch("SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,),
-                          name="job events")
+    rows = await ex.fetch("SELECT * FROM job_events WHERE job_id = ? ORDER BY id",
+                          (validate.row_id(job_id, name="job_id"),), name="job events")
     return [JobEvent.from_row(row) for row in rows]
 
 
@@ -118,11 +118,14 @@ async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None
     if not worker:
         raise ValidationError("claim() needs the worker's name (it becomes locked_by)")
     JOBS.changes({"locked_by": worker})
+    if isinstance(kinds, str):
+        raise ValidationError(f"kinds is a list of job kinds, got the string {kinds!r}")
+    kinds = [JOBS.lookup("kind", kind) for kind in kinds or ()]
     backend = ex.backend
     kind_filter = f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
     due = (f"SELECT id FROM processing_jobs WHERE status = 'pending' AND run_after <= "
            f"{backend.now}{kind_filter} ORDER BY run_after, id LIMIT ?{backend.skip_locked}")
-    due_params = (*(kinds or ()), int(limit))
+    due_params = (*kinds, validate.count(limit, name="limit"))
     take = (f"UPDATE processing_jobs SET status = 'downloading', locked_by = ?, "
             f"heartbeat_at = {backend.now}, attempts = attempts + 1, updated_at = {backend.now}")
     async with ex.transaction() as tx:
@@ -185,7 +188,8 @@ async def heartbeat(ex: Executor, job_id: int, worker: str, *, progress: float |
         f"UPDATE processing_jobs SET heartbeat_at = {now}, updated_at = {now}, "
         f"progress = COALESCE(?, progress), stage = COALESCE(?, stage) "
         f"WHERE id = ? AND locked_by = ? AND status IN ({_ACTIVE_MARKS})",
-        (progress, stage, job_id, worker, *STAGES), name="heartbeat")
+        (progress, stage, validate.row_id(job_id, name="job_id"),
+         JOBS.lookup("locked_by", worker), *STAGES), name="heartbeat")
     if not changed:
         raise LeaseLost(f"job {job_id} is no longer held by {worker!r} (reaped, cancelled or "
                         "finished)", backend=ex.backend.name)
@@ -214,6 +218,24 @@ async def fail(ex: Executor, job_id: int, *, code: str, message: str, worker: st
             params=(code, message))
 
 
+async def defer(ex: Executor, job_id: int, *, worker: str, delay_s: float, code: str,
+                message: str) -> Job:
+    """Hand a claimed job back to ``pending`` for ``delay_s`` seconds *without* spending its
+    attempt: the cause (an open circuit breaker) refused the work before trying it, and said
+    when to come back. Raises ``LeaseLost`` if ``worker`` no longer holds the job."""
+    JOBS.changes({"error_code": code, "error_message": message})
+    delay = validate.seconds(delay_s, name="delay_s")
+    async with ex.transaction() as tx:
+        job = await get_job(tx, job_id)
+        return await _transition(
+            tx, job, "pending", worker=worker,
+            message=f"{code}: deferred {delay:g} s, attempt not spent",
+            assignments=(f"run_after = {ex.backend.now_plus()}, locked_by = NULL, "
+                         "heartbeat_at = NULL, attempts = attempts - 1, error_code = ?, "
+                         "error_message = ?, "),
+            params=(delay, code, message))
+
+
 async def cancel(ex: Executor, job_id: int, *, reason: str | None = None) -> Job:
     """Stop a job whatever its stage; its worker finds out at its next heartbeat."""
     async with ex.transaction() as tx:
@@ -231,7 +253,8 @@ async def reap_stale(ex: Executor, *, stale_after_s: float) -> list[Job]:
         rows = await tx.fetch(
             f"SELECT * FROM processing_jobs WHERE status IN ({_ACTIVE_MARKS}) AND heartbeat_at < "
             f"{backend.now_plus()} ORDER BY id{backend.skip_locked}",
-            (*STAGES, -float(stale_after_s)), name="find stale jobs")
+            (*STAGES, -validate.seconds(stale_after_s, name="stale_after_s")),
+            name="find stale jobs")
         for job in map(Job.from_row, rows):
             message = f"no heartbeat from {job.locked_by} for {stale_after_s:g} s"
             retry = job.attempts < job.max_attempts

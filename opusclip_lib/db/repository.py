@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from opusclip_lib.db.backend import Backend, Params, Row, identifier
 from opusclip_lib.db.connection import Executor
+from opusclip_lib.db import validate
 from opusclip_lib.db.errors import NotFound, ValidationError
 from opusclip_lib.db.validate import Column
 
@@ -38,7 +39,7 @@ class Table:
 
     def rows(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """Validated rows as tuples in column order; all-or-nothing, column by column."""
-        rows = rows if isinstance(rows, list) else list(rows)
+        rows = _listed(rows, self.name)
         if not rows:
             return []
         unknown = set().union(*rows) - self.by_name.keys()
@@ -75,10 +76,30 @@ class Table:
             relation(data)
         return {name: column[0] for name, column in data.items()}
 
+    def lookup(self, column: str, value: Any) -> Any:
+        """``value`` checked as a key to look ``column`` up by (the column's own rules, so a
+        value no backend could store never reaches a driver), or its ``ValidationError``."""
+        if column == "id":
+            return validate.row_id(value, name=f"{self.name}.id")
+        return self.by_name[column].prepare([value])[0]
+
     def column(self, name: str) -> str:
         if name != "id" and name not in self.by_name:
             raise ValidationError(f"{self.name} has no column {name!r}")
         return name
+
+
+def _listed(rows: Iterable[Mapping[str, Any]], table: str) -> list[Mapping[str, Any]]:
+    """``rows`` as a list of mappings, or the ``ValidationError`` saying what came instead."""
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+        raise ValidationError(f"{table}: expected an iterable of rows (mappings), got {rows!r:.80}")
+    listed = rows if isinstance(rows, list) else list(rows)
+    if not set(map(type, listed)) <= {dict} and not all(
+            isinstance(row, Mapping) for row in listed):
+        bad = next(row for row in listed if not isinstance(row, Mapping))
+        raise ValidationError(f"{table}: each row must be a mapping of column to value, "
+                              f"got {bad!r:.80}")
+    return listed
 
 
 async def insert_one(ex: Executor, table: Table, values: Mapping[str, Any]) -> Row:
@@ -119,7 +140,7 @@ async def upsert_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, An
 async def update_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, Any]], *,
                       key: str = "id") -> int:
     """Apply per-row changes; every mapping has ``key`` plus the same set of columns."""
-    rows = list(rows)
+    rows = _listed(rows, table.name)
     if not rows:
         return 0
     key = table.column(key)
@@ -133,7 +154,8 @@ async def update_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, An
     data = {c: table.by_name[c].prepare([row[c] for row in rows]) for c in columns}
     for relation in table.relations:
         relation(data)
-    params = list(zip(*data.values(), [row[key] for row in rows], strict=True))
+    keys = [table.lookup(key, row[key]) for row in rows]
+    params = list(zip(*data.values(), keys, strict=True))
     sets = ", ".join(f"{c} = ?" for c in columns)
     sql = f"UPDATE {table.name} SET {sets}, updated_at = {ex.backend.now} WHERE {key} = ?"
     async with ex.transaction() as tx:
@@ -158,6 +180,7 @@ async def update_returning(ex: Executor, table: str, row_id: int, assignments: s
 
 
 async def update_one(ex: Executor, table: Table, row_id: int, values: Mapping[str, Any]) -> Row:
+    row_id = validate.row_id(row_id, name=f"{table.name}.id")
     changes = table.changes(values)
     if not changes:
         return await get_one(ex, table, row_id)
@@ -177,7 +200,8 @@ async def get_one(ex: Executor, table: Table, row_id: int) -> Row:
 
 
 async def find_one(ex: Executor, table: Table, column: str, value: Any) -> Row | None:
-    return await ex.fetchrow(f"SELECT * FROM {table.name} WHERE {table.column(column)} = ?",
+    value = table.lookup(table.column(column), value)
+    return await ex.fetchrow(f"SELECT * FROM {table.name} WHERE {column} = ?",
                              (value,), name=f"get {table.name}")
 
 
@@ -187,7 +211,7 @@ def _where(table: Table, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
         if value is None:
             continue
         clauses.append(f"{table.column(column)} = ?")
-        params.append(value)
+        params.append(table.lookup(column, value))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -198,7 +222,9 @@ async def list_where(ex: Executor, table: Table, filters: Mapping[str, Any], *,
     descending = order_by.startswith("-")
     order = table.column(order_by.lstrip("-")) + (" DESC" if descending else "")
     return await ex.fetch(f"SELECT * FROM {table.name}{where} ORDER BY {order} LIMIT ? OFFSET ?",
-                          (*params, int(limit), int(offset)), name=f"list {table.name}")
+                          (*params, validate.count(limit, name="limit"),
+                           validate.count(offset, name="offset", low=0)),
+                          name=f"list {table.name}")
 
 
 async def count_where(ex: Executor, table: Table, filters: Mapping[str, Any]) -> int:
@@ -208,6 +234,7 @@ async def count_where(ex: Executor, table: Table, filters: Mapping[str, Any]) ->
 
 
 async def delete_one(ex: Executor, table: Table, row_id: int) -> None:
+    row_id = validate.row_id(row_id, name=f"{table.name}.id")
     if not await ex.execute(f"DELETE FROM {table.name} WHERE id = ?", (row_id,),
                             name=f"delete {table.name}"):
         raise NotFound(f"{table.name} id={row_id} does not exist", backend=ex.backend.name)

@@ -34,7 +34,7 @@ class DatabaseURL:
     host: str = ""
     port: int | None = None
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never shown: ``db.url`` is printed in notebooks
     database: str = ""
     options: dict[str, str] = field(default_factory=dict)
 
@@ -91,14 +91,13 @@ def parse_url(url: str) -> DatabaseURL:
             f"unknown option(s) {sorted(unknown)} for {backend}; "
             f"known: {sorted(OPTIONS[backend])}")
     database = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
-    if not database:
-        raise ConfigurationError(
-            f"{backend} URL needs a database name or file path: {url!r}")
     try:
         port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"bad port in database URL: {exc}") from None
-    return DatabaseURL(
+    except ValueError:  # urllib's message quotes what it read as the port: maybe the password
+        raise ConfigurationError(
+            f"bad port in the {backend} URL: it must be a number from 0 to 65535 (a password "
+            "holding / ? # @ or : must be percent-encoded)") from None
+    parsed = DatabaseURL(
         backend=backend,
         host=parts.hostname or "",
         port=port,
@@ -107,3 +106,6 @@ def parse_url(url: str) -> DatabaseURL:
         database=database,
         options=options,
     )
+    if not database:
+        raise ConfigurationError(f"{backend} URL needs a database name or file path: {parsed}")
+    return parsed

@@ -12,7 +12,13 @@ from opusclip_lib.media.ffmpeg import (
     run_ffmpeg,
 )
 from opusclip_lib.media.probe import MediaInfo, probe
-from opusclip_lib.media.render import RenderedClip, extract_frame, mux_voiceover, render_clip
+from opusclip_lib.media.render import (
+    ClipOutOfRange,
+    RenderedClip,
+    extract_frame,
+    mux_voiceover,
+    render_clip,
+)
 from opusclip_lib.media.samples import (
     SAMPLE_TITLE,
     SAMPLE_VIDEO_ID,
@@ -29,8 +35,8 @@ from opusclip_lib.media.transcript import (
 )
 
 __all__ = [
-    "SAMPLE_TITLE", "SAMPLE_VIDEO_ID", "Caption", "FFmpegError", "MediaInfo", "Progress",
-    "ProgressCallback", "RenderedClip", "Segment", "Transcript", "Word", "atomic_output",
+    "SAMPLE_TITLE", "SAMPLE_VIDEO_ID", "Caption", "ClipOutOfRange", "FFmpegError", "MediaInfo",
+    "Progress", "ProgressCallback", "RenderedClip", "Segment", "Transcript", "Word", "atomic_output",
     "build_captions", "cpu_slots", "default_limiter", "extract_frame", "ffmpeg_exe",
     "ffmpeg_filters", "load_transcript", "mux_voiceover", "probe", "render_clip", "run_ffmpeg",
     "sample_transcript", "sample_video",

@@ -29,6 +29,13 @@ from opusclip_lib.media.transcript import Transcript, build_captions
 Reframe = Literal["pad", "crop"]
 VERTICAL = (360, 640)
 DURATION_TOLERANCE = 0.1
+SCRATCH_SUFFIX = ".part-render"
+"""Ends the name of the hidden scratch folder a render keeps beside its clip."""
+
+
+class ClipOutOfRange(ValueError):
+    """The asked span is empty, negative, or reaches past the end of the source media (a
+    highlight picked from a transcript longer than the video, a video shorter than a clip)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +84,25 @@ async def render_clip(
 
     With a ``transcript``, its words in the window are burned in as captions. The output is
     probed before it is moved into place: a duration off by more than 0.1 s or a wrong size
-    raises :class:`FFmpegError` and leaves nothing at ``dest``.
+    raises :class:`FFmpegError` and leaves nothing at ``dest``. A span outside the source raises
+    :class:`ClipOutOfRange` before ffmpeg runs.
     """
     if not 0 <= start < end:
-        raise ValueError(f"need 0 <= start < end, got start={start} end={end}")
+        raise ClipOutOfRange(f"need 0 <= start < end, got start={start} end={end}")
     source = Path(source).resolve()
     info = await probe(source)
     if info.duration is not None and end > info.duration + DURATION_TOLERANCE:
-        raise ValueError(f"end={end} is past the end of {source.name} ({info.duration:.2f} s)")
+        raise ClipOutOfRange(f"clip end {end:g} s is past the end of {source.name} "
+                             f"({info.duration:.2f} s)")
     width, height = size
     duration = end - start
     graph = _reframe_filter(width, height, reframe)
-    with tempfile.TemporaryDirectory(prefix="opusclip-render-") as workdir:
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Scratch (caption files) beside the clip, hidden and named like atomic_output's temp files:
+    # a process killed mid-render leaves it where the next run's clean-up looks, never in /tmp.
+    with tempfile.TemporaryDirectory(prefix=f".{dest.stem}.", suffix=SCRATCH_SUFFIX,
+                                     dir=dest.parent) as workdir:
         caption_count = 0
         if transcript is not None:
             if "subtitles" not in await ffmpeg_filters():
@@ -109,7 +123,7 @@ async def render_clip(
             )
             rendered = await probe(temp)
             _verify(rendered.duration, rendered.width, rendered.height, duration, size)
-    return RenderedClip(Path(dest), start, end, rendered.duration or 0.0, width, height,
+    return RenderedClip(dest, start, end, rendered.duration or 0.0, width, height,
                         caption_count)
 
 

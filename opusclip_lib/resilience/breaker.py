@@ -19,6 +19,7 @@ bug behind "circuit open" and punish every other caller.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -61,6 +62,15 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._trials_in_flight = 0
         self._trial_successes = 0
+        self._trial_ended = asyncio.Event()
+
+    async def wait_for_trials(self) -> None:
+        """While half-open with every trial slot taken, wait for a trial's verdict (closed, or
+        open again with a new cool-down) instead of failing at once. A caller refused here would
+        abandon work that shares its fate with the trial (a job's clips run together and stop
+        together), cancel the trial with it, and the circuit could never close."""
+        while self.state is BreakerState.HALF_OPEN and self._trials_in_flight >= self.trial_calls:
+            await self._trial_ended.wait()
 
     def before_call(self) -> bool:
         """Let the call through (``True`` if it is a half-open trial), or raise
@@ -86,12 +96,14 @@ class CircuitBreaker:
         self._trial_successes += 1
         if self._trial_successes >= self.trial_calls:
             self._change(BreakerState.CLOSED, self._clock())
+        self._wake_waiters()
 
     def on_failure(self, error: BaseException, trial: bool) -> None:
         if trial and self.state is BreakerState.HALF_OPEN:
             self._trials_in_flight -= 1
             if is_retryable(error):
                 self._change(BreakerState.OPEN, self._clock())
+            self._wake_waiters()
         elif self.state is BreakerState.CLOSED and is_retryable(error):
             now = self._clock()
             failures = self._failures
@@ -100,6 +112,11 @@ class CircuitBreaker:
                 failures.popleft()
             if len(failures) >= self.failure_threshold:
                 self._change(BreakerState.OPEN, now)
+
+    def _wake_waiters(self) -> None:
+        """Release :meth:`wait_for_trials`; later waiters wait for the next verdict."""
+        self._trial_ended.set()
+        self._trial_ended = asyncio.Event()
 
     def _change(self, state: BreakerState, now: float) -> None:
         previous, self.state = self.state, state

@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience.adaptive import AdaptiveLimiter
-from opusclip_lib.resilience.breaker import CircuitBreaker
+from opusclip_lib.resilience.breaker import BreakerState, CircuitBreaker
 from opusclip_lib.resilience.cache import MISS, Cache, MemoryCache
 from opusclip_lib.resilience.fallback import Fallback, describe
 from opusclip_lib.resilience.quota import QuotaBudget
@@ -58,6 +58,7 @@ class Resilience:
     3. **Breaker check, per attempt.** An open circuit stops a retry loop mid-way instead of
        spending its remaining attempts on a service known to be down, and it refuses before any
        slot or quota unit is taken. ``CircuitOpenError`` is not retryable, so the loop ends.
+       Half-open with the trial in flight, an attempt waits for the trial's verdict.
     4. **Concurrency slot**, held only while the request is in flight, never during a backoff.
     5. **Rate / quota limiter**, taken last, right before sending: a request that waited for a
        slot after its rate token would go out later than planned and bunch up with others, so
@@ -145,6 +146,8 @@ class Resilience:
         queued_at = recorder.now() if recorder is not None else 0.0
         sent_at: float | None = None
         trial = False
+        if breaker is not None and breaker.state is BreakerState.HALF_OPEN:
+            await breaker.wait_for_trials()
         try:
             if breaker is not None:
                 trial = breaker.before_call()

@@ -11,13 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-ISO_DURATION = re.compile(r"^P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
+ISO_DURATION = re.compile(r"P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?")
 WORD = re.compile(r"[a-z0-9+#']+")
 
 
 def duration_seconds(iso: str) -> int:
     """Seconds in an ISO 8601 duration as YouTube writes them (``PT4M13S``, ``P1DT2H``)."""
-    match = ISO_DURATION.match(iso)
+    match = ISO_DURATION.fullmatch(iso)  # not match() with "$": "PT4M\n" is no duration
     if not match or iso in {"P", "PT"}:
         raise ValueError(f"not an ISO 8601 duration: {iso!r}")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())

@@ -22,7 +22,7 @@ KNOWN_PARAMS = frozenset((
 RANGES = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2),
           "presence_penalty": (-2, 2)}
 INTEGER_MINIMUMS = {"n": 1, "max_tokens": 1, "max_completion_tokens": 1}
-SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+SCHEMA_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # fullmatch: "$" would let "name\n" pass
 BAD_JSON = ("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
             "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what "
             "was sent was not valid JSON. If you have trouble figuring out how to fix this, please "
@@ -165,7 +165,7 @@ def _validate_response_format(fmt: Any, messages: list[dict[str, Any]]) -> None:
         raise _invalid_type("response_format.json_schema", "an object", spec)
     if "name" not in spec:
         raise _missing("response_format.json_schema.name")
-    if not isinstance(spec["name"], str) or not SCHEMA_NAME.match(spec["name"]):
+    if not isinstance(spec["name"], str) or not SCHEMA_NAME.fullmatch(spec["name"]):
         raise OpenAIError(400, "Invalid 'response_format.json_schema.name': string does not "
                           "match pattern. Expected a string that matches the pattern "
                           "'^[a-zA-Z0-9_-]+$'.", param="response_format.json_schema.name",

@@ -24,12 +24,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from opusclip_lib.db import Database, Job, jobs
+from opusclip_lib.db import Database, Job, jobs, validate
 from opusclip_lib.db.jobs import FINISHED
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.pipelines import task_scope
 from opusclip_lib.workflow.config import WorkflowConfig
 from opusclip_lib.workflow.engine import Engine, JobUpdate, OnChange
+from opusclip_lib.workflow.outage import ride_out
 from opusclip_lib.workflow.services import Services
 from opusclip_lib.workflow.stages import plan
 
@@ -128,7 +129,9 @@ async def drain(engine: Engine, job_ids: Iterable[int], *, concurrency: int) -> 
     finished (completed, failed or cancelled), reaping stale jobs on the way.
 
     A job another worker holds, or one waiting out a retry backoff, is waited for; jobs outside
-    ``job_ids`` that are due are processed too (this is a worker of the shared queue).
+    ``job_ids`` that are due are processed too (this is a worker of the shared queue). A database
+    outage is ridden out (:func:`~opusclip_lib.workflow.outage.ride_out`): the loop waits and
+    carries on, and so does each job's failure report.
     """
     config = engine.config
     remaining = set(job_ids)
@@ -139,9 +142,10 @@ async def drain(engine: Engine, job_ids: Iterable[int], *, concurrency: int) -> 
     async with task_scope() as group:
         while remaining:
             if loop.time() >= next_reap:
-                await engine.reap()
+                await ride_out(engine.reap)
                 next_reap = loop.time() + reap_every
-            for job in await engine.claim(concurrency - len(running)):
+            free = concurrency - len(running)
+            for job in await ride_out(lambda: engine.claim(free)):
                 running.add(group.create_task(engine.process(job), name=f"job {job.id}"))
             if running:
                 done, _ = await asyncio.wait(running, timeout=config.poll_s,
@@ -152,7 +156,7 @@ async def drain(engine: Engine, job_ids: Iterable[int], *, concurrency: int) -> 
                     if finished.status in FINISHED:
                         remaining.discard(finished.id)
                 continue
-            statuses = await engine.statuses(remaining)
+            statuses = await ride_out(lambda: engine.statuses(remaining))
             remaining = {job_id for job_id in remaining if statuses.get(job_id) not in FINISHED
                          and job_id in statuses}
             if remaining:
@@ -169,10 +173,8 @@ async def run_batch(db: Database, services: Services, youtube_ids: Iterable[str]
     crash or a cancellation: finished videos stay finished, the rest resume where they were.
     """
     config = config or WorkflowConfig()
-    concurrency = concurrency if config.mode.parallel else 1
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    ids = list(dict.fromkeys(youtube_ids))
+    concurrency = validate.count(concurrency, name="concurrency") if config.mode.parallel else 1
+    ids = validate.youtube_ids(youtube_ids)
     started = time.perf_counter()
     stages = [stage.name for stage in plan(config)]
     with StageProgress(len(ids), stages, enabled=progress) as bars:

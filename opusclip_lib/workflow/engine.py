@@ -38,10 +38,12 @@ from opusclip_lib.db import (
     InvalidTransition,
     Job,
     LeaseLost,
+    OperationalError,
     Video,
     jobs,
     videos,
 )
+from opusclip_lib.db import validate
 from opusclip_lib.db.backend import Row
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.observability import carrier
@@ -51,6 +53,7 @@ from opusclip_lib.pipelines import task_scope
 from opusclip_lib.workflow.config import KIND, WorkflowConfig
 from opusclip_lib.workflow.errors import Failure, classify
 from opusclip_lib.workflow.files import VideoFiles, clean_partials
+from opusclip_lib.workflow.outage import ride_out
 from opusclip_lib.workflow.services import Services
 from opusclip_lib.workflow.stages import Stage, VideoRun, plan
 
@@ -150,7 +153,7 @@ class Engine:
         Optimised: all rows and jobs in one transaction. Naive: one commit per statement.
         ``InvalidYouTubeId`` (nothing stored) if any id cannot be a YouTube id.
         """
-        ids = list(dict.fromkeys(youtube_ids))
+        ids = validate.youtube_ids(youtube_ids)  # before any query sees them
         if self.config.mode.batched:
             async with self.db.transaction() as tx:
                 enqueued = await self._enqueue(tx, ids)
@@ -219,13 +222,13 @@ class Engine:
                     return await self._run(lease)
                 finally:
                     beat.cancel()
-        except LeaseLost:
-            return await jobs.get_job(self.db, job.id)  # cancelled or reaped: no longer ours
+        except LeaseLost:  # cancelled or reaped: no longer ours
+            return await ride_out(lambda: jobs.get_job(self.db, job.id))
         except asyncio.CancelledError:
             await self._hand_back(lease.job)
             raise
         except Exception as error:  # every failure ends in a recorded state, never a running one
-            return await self._fail(lease.job, error)
+            return await ride_out(lambda: self._fail(lease.job, error))
 
     async def _run(self, lease: _Lease) -> Job:
         job = lease.job
@@ -269,10 +272,14 @@ class Engine:
                                      attempt=job.attempts, worker=self.worker)
 
     async def _heartbeat(self, job_id: int) -> None:
-        """Renew the lease until cancelled; ``LeaseLost`` stops the job's work."""
+        """Renew the lease until cancelled; ``LeaseLost`` stops the job's work. A beat lost to a
+        database outage is skipped: the lease only lapses after ``stale_after_s`` of silence."""
         while True:
             await asyncio.sleep(self.config.heartbeat_s)
-            await self._beat(job_id)
+            try:
+                await self._beat(job_id)
+            except OperationalError as exc:
+                logger.warning("job %s: heartbeat skipped, database unavailable (%s)", job_id, exc)
 
     async def _beat(self, job_id: int, *, stage: str | None = None,
                     progress: float | None = None) -> None:
@@ -296,12 +303,18 @@ class Engine:
             logger.warning("job %s left for the reaper: %r", job.id, exc)
 
     async def _record(self, job: Job, failure: Failure, *, backoff_s: float) -> Job:
-        """The failure in the job (retry after ``backoff_s``, or ``failed`` with its video)."""
+        """The failure in the job (retry after ``backoff_s``, deferred without spending the
+        attempt, or ``failed`` with its video)."""
         try:
             async with self.db.transaction() as tx:
-                failed = await jobs.fail(tx, job.id, code=failure.code, message=failure.message,
-                                         worker=self.worker, retryable=failure.retryable,
-                                         backoff_s=backoff_s)
+                if failure.defer_s is not None:  # nothing was tried: the attempt is not spent
+                    failed = await jobs.defer(tx, job.id, worker=self.worker,
+                                              delay_s=max(failure.defer_s, self.config.poll_s),
+                                              code=failure.code, message=failure.message)
+                else:
+                    failed = await jobs.fail(tx, job.id, code=failure.code,
+                                             message=failure.message, worker=self.worker,
+                                             retryable=failure.retryable, backoff_s=backoff_s)
                 if failed.status == "failed" and failed.video_id is not None:
                     await videos.update_video(tx, failed.video_id, status="failed")
         except InvalidTransition:  # LeaseLost included: cancelled or reaped meanwhile

@@ -1,8 +1,9 @@
 """Why a job failed, in the words ``processing_jobs`` keeps: a code, a message, and retry or not.
 
 Codes name the cause, not the exception class: ``video_not_found``, ``no_highlights``,
-``media_unreadable``, ``openai.malformed_response``, ``stability.rate_limit``... The message
-starts with the stage, so ``error_message`` alone says where and why.
+``media_unreadable``, ``clip_out_of_range`` (the media is shorter than a picked clip),
+``openai.malformed_response``, ``stability.rate_limit``... The message starts with the stage, so
+``error_message`` alone says where and why.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from opusclip_lib.api import APIError
 from opusclip_lib.db import OperationalError
-from opusclip_lib.media import FFmpegError
+from opusclip_lib.media import ClipOutOfRange, FFmpegError
 from opusclip_lib.resilience import CircuitOpenError, QuotaExhaustedError
 
 MESSAGE_MAX = 2000
@@ -40,9 +41,13 @@ class MediaUnreadable(WorkflowError):
 
 @dataclass(frozen=True, slots=True)
 class Failure:
+    """``defer_s``: come back after this many seconds without spending the attempt (nothing
+    was tried: an open circuit breaker refused the call and said when it half-opens)."""
+
     code: str
     message: str
     retryable: bool
+    defer_s: float | None = None
 
 
 def _snake(name: str) -> str:
@@ -54,18 +59,23 @@ def classify(error: BaseException, stage: str | None) -> Failure:
 
     Retryable: what may work later (a provider's 429/5xx once its own retries are spent, an open
     circuit, a lost database connection). Not: bad input, a schema-breaking answer, bad media.
+    An open circuit defers the job until the breaker half-opens instead.
     """
+    defer_s = None
     match error:
         case WorkflowError():
             code, retryable = error.code, error.retryable
         case CircuitOpenError():
             code, retryable = f"{error.provider}.circuit_open", True
+            defer_s = error.retry_after or 0.0
         case QuotaExhaustedError():
             code, retryable = f"{error.provider}.quota_exhausted", False
         case APIError():
             code, retryable = f"{error.provider}.{_snake(type(error).__name__)}", error.retryable
         case FFmpegError():
             code, retryable = "ffmpeg_failed", False
+        case ClipOutOfRange():
+            code, retryable = "clip_out_of_range", False
         case OperationalError():
             code, retryable = "database_unavailable", True
         case _:
@@ -74,4 +84,4 @@ def classify(error: BaseException, stage: str | None) -> Failure:
     if code == "internal_error":
         text = f"{type(error).__name__}: {text}"
     message = f"{stage or 'start'}: {text}"
-    return Failure(code, message[:MESSAGE_MAX], retryable)
+    return Failure(code, message[:MESSAGE_MAX], retryable, defer_s)

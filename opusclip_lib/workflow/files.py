@@ -14,15 +14,17 @@
 
 Every file is written under a hidden temporary name in its own folder and renamed into place
 when complete (:func:`opusclip_lib.media.atomic_output`), so a final name always means a whole
-file. A process killed mid-write leaves the hidden file behind; the next worker to claim the
-video deletes those (:func:`clean_partials`) first: it then holds the job's lease, so no live
-writer can own them.
+file; a render's scratch files (captions) live in a hidden folder beside its clip, never in
+``/tmp``. A process killed mid-write leaves the hidden files behind; the next worker to claim
+the video deletes those (:func:`clean_partials`) first: it then holds the job's lease, so no
+live writer can own them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,8 @@ from typing import Any
 from opusclip_lib.media import atomic_output
 
 PARTIAL = ".*.part*"
-"""The hidden names :func:`opusclip_lib.media.atomic_output` writes to."""
+"""The hidden names :func:`opusclip_lib.media.atomic_output` writes to, and the scratch folders
+:func:`opusclip_lib.media.render_clip` keeps beside a clip while it renders."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +77,14 @@ class VideoFiles:
 
 
 def clean_partials(folder: Path) -> list[Path]:
-    """Delete the hidden temporary files a killed writer left under ``folder``; return them."""
+    """Delete the hidden temporary files (and a render's scratch folders) a killed writer left
+    under ``folder``; return them."""
     found = sorted(folder.rglob(PARTIAL)) if folder.exists() else []
     for path in found:
-        path.unlink(missing_ok=True)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return found
 
 
