@@ -342,7 +342,10 @@ def test_context_is_empty_outside_a_job() -> None:
 async def test_worker_sample_sets_queue_gauges(db: Database) -> None:
     from opusclip_lib.observability.sampling import sample_once
 
-    await jobs.enqueue(db, "pipeline", delay_s=-30)
+    job = await jobs.enqueue(db, "pipeline")
+    # Due 30 s ago: delays are refused below zero, so the test backdates the row itself.
+    await db.execute(f"UPDATE processing_jobs SET run_after = {db.backend.now_plus()} WHERE id = ?",
+                     (-30.0, job.id))
     metrics = Metrics()
     await sample_once(db, {}, metrics)
     with metrics_server(metrics, 0) as port:
