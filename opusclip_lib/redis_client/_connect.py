@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis, RedisCluster
@@ -89,7 +89,7 @@ async def check_redis(client: AnyRedis, *,
     try:
         async with asyncio.timeout(timeouts.command_s):
             if isinstance(client, RedisCluster):
-                info = await client.cluster_info(target_nodes=RedisCluster.RANDOM)
+                info = await _cluster_info(client)
                 if info.get("cluster_state") != "ok":
                     raise RedisClusterDownError(
                         f"the Redis Cluster reports cluster_state:{info.get('cluster_state')} "
@@ -117,6 +117,19 @@ def translate(exc: BaseException) -> RedisServiceError:
     if isinstance(exc, TimeoutError):
         return RedisUnavailableError("Redis did not answer in time")
     return RedisUnavailableError(f"Redis is unavailable: {type(exc).__name__}: {text}")
+
+
+async def _cluster_info(client: RedisCluster) -> dict[str, Any]:
+    """``CLUSTER INFO`` from the first node that answers: a dead node says nothing about the
+    others."""
+    await client.initialize()
+    failure: BaseException = RedisUnavailableError("the cluster has no known node")
+    for node in client.get_nodes():
+        try:
+            return await client.cluster_info(target_nodes=node)  # type: ignore[no-any-return]
+        except (RedisError, OSError) as exc:
+            failure = exc
+    raise failure
 
 
 def is_outage(exc: BaseException) -> bool:

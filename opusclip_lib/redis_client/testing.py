@@ -73,7 +73,7 @@ def redis_cluster() -> Iterator[LocalCluster]:
 @pytest.fixture
 def fresh_cluster() -> Iterator[LocalCluster]:
     """A cluster of this test's own, for tests that crash its nodes."""
-    cluster = start_cluster(require_full_coverage=False)
+    cluster = start_cluster()
     try:
         yield cluster
     finally:
