@@ -9,7 +9,7 @@ The database layer and the resilience layer both import this package; it imports
 """
 
 from opusclip_lib.redis_client._connect import (
-    AnyRedis, check_redis, is_cluster_url, open_redis, redis_client, translate)
+    AnyRedis, check_redis, delete_matching, is_cluster_url, open_redis, redis_client, translate)
 from opusclip_lib.redis_client._errors import (
     NotAClusterError, RedisClusterDownError, RedisConfigurationError, RedisServiceError,
     RedisUnavailableError)
@@ -19,5 +19,5 @@ from opusclip_lib.redis_client._timeouts import RedisTimeouts
 __all__ = [
     "AnyRedis", "NotAClusterError", "RedisClusterDownError", "RedisConfigurationError",
     "RedisGuard", "RedisServiceError", "RedisSkipped", "RedisTimeouts", "RedisUnavailableError",
-    "check_redis", "is_cluster_url", "node_of", "open_redis", "redis_client", "translate",
+    "check_redis", "delete_matching", "is_cluster_url", "node_of", "open_redis", "redis_client", "translate",
 ]

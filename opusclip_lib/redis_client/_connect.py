@@ -102,6 +102,19 @@ async def check_redis(client: AnyRedis, *,
         raise translate(exc) from exc
 
 
+async def delete_matching(client: AnyRedis, pattern: str) -> int:
+    """Delete every key matching ``pattern`` (``SCAN``, on every primary of a cluster) and return
+    how many; :class:`RedisUnavailableError` if Redis cannot be reached. For tidying up a run's
+    keys, not for hot paths."""
+    try:
+        keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+        if keys:
+            await client.delete(*keys)  # a cluster client splits it per slot
+    except (RedisError, OSError) as exc:
+        raise translate(exc) from exc
+    return len(keys)
+
+
 def translate(exc: BaseException) -> RedisServiceError:
     """The project's typed error for a redis-py (or socket) failure."""
     if isinstance(exc, RedisServiceError):

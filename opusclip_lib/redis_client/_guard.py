@@ -93,7 +93,8 @@ class RedisGuard:
         if scope not in self._down_since:
             self._down_since[scope] = now
             logger.warning("Redis%s failed during %s (%s: %s); skipping it for %g s",
-                           _where(scope), what, type(exc).__name__, exc,
+                           _where(scope), what, type(exc).__name__,
+                           exc or f"no answer within {self.timeouts.command_s:g} s",
                            self.timeouts.down_for_s)
 
 
