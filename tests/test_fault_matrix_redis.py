@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from opusclip_lib.db import connect, videos
@@ -179,3 +180,20 @@ async def test_feed_raises_a_typed_error_and_recovers(fault: Fault) -> None:
         assert len(sink.payloads) == 1
         assert sink.errors == []
     assert other_tasks() == before
+
+
+async def test_the_bound_holds_on_a_client_built_with_redis_py_defaults() -> None:
+    """A caller's own ``Redis(...)`` waits 5 s per socket read and retries three times; the
+    cache's guard still answers a miss within ``command_s`` (``asyncio.timeout``)."""
+    listener = HungListener()
+    await listener.start()
+    clock = FakeClock()
+    guard = RedisGuard(TIMEOUTS, clock=clock)
+    try:
+        async with Redis(host="127.0.0.1", port=listener.port) as client:
+            cache = RedisCache(client, guard=guard)
+            async with asyncio.timeout(BOUND_S):  # redis-py alone would take 20 s and more
+                assert await cache.get("k") is MISS
+            assert guard.failures == 1
+    finally:
+        await listener.close()

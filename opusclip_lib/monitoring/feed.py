@@ -1,6 +1,7 @@
 """The live status feed: one interface over LISTEN/NOTIFY, Redis pub/sub and polling.
 
-``open_feed`` picks the transport: PostgreSQL -> LISTEN/NOTIFY; else a Redis URL -> pub/sub;
+``open_feed`` picks the transport: PostgreSQL -> LISTEN/NOTIFY; else a Redis URL -> pub/sub
+(one server or a cluster, see :mod:`~opusclip_lib.monitoring.redis_pubsub`);
 else polling ``job_events`` (SQLite). ``transport=`` forces one. The :class:`Feed` stamps each
 update when published, measures its latency when delivered (``kind="feed"`` events in the
 recorder, named after the transport) and fans it out to every subscription.
