@@ -62,8 +62,7 @@ async def fault(request: pytest.FixtureRequest) -> AsyncIterator[Fault]:
 
         yield Fault(request.param, scratch.url, restart)
         return
-    replacement = ScratchRedis(port=0)  # port set below
-    request.getfixturevalue("scratch_redis").kill()  # skips (fails under CI) without redis-server
+    request.getfixturevalue("redis_server_binary")  # skips (fails under CI) without it
     listener = None
     if request.param == "hung listener":
         listener = HungListener()
@@ -71,7 +70,7 @@ async def fault(request: pytest.FixtureRequest) -> AsyncIterator[Fault]:
         port = listener.port
     else:
         port = request.getfixturevalue("closed_port")
-    replacement.port = port
+    replacement = ScratchRedis(port=port)
 
     async def bring_up() -> None:
         if listener is not None:

@@ -120,10 +120,12 @@ async def test_a_failed_cluster_is_a_typed_error_and_the_caches_degrade(
 async def test_primary_failover_under_load(fresh_cluster: LocalCluster, tmp_path: Path,
                                            caplog: pytest.LogCaptureFixture) -> None:
     """Crash the primary that owns the feed's channel while caches and the feed are busy."""
+    before = {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
     async with connect(f"sqlite:///{tmp_path}/jobs.db") as db:
         with caplog.at_level(logging.WARNING):
             result = await run_drill(fresh_cluster, db, keys=100, before=300, after=200,
                                      max_s=BOUND_S)
+    left = {task for task in asyncio.all_tasks() if task is not asyncio.current_task()} - before
     print()
     report(result)  # the gap and the hit rates, for the log (not asserted: wall-clock)
     rates = result.hit_rates()
@@ -135,3 +137,4 @@ async def test_primary_failover_under_load(fresh_cluster: LocalCluster, tmp_path
     assert result.feed_reconnects >= 1
     assert result.delivered > 0
     assert result.board_matches_database
+    assert left == set()  # no listener, poller or redis-py repair task outlives the drill

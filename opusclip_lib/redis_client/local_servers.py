@@ -1,12 +1,13 @@
-"""Redis servers of our own on loopback, for tests and notebooks: a scratch server we may pause
-or kill (never the shared one), and a real Redis Cluster of 3 primaries and 3 replicas.
+"""Redis servers of our own on loopback, for tests, benchmarks and notebooks: a scratch server we
+may pause or kill (never the shared one), a listener that never answers, and a real Redis
+Cluster of 3 primaries and 3 replicas.
 
-Tooling, not core (nothing in the library imports it). ``with LocalCluster() as cluster:``
-starts six ``redis-server --cluster-enabled yes`` processes in a temporary folder, joins them
-with ``redis-cli --cluster create ... --cluster-replicas 1``, waits for ``cluster_state:ok`` and
-for every replica to be in sync, and on exit kills them and deletes the folder. Ports are picked
-free: ``preferred_port`` and the five after it if they (and their cluster-bus ports, +10000) are
-free, else the next free block.
+Tooling, not core: only tests, ``opusclip bench`` and notebooks import it.
+``with LocalCluster() as cluster:`` starts six ``redis-server --cluster-enabled yes`` processes
+in a temporary folder, joins them with ``redis-cli --cluster create ... --cluster-replicas 1``,
+waits for ``cluster_state:ok`` and for every replica to be in sync, and on exit kills them and
+deletes the folder. Ports are picked free: ``preferred_port`` and the five after it if they (and
+their cluster-bus ports, +10000) are free, else the next free block.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class ScratchRedis:
     first free one from ``preferred_port``."""
 
     def __init__(self, *, port: int | None = None, preferred_port: int = 7390) -> None:
-        self.port = port if port is not None else _free_block(preferred_port, 1)[0]
+        self.port = port if port is not None else free_ports(preferred_port, 1)[0]
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -151,7 +152,7 @@ class LocalCluster:
 
     def start(self) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="opusclip-redis-cluster-"))
-        self.ports = _free_block(self.preferred_port, NODES)
+        self.ports = free_ports(self.preferred_port, NODES)
         for port in self.ports:
             self._spawn(port)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -261,7 +262,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_block(preferred: int, count: int) -> list[int]:
+def free_ports(preferred: int, count: int) -> list[int]:
     """``count`` consecutive free ports (and their bus ports), from ``preferred`` upwards."""
     for start in range(preferred, 10_000 + BUS_PORT_OFFSET - count, count * 2):
         block = list(range(start, start + count))

@@ -15,13 +15,21 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from opusclip_lib.redis_client.local_servers import (
-    ClusterStartError, HungListener, LocalCluster, ScratchRedis, _free_block)
+    ClusterStartError, HungListener, LocalCluster, ScratchRedis, free_ports,
+    redis_server_available)
 
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_server_binary() -> None:
+    """Skip (fail under CI) unless ``redis-server`` and ``redis-cli`` are on PATH."""
+    if not redis_server_available():
+        _unavailable("redis-server and redis-cli are not on PATH")
 
 
 @pytest.fixture
@@ -37,7 +45,7 @@ def scratch_redis() -> Iterator[ScratchRedis]:
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nothing listens on: connecting is refused at once."""
-    return _free_block(7380, 1)[0]
+    return free_ports(7380, 1)[0]
 
 
 @pytest.fixture
