@@ -196,3 +196,48 @@ async def test_the_bound_holds_on_a_client_built_with_redis_py_defaults() -> Non
             assert guard.failures == 1
     finally:
         await listener.close()
+
+
+async def test_feed_listener_reconnects_in_place_after_a_restart(
+        scratch_redis: ScratchRedis) -> None:
+    """A crashed and restarted Redis: the same listener subscribes again by itself (redis-py
+    reconnects on its next read, or our loop polls again after a failed one). What was published
+    while it was away is lost (at most once), so the test publishes until one gets through."""
+    before = other_tasks()
+    async with open_redis(scratch_redis.url) as client:
+        feed = RedisPubSub(client, f"opusclip_test_{secrets.token_hex(4)}")
+        sink = Collected()
+        async with feed.listen(sink):
+            scratch_redis.restart()  # SIGKILL, then a new empty server on the same port
+            async with asyncio.timeout(BOUND_S):
+                while not sink.payloads:
+                    try:
+                        await feed.publish({"job_id": 1, "status": "pending"})
+                    except RedisUnavailableError:
+                        pass  # the publishing connection reconnects on its next call
+                    await asyncio.sleep(0.05)
+        assert sink.errors == []
+    assert other_tasks() == before
+
+
+async def test_feed_listener_rides_out_an_outage(scratch_redis: ScratchRedis) -> None:
+    """Redis down long enough for the listener to notice: it logs the loss once, keeps trying
+    with backoff, and hears updates again once Redis is back."""
+    async with open_redis(scratch_redis.url) as client:
+        feed = RedisPubSub(client, f"opusclip_test_{secrets.token_hex(4)}")
+        sink = Collected()
+        async with feed.listen(sink):
+            scratch_redis.kill()
+            async with asyncio.timeout(BOUND_S):
+                while feed.reconnects == 0:
+                    await asyncio.sleep(0.05)  # until the listener has met the outage
+            scratch_redis.restart()
+            async with asyncio.timeout(BOUND_S):
+                while not sink.payloads:
+                    try:
+                        await feed.publish({"job_id": 1, "status": "pending"})
+                    except RedisUnavailableError:
+                        pass
+                    await asyncio.sleep(0.05)
+        assert feed.reconnects == 1  # one outage, however many attempts it took
+        assert sink.errors == []
