@@ -40,7 +40,9 @@ async def test_clients_get_the_explicit_timeouts() -> None:
 
 
 @pytest.mark.parametrize("url", ["memcached://user:s3cret@h:1", "user:s3cret@h:1",
-                                 "redis+cluster://user:s3cret@h:7000/2"])
+                                 "user:s3cret@h://x", "redis+cluster://user:s3cret@h:7000/2",
+                                 "redis://user:s3cret@h:port/0",
+                                 "redis://h:1/0?socket_timeout=s3cret"])
 def test_bad_urls_are_refused_without_quoting_the_password(url: str) -> None:
     with pytest.raises(RedisConfigurationError) as refused:
         redis_client(url)

@@ -162,7 +162,8 @@ async def run_drill(cluster: LocalCluster, database: Database, *, keys: int = 20
     assert killed_at is not None
     frame = pd.DataFrame(rows)
     degraded_after_kill = frame[(frame["t_s"] >= killed_at) & frame["degraded"]]
-    last_degraded = float(degraded_after_kill["t_s"].max()) if len(degraded_after_kill) else killed_at
+    last_degraded = (float(degraded_after_kill["t_s"].max()) if len(degraded_after_kill)
+                     else killed_at)
     frame["phase"] = "after"
     frame.loc[frame["t_s"] <= last_degraded, "phase"] = "during"
     frame.loc[frame["t_s"] < killed_at, "phase"] = "before"

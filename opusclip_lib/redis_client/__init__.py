@@ -19,5 +19,6 @@ from opusclip_lib.redis_client._timeouts import RedisTimeouts
 __all__ = [
     "AnyRedis", "NotAClusterError", "RedisClusterDownError", "RedisConfigurationError",
     "RedisGuard", "RedisServiceError", "RedisSkipped", "RedisTimeouts", "RedisUnavailableError",
-    "check_redis", "delete_matching", "is_cluster_url", "node_of", "open_redis", "redis_client", "translate",
+    "check_redis", "delete_matching", "is_cluster_url", "node_of", "open_redis", "redis_client",
+    "translate",
 ]

@@ -1,11 +1,11 @@
 """One place that turns a Redis URL into a client: a single server or a Redis Cluster.
 
-``redis://host:port/db`` (and ``rediss://``, ``unix://``) is one server. ``redis+cluster://host:port``
-(and ``rediss+cluster://``) is a Redis Cluster reached through any one of its nodes: the client
-asks that node for the cluster's map of slots and discovers the others. Both get the explicit
-timeouts of :class:`RedisTimeouts` and at most one quick retry, instead of redis-py's defaults
-(a 5 s socket timeout, three retries with backoff), which made each cached call wait seconds
-for a hung Redis.
+``redis://host:port/db`` (and ``rediss://``, ``unix://``) is one server.
+``redis+cluster://host:port`` (and ``rediss+cluster://``) is a Redis Cluster reached through any
+one of its nodes: the client asks that node for the cluster's map of slots and discovers the
+others. Both get the explicit timeouts of :class:`RedisTimeouts` and at most one quick retry,
+instead of redis-py's defaults (a 5 s socket timeout, three retries with backoff), which made
+each cached call wait seconds for a hung Redis.
 """
 
 from __future__ import annotations
@@ -48,16 +48,23 @@ def redis_client(url: str, *, timeouts: RedisTimeouts = RedisTimeouts()) -> AnyR
     settings = {"socket_connect_timeout": timeouts.connect_s,
                 "socket_timeout": timeouts.socket_s,
                 "retry": Retry(NoBackoff(), 1)}  # one reconnect for a pooled connection gone stale
-    if scheme in SINGLE_SCHEMES:
-        return Redis.from_url(url, **settings)
-    if scheme in CLUSTER_SCHEMES:
-        plain = CLUSTER_SCHEMES[scheme] + url[len(scheme):]
-        if urlsplit(plain).path.strip("/") not in ("", "0"):
-            raise RedisConfigurationError("a Redis Cluster has only database 0: drop the /<db> "
-                                          "from the redis+cluster:// URL")
-        return RedisCluster.from_url(plain, **settings)
+    try:
+        if scheme in SINGLE_SCHEMES:
+            return Redis.from_url(url, **settings)
+        if scheme in CLUSTER_SCHEMES:
+            plain = CLUSTER_SCHEMES[scheme] + url[len(scheme):]
+            if urlsplit(plain).path.strip("/") not in ("", "0"):
+                raise RedisConfigurationError("a Redis Cluster has only database 0: drop the "
+                                              "/<db> from the redis+cluster:// URL")
+            return RedisCluster.from_url(plain, **settings)
+    except ValueError as exc:  # a port or option redis-py cannot parse (its text may quote it)
+        if isinstance(exc, RedisConfigurationError):
+            raise
+        raise RedisConfigurationError(f"a malformed {scheme}:// URL (check the host, port and "
+                                      "options)") from None
+    shown = f" {scheme!r}" if scheme.replace("+", "").isalnum() else ""
     raise RedisConfigurationError(
-        f"unsupported Redis URL scheme {scheme!r}: use redis://host:port/db for one server or "
+        f"unsupported Redis URL scheme{shown}: use redis://host:port/db for one server or "
         "redis+cluster://host:port for a Redis Cluster (rediss:// and rediss+cluster:// for TLS)")
 
 

@@ -259,7 +259,8 @@ class RedisCache:
                 await pipe.execute()
 
         try:
-            await self.guard.call(store, what="cache store", scope=node_of(self._redis, self.data_key(key)))
+            await self.guard.call(store, what="cache store",
+                                  scope=node_of(self._redis, self.data_key(key)))
         except RedisServiceError as exc:
             logger.debug("cache store skipped: %s", exc)  # the guard logged the outage once
 
