@@ -94,7 +94,13 @@ class RedisStore:
         except RedisServiceError as exc:
             logger.debug("video cache read treated as a miss: %s", exc)
             return None
-        return None if raw is None else Video.from_row(json.loads(raw))
+        if raw is None:
+            return None
+        try:
+            return Video.from_row(json.loads(raw))
+        except (ValueError, TypeError, KeyError) as exc:  # not an entry this store wrote
+            logger.warning("video cache read treated as a miss, stored value unreadable: %r", exc)
+            return None
 
     async def set(self, key: str, video: Video) -> None:
         value = json.dumps(video.to_dict(), default=datetime.isoformat)
