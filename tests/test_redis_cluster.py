@@ -135,6 +135,6 @@ async def test_primary_failover_under_load(fresh_cluster: LocalCluster, tmp_path
     assert rates["after"] >= 0.9 * rates["before"]  # the client found the new topology
     assert "failed during cache read" in caplog.text  # the degradation was logged
     assert result.feed_reconnects >= 1
-    assert result.delivered > 0
+    assert result.delivered_after_kill > 0  # the listener follows the channel's new owner
     assert result.board_matches_database
     assert left == set()  # no listener, poller or redis-py repair task outlives the drill

@@ -59,6 +59,9 @@ class FailoverResult:
     published: int = 0
     publish_failed: int = 0
     delivered: int = 0
+    delivered_after_kill: int = 0
+    """Updates published after the kill that reached the board through the feed: the
+    listener found the channel's new owner."""
     feed_reconnects: int = 0
     board_matches_database: bool = False
     escaped: list[str] = field(default_factory=list)
@@ -80,7 +83,8 @@ class FailoverResult:
         return {"gap_s": self.gap_s, "victim": self.victim, "promoted": self.promoted,
                 "full_coverage": self.full_coverage, "hit_rates": self.hit_rates(),
                 "published": self.published, "publish_failed": self.publish_failed,
-                "delivered": self.delivered, "feed_reconnects": self.feed_reconnects,
+                "delivered": self.delivered,
+                "delivered_after_kill": self.delivered_after_kill, "feed_reconnects": self.feed_reconnects,
                 "board_matches_database": self.board_matches_database, "escaped": self.escaped}
 
 
@@ -93,7 +97,8 @@ async def run_drill(cluster: LocalCluster, database: Database, *, keys: int = 20
     rows: list[dict[str, Any]] = []
     escaped: list[str] = []
     board = LiveStatus()
-    counts = {"published": 0, "publish_failed": 0, "delivered": 0}
+    counts = {"published": 0, "publish_failed": 0, "delivered": 0, "delivered_after_kill": 0}
+    killed_wall = float("inf")  # epoch seconds, as the feed stamps ``published_at``
     async with open_redis(cluster.url) as client:
         guard = RedisGuard()
         cache = RedisCache(client, prefix=prefix, guard=guard)
@@ -106,6 +111,7 @@ async def run_drill(cluster: LocalCluster, database: Database, *, keys: int = 20
         async def follow() -> None:
             async for update in feed.updates():
                 counts["delivered"] += 1
+                counts["delivered_after_kill"] += update["published_at"] > killed_wall
                 board.apply(update)
 
         async def poll() -> None:
@@ -126,6 +132,7 @@ async def run_drill(cluster: LocalCluster, database: Database, *, keys: int = 20
                 if i == before:
                     cluster.kill(victim)
                     killed_at = time.perf_counter() - started
+                    killed_wall = time.time()
                 key = f"k{i % keys}"
                 mark = guard.failures + guard.skipped
                 began = time.perf_counter()
@@ -171,7 +178,8 @@ async def run_drill(cluster: LocalCluster, database: Database, *, keys: int = 20
     return FailoverResult(frame, killed_at, last_degraded - killed_at, victim,
                           replica if cluster.role(replica) == "master" else None,
                           cluster.require_full_coverage, counts["published"],
-                          counts["publish_failed"], counts["delivered"], pipe.reconnects,
+                          counts["publish_failed"], counts["delivered"],
+                          counts["delivered_after_kill"], pipe.reconnects,
                           matches, escaped)
 
 
@@ -217,7 +225,8 @@ def report(result: FailoverResult) -> list[str]:
     print(f"gap (kill -> last degraded cache operation): {result.gap_s:.2f} s")
     print(result.summary().to_string(float_format=lambda x: f"{x:.3f}"))
     print(f"feed: {result.published} updates published, {result.publish_failed} refused during "
-          f"the gap, {result.delivered} delivered through the feed; "
+          f"the gap, {result.delivered} delivered through the feed "
+          f"({result.delivered_after_kill} of them published after the kill); "
           f"{result.feed_reconnects} reconnect(s)")
     checks = [
         ("no exception escaped the caches", not result.escaped),
