@@ -234,6 +234,9 @@ class LocalCluster:
              "--cluster-node-timeout", str(self.node_timeout_ms),
              "--cluster-require-full-coverage", "yes" if self.require_full_coverage else "no",
              "--dir", str(folder), "--save", "", "--appendonly", "no",
+             # a replica's first sync starts at once, not after the default 5 s wait for
+             # more replicas to share the transfer
+             "--repl-diskless-sync-delay", "0",
              "--logfile", str(folder / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
