@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -152,6 +153,9 @@ class LocalCluster:
 
     def start(self) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="opusclip-redis-cluster-"))
+        # Torn down by stop(), or at the latest when this object is collected or Python exits
+        # (a notebook kernel stopped mid-run): no orphaned redis-server, no leftover folder.
+        self._tear_down = weakref.finalize(self, _tear_down, self._processes, self._folder)
         self.ports = free_ports(self.preferred_port, NODES)
         for port in self.ports:
             self._spawn(port)
@@ -181,13 +185,8 @@ class LocalCluster:
                            .get("master_link_status") == "up")
 
     def stop(self) -> None:
-        for process in self._processes.values():
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=10)
-        self._processes.clear()
         if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
+            self._tear_down()  # runs once, however many times it is called
             self._folder = None
 
     # --- what the failover tests use -----------------------------------------------------
@@ -245,6 +244,15 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"timed out waiting for {what}")
             time.sleep(0.05)
+
+
+def _tear_down(processes: dict[int, subprocess.Popen[bytes]], folder: Path) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+    processes.clear()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _cli(port: int, *command: str, check: bool = True) -> str:
