@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
-from redis.asyncio import Redis
+
+from opusclip_lib.redis_client import AnyRedis, delete_matching, open_redis
 
 SERVERS = {
     "postgres": "OPUSCLIP_POSTGRES_URL",
@@ -64,11 +65,10 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[tuple[Redis, str]]:
-    """A client and a key prefix unique to this test; the test's keys are deleted afterwards."""
+async def redis(redis_url: str) -> AsyncIterator[tuple[AnyRedis, str]]:
+    """A client (one server or a cluster, as the URL says) and a key prefix unique to this test;
+    the test's keys are deleted afterwards."""
     prefix = f"opusclip:test:{uuid.uuid4().hex}:"
-    async with Redis.from_url(redis_url) as client:
+    async with open_redis(redis_url) as client:
         yield client, prefix
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
+        await delete_matching(client, prefix + "*")

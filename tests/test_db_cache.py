@@ -11,6 +11,7 @@ import pytest
 from opusclip_lib.db import api_calls, connect, videos
 from opusclip_lib.db.cache import MemoryStore, RedisStore, Store, VideoCache
 from opusclip_lib.db.database import Database
+from opusclip_lib.redis_client import open_redis
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 TTL = 1.0  # long enough that a busy machine does not expire entries mid-test
@@ -81,3 +82,17 @@ async def test_api_calls_double_as_a_response_cache(db: Database) -> None:
     await asyncio.sleep(0.1)
     assert await api_calls.cached_response(db, "openai", "chat", digest, max_age_s=0.05) is None
     assert [c.status for c in await api_calls.list_api_calls(db, provider="openai")] == [200, 500]
+
+
+@pytest.mark.redis
+async def test_an_unreadable_redis_entry_is_a_miss(sqlite_db: Database, redis_url: str) -> None:
+    prefix = f"test:{secrets.token_hex(4)}:"
+    async with RedisStore.from_url(redis_url, prefix=prefix) as redis_store, \
+            open_redis(redis_url) as someone_else:
+        video = await videos.insert_video(sqlite_db, "garbledVid1", title="Garbled")
+        await someone_else.set(prefix + "garbledVid1", b"not json")
+        cache = VideoCache(sqlite_db, redis_store)
+        assert await cache.get("garbledVid1") == video  # from the database, then stored again
+        assert await cache.get("garbledVid1") == video
+        assert cache.hits == 1
+        await redis_store.delete("garbledVid1")

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 
 from opusclip_lib.db import ConnectionLost, Database, clear, connect, jobs
 from opusclip_lib.metrics import percentiles
@@ -24,6 +24,7 @@ from opusclip_lib.monitoring import (
     open_feed,
 )
 from opusclip_lib.monitoring.pg_notify import LISTENER_APPLICATION
+from opusclip_lib.redis_client import open_redis
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # scratch_namespaces: a private PG schema
 
@@ -111,7 +112,11 @@ async def listening(transport: str, db: Database, channel: str | None,
                     redis_url: str | None) -> int:
     """Server-side count of subscribers on the feed's channel, seen from a new connection."""
     if transport == "redis":
-        async with Redis.from_url(redis_url) as redis:
+        assert redis_url is not None and channel is not None
+        async with open_redis(redis_url) as redis:
+            if isinstance(redis, RedisCluster):  # sharded pub/sub, counted on the channel's shard
+                return int((await redis.pubsub_shardnumsub(
+                    channel, target_nodes=redis.get_node_from_key(channel)))[0][1])
             return int((await redis.pubsub_numsub(channel))[0][1])
     if transport == "postgres":
         async with connect(db.url, min_size=1, max_size=1, migrate=False) as observer:

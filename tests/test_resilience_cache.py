@@ -152,9 +152,9 @@ async def test_redis_cache_round_trip(redis: tuple[Redis, str]) -> None:
     assert await cache.get("json") == {"items": [{"id": "abc", "views": "12"}], "total": 1}
     assert await cache.get("bytes") == b"\x89PNG\r\n"
     assert await cache.get("absent") is MISS
-    assert 290 < await client.ttl(prefix + "json") <= 300  # SETEX gave the key its TTL
-    assert 3590 < await client.ttl(prefix + "stale:json") <= 3600
-    await client.delete(prefix + "json")  # as if the TTL ran out
+    assert 290 < await client.ttl(cache.data_key("json")) <= 300  # SETEX gave the key its TTL
+    assert 3590 < await client.ttl(cache.stale_key("json")) <= 3600
+    await client.delete(cache.data_key("json"))  # as if the TTL ran out
     assert await cache.get("json") is MISS
     assert await cache.get_stale("json") == {"items": [{"id": "abc", "views": "12"}], "total": 1}
 

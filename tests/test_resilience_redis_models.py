@@ -73,9 +73,10 @@ async def test_round_trip_gives_back_an_equal_value_of_the_same_type(
 async def test_forged_class_path_is_a_miss_not_an_import(
         redis: tuple[Redis, str], path: str, caplog: pytest.LogCaptureFixture) -> None:
     client, prefix = redis
-    await client.set(prefix + "k", b"m" + path.encode() + b"\n{}")
+    cache = RedisCache(client, prefix=prefix)
+    await client.set(cache.data_key("k"), b"m" + path.encode() + b"\n{}")
     with caplog.at_level(logging.WARNING, logger="opusclip_lib.resilience.cache"):
-        assert await RedisCache(client, prefix=prefix).get("k") is MISS
+        assert await cache.get("k") is MISS
     assert "refusing to rebuild" in caplog.text
 
 
@@ -89,7 +90,8 @@ async def test_forged_class_path_is_a_miss_not_an_import(
 async def test_model_that_cannot_come_back_is_not_stored(
         redis: tuple[Redis, str], value: BaseModel, caplog: pytest.LogCaptureFixture) -> None:
     client, prefix = redis
+    cache = RedisCache(client, prefix=prefix)
     with caplog.at_level(logging.WARNING, logger="opusclip_lib.resilience.cache"):
-        await RedisCache(client, prefix=prefix).set("k", value)
+        await cache.set("k", value)
     assert "cache store skipped" in caplog.text
-    assert await client.exists(prefix + "k") == 0
+    assert await client.exists(cache.data_key("k")) == 0

@@ -3,7 +3,8 @@
 Run: .venv/bin/python notebooks/solutions/22_api_rate_limiting_and_caching_solutions.py
 Offline, against the in-process sandbox with Stability's limit scaled down as in the notebook
 (15 requests per 1 s, 6 s lock-out). Exercise 4 needs Redis (OPUSCLIP_REDIS_URL) and is skipped
-without it. Charts go to work/22_*.png. Takes about half a minute.
+without it; exercise 5 starts a local Redis Cluster and is skipped without redis-server. Charts
+go to work/22_*.png. Takes about half a minute.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ matplotlib.use("Agg")  # a script: write the charts to files, no window
 import matplotlib.pyplot as plt
 import numpy as np
 from aiolimiter import AsyncLimiter
-from redis.asyncio import Redis
+from redis.exceptions import RedisClusterException
 
 from opusclip_lib.api import RateLimitError, StabilityClient, YouTubeClient
 from opusclip_lib.bench.pipeline import write_catalogue
@@ -28,6 +29,8 @@ from opusclip_lib.charts.resilience import requests_per_window
 from opusclip_lib.config import redis_url, work_dir
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.pipelines import map_bounded, map_gather
+from opusclip_lib.redis_client import delete_matching, open_redis
+from opusclip_lib.redis_client.local_servers import LocalCluster, redis_server_available
 from opusclip_lib.resilience import (
     Cache,
     Limiter,
@@ -166,20 +169,41 @@ async def exercise_4_shared_cache(app: Any, video_ids: list[str]) -> None:
         return
     prefix = f"opusclip:solutions22:{uuid.uuid4().hex[:8]}:"
     requests = zipf_requests(video_ids)
-    async with Redis.from_url(url) as redis:
+    async with open_redis(url) as redis:
         def shared() -> RedisCache:
             return RedisCache(redis, prefix=prefix)
         try:
             first = await run_workload(app, shared(), requests)
             second = await run_workload(app, shared(), requests)  # a new policy: "process 2"
         finally:
-            keys = [key async for key in redis.scan_iter(match=prefix + "*")]
-            if keys:
-                await redis.delete(*keys)
+            await delete_matching(redis, prefix + "*")
     print(f"4. first process: {first[0]:.0%} steady-state hits, {first[1]} API calls; "
           f"second process: {second[0]:.0%}, {second[1]} API calls")
     # The second policy has an empty memory but shares Redis: every answer the first one
     # stored is a hit, so it makes no API call at all.
+
+
+async def exercise_5_crossslot() -> None:
+    if not redis_server_available():
+        print("5. skipped: redis-server is not installed")
+        return
+    with LocalCluster() as cluster:
+        async with open_redis(cluster.url) as redis:
+            try:
+                await redis.mset({"video:abc:title": "A fox", "video:abc:views": 12})
+                untagged = "accepted"
+            except RedisClusterException as refused:  # redis-py checks the slots before sending
+                untagged = f"refused: {refused}"
+            await redis.mset({"video:{abc}:title": "A fox", "video:{abc}:views": 12})
+            slots = {key: await redis.cluster_keyslot(key)
+                     for key in ("video:abc:title", "video:abc:views",
+                                 "video:{abc}:title", "video:{abc}:views")}
+    print(f"5. MSET without a tag: {untagged}")
+    print(f"   slots: {slots}")
+    assert slots["video:{abc}:title"] == slots["video:{abc}:views"]
+    # Without a tag the two keys hash to different slots, so no single node can run the MSET
+    # (Redis would answer CROSSSLOT; redis-py refuses before sending). With "{abc}" only "abc"
+    # is hashed: both keys share its slot and the MSET is one command on one node.
 
 
 async def main() -> None:
@@ -188,6 +212,7 @@ async def main() -> None:
     await exercise_2_headroom(app)
     await exercise_3_cache_size(app, video_ids)
     await exercise_4_shared_cache(app, video_ids)
+    await exercise_5_crossslot()
 
 
 if __name__ == "__main__":

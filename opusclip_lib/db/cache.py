@@ -1,4 +1,5 @@
-"""Read-through cache for video look-ups by YouTube id, in memory or in Redis.
+"""Read-through cache for video look-ups by YouTube id, in memory or in Redis (one server or a
+cluster).
 
 ``VideoCache.get`` asks the store first and the database only on a miss, then fills the store.
 Hits and misses are counted and recorded (``kind="cache"``), so a notebook can plot the hit
@@ -8,20 +9,25 @@ expire after ``ttl_s`` so a missed invalidation heals itself.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import redis.asyncio as redis
 from cachetools import TTLCache
 
 from opusclip_lib.db import validate, videos
 from opusclip_lib.db.models import Video
+from opusclip_lib.redis_client import (
+    AnyRedis, RedisGuard, RedisServiceError, RedisTimeouts, node_of, open_redis)
 
 if TYPE_CHECKING:
     from opusclip_lib.db.database import Database
+
+logger = logging.getLogger(__name__)
 
 
 class Store(Protocol):
@@ -53,38 +59,69 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Shared by every process (and survives restarts); values are JSON with a TTL."""
+    """Shared by every process (and survives restarts); values are JSON with a TTL.
+
+    ``client`` is a single Redis or a Redis Cluster (each key is one video, so no operation
+    spans two slots). Redis down or hung is a miss, a skipped store, a skipped delete: logged,
+    bounded by ``guard.timeouts.command_s``, and skipped at once for ``down_for_s`` after a
+    failure, so the caller reads the database instead of waiting or failing. A skipped delete
+    leaves the old entry until its TTL runs out, as a missed invalidation always does.
+    """
 
     name = "redis"
 
-    def __init__(self, client: redis.Redis, *, ttl_s: float = 300.0,
-                 prefix: str = "opusclip:video:") -> None:
+    def __init__(self, client: AnyRedis, *, ttl_s: float = 300.0,
+                 prefix: str = "opusclip:video:", guard: RedisGuard | None = None) -> None:
         self._client = client
         self._ttl_ms = int(ttl_s * 1000)
         self._prefix = prefix
+        self.guard = guard if guard is not None else RedisGuard()
 
     @classmethod
     @asynccontextmanager
-    async def from_url(cls, url: str, *, ttl_s: float = 300.0,
-                       prefix: str = "opusclip:video:") -> AsyncIterator[RedisStore]:
-        """``async with RedisStore.from_url(url) as store:`` -- owns and closes its client."""
-        client = redis.Redis.from_url(url)
-        try:
-            yield cls(client, ttl_s=ttl_s, prefix=prefix)
-        finally:
-            await client.aclose()
+    async def from_url(cls, url: str, *, ttl_s: float = 300.0, prefix: str = "opusclip:video:",
+                       timeouts: RedisTimeouts = RedisTimeouts()) -> AsyncIterator[RedisStore]:
+        """``async with RedisStore.from_url(url) as store:`` -- owns and closes its client.
+
+        ``url`` is ``redis://host:port/db`` or ``redis+cluster://host:port``.
+        """
+        async with open_redis(url, timeouts=timeouts) as client:
+            yield cls(client, ttl_s=ttl_s, prefix=prefix, guard=RedisGuard(timeouts))
 
     async def get(self, key: str) -> Video | None:
-        raw = await self._client.get(self._prefix + key)
-        return None if raw is None else Video.from_row(json.loads(raw))
+        try:
+            raw = await self._call(self._client.get, key, what="video cache read")
+        except RedisServiceError as exc:
+            logger.debug("video cache read treated as a miss: %s", exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            return Video.from_row(json.loads(raw))
+        except (ValueError, TypeError, KeyError) as exc:  # not an entry this store wrote
+            logger.warning("video cache read treated as a miss, stored value unreadable: %r", exc)
+            return None
 
     async def set(self, key: str, video: Video) -> None:
-        await self._client.set(self._prefix + key,
-                               json.dumps(video.to_dict(), default=datetime.isoformat),
-                               px=self._ttl_ms)
+        value = json.dumps(video.to_dict(), default=datetime.isoformat)
+        try:
+            await self._call(functools.partial(self._client.set, value=value, px=self._ttl_ms),
+                             key, what="video cache store")
+        except RedisServiceError as exc:
+            logger.debug("video cache store skipped: %s", exc)
 
     async def delete(self, key: str) -> None:
-        await self._client.delete(self._prefix + key)
+        try:
+            await self._call(self._client.delete, key, what="video cache invalidation")
+        except RedisServiceError as exc:
+            logger.warning("video cache invalidation of %s skipped (%s): the old entry stays "
+                           "until its TTL runs out", key, exc)
+
+    async def _call(self, command: Callable[[str], Awaitable[Any]], key: str, *,
+                    what: str) -> Any:
+        name = self._prefix + key
+        return await self.guard.call(lambda: command(name), what=what,
+                                     scope=node_of(self._client, name))
 
 
 class VideoCache:

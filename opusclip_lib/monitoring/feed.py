@@ -1,6 +1,7 @@
 """The live status feed: one interface over LISTEN/NOTIFY, Redis pub/sub and polling.
 
-``open_feed`` picks the transport: PostgreSQL -> LISTEN/NOTIFY; else a Redis URL -> pub/sub;
+``open_feed`` picks the transport: PostgreSQL -> LISTEN/NOTIFY; else a Redis URL -> pub/sub
+(one server or a cluster, see :mod:`~opusclip_lib.monitoring.redis_pubsub`);
 else polling ``job_events`` (SQLite). ``transport=`` forces one. The :class:`Feed` stamps each
 update when published, measures its latency when delivered (``kind="feed"`` events in the
 recorder, named after the transport) and fans it out to every subscription.
@@ -15,8 +16,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, Literal, Self
 
-from redis.asyncio import Redis
-
 from opusclip_lib.db import Database, DatabaseURL, connect, parse_url
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.monitoring.pg_notify import PostgresNotify
@@ -24,6 +23,7 @@ from opusclip_lib.monitoring.polling import JobEventPoller
 from opusclip_lib.monitoring.redis_pubsub import RedisPubSub
 from opusclip_lib.monitoring.transport import Transport
 from opusclip_lib.monitoring.updates import Update, decode
+from opusclip_lib.redis_client import open_redis
 
 TransportChoice = Literal["auto", "postgres", "redis", "polling"]
 FEED_KIND = "feed"
@@ -195,7 +195,7 @@ async def open_feed(database_or_url: Database | DatabaseURL | str, redis_url: st
         pipe: Transport
         if chosen == "redis":
             assert redis_url is not None
-            client = await stack.enter_async_context(Redis.from_url(redis_url))
+            client = await stack.enter_async_context(open_redis(redis_url))
             pipe = RedisPubSub(client, channel or DEFAULT_CHANNEL)
         elif chosen == "postgres":
             assert db is not None

@@ -19,8 +19,8 @@ from typing import Any, Final, Protocol, cast
 
 from cachetools import TTLCache
 from pydantic import BaseModel, TypeAdapter
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+
+from opusclip_lib.redis_client import AnyRedis, RedisGuard, RedisServiceError, node_of
 
 logger = logging.getLogger(__name__)
 
@@ -200,30 +200,49 @@ class RedisCache:
     """A cache shared across processes: ``SET key value EX ttl`` (the SETEX of Redis >= 2.6.12,
     which redis-py 8 prefers) gives each key its TTL on the server.
 
-    The last-good copy lives under ``{prefix}stale:{key}`` with its own, longer TTL (written in the
-    same round trip). The caller owns ``redis`` (``async with Redis.from_url(url) as redis``);
-    it must return bytes (the default, ``decode_responses=False``). A Redis outage degrades to
-    misses and skipped stores, logged, rather than failing the API call the cache was meant to save.
-    So does a value the default encoder cannot store (see :func:`encode_value`), or an entry it
-    will not rebuild (a forged class path, a model whose fields have changed since).
+    The last-good copy lives under its own key with a longer TTL, written in the same round trip.
+    Both keys carry the request key as a hash tag (``{prefix}{<key>}`` and
+    ``{prefix}stale:{<key>}``), so on a Redis Cluster they live in one slot, on one node, and the
+    pipeline that writes them is still one round trip. The caller owns ``redis``, a single server
+    or a cluster (``async with open_redis(url) as redis``, which sets short timeouts); it must
+    return bytes (the default, ``decode_responses=False``).
+
+    A Redis outage degrades to misses and skipped stores, logged, rather than failing the API
+    call the cache was meant to save: each operation waits at most ``guard.timeouts.command_s``,
+    and once Redis has failed the next ``down_for_s`` seconds skip it without waiting. So does a
+    value the default encoder cannot store (see :func:`encode_value`), or an entry it will not
+    rebuild (a forged class path, a model whose fields have changed since).
     """
 
-    def __init__(self, redis: Redis, *, prefix: str = "opusclip:cache:", ttl: float = DEFAULT_TTL,
-                 stale_ttl: float | None = None,
+    def __init__(self, redis: AnyRedis, *, prefix: str = "opusclip:cache:",
+                 ttl: float = DEFAULT_TTL, stale_ttl: float | None = None,
                  encode: Callable[[Any], bytes] = encode_value,
-                 decode: Callable[[bytes], Any] = decode_value) -> None:
+                 decode: Callable[[bytes], Any] = decode_value,
+                 guard: RedisGuard | None = None) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError(f"prefix {prefix!r} must not contain braces: the cache puts each "
+                             "key in a {hash tag} itself, and Redis hashes only the first one")
         self.ttl = ttl
         self.prefix = prefix
+        self.guard = guard if guard is not None else RedisGuard()
         self._redis = redis
         self._stale_ttl = stale_ttl
         self._encode = encode
         self._decode = decode
 
+    def data_key(self, key: str) -> str:
+        """The Redis key holding ``key``'s fresh value."""
+        return f"{self.prefix}{{{key}}}"
+
+    def stale_key(self, key: str) -> str:
+        """The Redis key holding ``key``'s last-good copy (same hash slot as the fresh one)."""
+        return f"{self.prefix}stale:{{{key}}}"
+
     async def get(self, key: str) -> Any:
-        return await self._read(self.prefix + key)
+        return await self._read(self.data_key(key))
 
     async def get_stale(self, key: str) -> Any:
-        return MISS if self._stale_ttl is None else await self._read(f"{self.prefix}stale:{key}")
+        return MISS if self._stale_ttl is None else await self._read(self.stale_key(key))
 
     async def set(self, key: str, value: Any) -> None:
         try:
@@ -231,20 +250,26 @@ class RedisCache:
         except (TypeError, ValueError) as exc:
             logger.warning("cache store skipped, value cannot be encoded: %s", exc)
             return
-        try:
+
+        async def store() -> None:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(self.prefix + key, data, ex=_whole_seconds(self.ttl))
+                pipe.set(self.data_key(key), data, ex=_whole_seconds(self.ttl))
                 if self._stale_ttl is not None:
-                    pipe.set(f"{self.prefix}stale:{key}", data, ex=_whole_seconds(self._stale_ttl))
+                    pipe.set(self.stale_key(key), data, ex=_whole_seconds(self._stale_ttl))
                 await pipe.execute()
-        except RedisError as exc:
-            logger.warning("cache store skipped, Redis failed: %r", exc)
+
+        try:
+            await self.guard.call(store, what="cache store",
+                                  scope=node_of(self._redis, self.data_key(key)))
+        except RedisServiceError as exc:
+            logger.debug("cache store skipped: %s", exc)  # the guard logged the outage once
 
     async def _read(self, name: str) -> Any:
         try:
-            data = cast("bytes | None", await self._redis.get(name))  # decode_responses=False
-        except RedisError as exc:
-            logger.warning("cache read treated as a miss, Redis failed: %r", exc)
+            data = cast("bytes | None", await self.guard.call(
+                lambda: self._redis.get(name), what="cache read", scope=node_of(self._redis, name)))
+        except RedisServiceError as exc:
+            logger.debug("cache read treated as a miss: %s", exc)
             return MISS
         if data is None:
             return MISS
