@@ -30,6 +30,11 @@ from opusclip_lib.api.errors import (
     QuotaExceededError,
     RateLimitError,
     ServerError,
+    StreamInterruptedError,
+    StreamProtocolError,
+    StreamTimeoutError,
+    WebSocketClosedError,
+    GenerationPendingError,
 )
 from opusclip_lib.api.openai import OpenAIClient
 from opusclip_lib.api.stability import StabilityClient
@@ -43,4 +48,6 @@ __all__ = [
     "NotFoundError", "OpenAIClient", "PermissionDeniedError", "QuotaExceededError",
     "RateLimitError", "ResilienceHook", "ServerError", "StabilityClient", "Usage",
     "YouTubeClient", "default_transport_name", "make_sender",
+    "GenerationPendingError", "StreamInterruptedError", "StreamProtocolError",
+    "StreamTimeoutError", "WebSocketClosedError",
 ]

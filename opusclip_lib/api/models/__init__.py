@@ -20,6 +20,14 @@ from opusclip_lib.api.models.openai import (
     TitleIdeas,
 )
 from opusclip_lib.api.models.stability import AspectRatio, GeneratedImage, OutputFormat
+from opusclip_lib.api.models.streaming import (
+    ChatCompletionChunk,
+    ChoiceDelta,
+    ChunkChoice,
+    SpeechChunk,
+    StreamedFile,
+    WordTiming,
+)
 from opusclip_lib.api.models.youtube import (
     ContentDetails,
     PageInfo,
@@ -35,6 +43,8 @@ from opusclip_lib.api.models.youtube import (
 )
 
 __all__ = [
+    "ChatCompletionChunk", "ChoiceDelta", "ChunkChoice", "SpeechChunk", "StreamedFile",
+    "WordTiming",
     "Alignment", "AspectRatio", "Caption", "ChatCompletion", "ChatMessage", "Choice",
     "CompletionUsage", "ContentDetails", "GeneratedImage", "Hashtags", "Highlight",
     "HighlightPicks", "OutputFormat", "PageInfo", "SearchListResponse", "SearchResult",
