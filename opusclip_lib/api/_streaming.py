@@ -152,6 +152,9 @@ async def open_stream(client: APIClient, operation: str, request: Outgoing, *,
         async with opened:
             body = BodyStream(client.provider, response.status_code, response.headers, meter,
                               chunk_timeout_s, response, first)
+            # What the headers say the call cost (ElevenLabs' character-cost); tokens come later
+            body.labels.update(client._spend(operation, httpx.Response(
+                response.status_code, headers=response.headers), None))
             yield body
     except BaseException as exc:
         error = exc

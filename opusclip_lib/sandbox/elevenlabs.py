@@ -1,4 +1,5 @@
-"""Fake ElevenLabs: text-to-speech (plain and with timestamps) and the voice list.
+"""Fake ElevenLabs: text-to-speech (plain and with timestamps) and the voice list; the chunked
+stream and the voice routes are in :mod:`.elevenlabs_extra`, the WebSocket in :mod:`.elevenlabs_ws`.
 
 Validation is FastAPI's (ElevenLabs runs on it): bad bodies and query values give 422 before the
 handler checks the key, so the order is 422, then 401, then 404 for an unknown voice. Sandbox
@@ -18,11 +19,14 @@ from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 
+from opusclip_lib.sandbox import elevenlabs_extra, elevenlabs_ws
 from opusclip_lib.sandbox.audio import OUTPUT_FORMATS, AudioFormat, Speech, encode, synthesise
 from opusclip_lib.sandbox.config import Fault, SandboxConfig
 from opusclip_lib.sandbox.limits import Allowance, ConcurrencyGate, TooBusy
 from opusclip_lib.sandbox.pipeline import retry_after, route, work
+from opusclip_lib.sandbox.streams import StreamTracker
 
 VOICES = (  # ElevenLabs' long-standing premade voices: (id, name, gender, accent, style, pitch)
     ("21m00Tcm4TlvDq8ikWAM", "Rachel", "female", "american", "calm", 210.0),
@@ -123,12 +127,15 @@ class ElevenLabsAPI:
         self._pitch = {v[0]: v[5] for v in VOICES}
         self._voices = {"voices": [_voice(*v[:5]) for v in VOICES]}
         self._audio: LRUCache[tuple[Any, ...], tuple[Speech, bytes]] = LRUCache(maxsize=128)
-        self.routes = [
+        self.streams = StreamTracker()
+        self.routes: list[BaseRoute] = [
             route(self, "/v1/voices", "elevenlabs.voices.list", self.voices, ["GET"]),
             route(self, "/v1/text-to-speech/{voice_id}", "elevenlabs.text_to_speech",
                   self.text_to_speech, ["POST"]),
             route(self, "/v1/text-to-speech/{voice_id}/with-timestamps",
                   "elevenlabs.text_to_speech.with_timestamps", self.with_timestamps, ["POST"]),
+            *elevenlabs_extra.routes(self),
+            elevenlabs_ws.route(self),
         ]
 
     def reset(self) -> None:
