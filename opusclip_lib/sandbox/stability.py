@@ -1,4 +1,5 @@
-"""Fake Stability AI v2beta Stable Image generate (``core``, ``ultra``, ``sd3``).
+"""Fake Stability AI v2beta Stable Image generate (``core``, ``ultra``, ``sd3``); the
+start-then-poll upscale is in :mod:`.stability_jobs`.
 
 No offline spec exists for v2beta, so the shapes follow BEHAVIOUR.md. Sandbox choices where it
 is silent: a seed of 0 (or none) is derived from the request, not random, so responses stay
@@ -22,6 +23,7 @@ from opusclip_lib.sandbox.config import Fault, SandboxConfig
 from opusclip_lib.sandbox.imaging import ASPECT_RATIOS, OUTPUT_FORMATS, render
 from opusclip_lib.sandbox.limits import Allowance, SlidingWindow
 from opusclip_lib.sandbox.pipeline import Handler, retry_after, route, work
+from opusclip_lib.sandbox.stability_jobs import StabilityJobs
 
 MODEL_CREDITS = {"core": 3.0, "ultra": 8.0, "sd3": 6.5}
 STYLE_PRESETS = (
@@ -93,13 +95,15 @@ class StabilityAPI:
         self.config = config
         self.window = SlidingWindow()
         self.credits = Allowance()
-        self.routes = [route(self, f"/v2beta/stable-image/generate/{model}",
-                             "stability.generate", self._generate_with(model), ["POST"])
-                       for model in MODEL_CREDITS]
+        self.jobs = StabilityJobs(self)
+        self.routes = [*(route(self, f"/v2beta/stable-image/generate/{model}",
+                               "stability.generate", self._generate_with(model), ["POST"])
+                         for model in MODEL_CREDITS), *self.jobs.routes]
 
     def reset(self) -> None:
         self.window.reset()
         self.credits.reset()
+        self.jobs.reset()
 
     def fault_response(self, fault: Fault, status: int) -> Response:
         if status == 429:
