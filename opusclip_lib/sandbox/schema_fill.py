@@ -1,10 +1,11 @@
 """Plausible JSON for a JSON Schema, as a structured-output model would write it, but seeded.
 
 Generic: every type, enum/const, anyOf/oneOf/allOf, local ``$ref``, numeric bounds, string
-lengths and array sizes are honoured. One domain rule makes highlight picking realistic: an
-object with a start-like and an end-like number is a *clip*; when the prompt holds a transcript
-of ``[12.3-15.8] text`` lines, clips are cut from those segments, in order, without overlap, and
-their text/title strings come from the words spoken there.
+lengths, formats and patterns (:mod:`.string_formats`) and array sizes are honoured. One domain
+rule makes highlight picking realistic: an object with a start-like and an end-like number is a
+*clip*; when the prompt holds a transcript of ``[12.3-15.8] text`` lines, clips are cut from
+those segments, in order, without overlap, and their text/title strings come from the words
+spoken there.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import math
 import random
 import re
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from opusclip_lib.sandbox.string_formats import formatted, matching
 
 TRANSCRIPT_LINE = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*\]\s*([^\[\n]*)")
 START = re.compile(r"^(start|begin|from)", re.IGNORECASE)
@@ -29,7 +30,6 @@ STOPWORDS = frozenset(
     "tell please give explain how why".split())
 FILLER = ("async python video clip moment audience hook story insight example detail "
           "question answer idea lesson result summary highlight").split()
-EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,17 +181,12 @@ class SchemaFiller:
         return math.floor(value) if integer else round(value, 2)
 
     def _string(self, schema: dict[str, Any], name: str, clip: Segment | None) -> str:
-        fmt = schema.get("format")
-        if fmt in ("date-time", "date"):
-            moment = EPOCH + timedelta(minutes=self.rng.randrange(525_600))
-            text = moment.date().isoformat() if fmt == "date" else moment.isoformat()
-        elif fmt == "uuid":
-            text = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        elif fmt == "email":
-            text = f"{self.rng.choice(self.words)}@example.com"
-        elif fmt in ("uri", "url"):
-            text = f"https://example.com/{self.rng.choice(self.words)}"
-        elif clip is not None and name.lower() in TEXT_NAMES:
+        exact = formatted(schema["format"], self.rng, self.words) if "format" in schema else None
+        if exact is None and "pattern" in schema:
+            exact = matching(schema["pattern"], self.rng)
+        if exact is not None:  # a format or pattern is the contract; lengths cannot bend it
+            return exact
+        if clip is not None and name.lower() in TEXT_NAMES:
             text = clip.text
         elif name.lower() in TITLE_NAMES:
             source = clip.text.split() if clip is not None else None
