@@ -149,5 +149,6 @@ def _as_response(body: dict[str, Any], completion: dict[str, Any]) -> dict[str, 
                   "output_tokens": usage["completion_tokens"],
                   "output_tokens_details": {"reasoning_tokens": 0},
                   "total_tokens": usage["total_tokens"]},
-        "user": body.get("user"), "metadata": body.get("metadata") or {},
+        "metadata": body.get("metadata") or {},
+        **({"user": body["user"]} if body.get("user") else {}),
     }

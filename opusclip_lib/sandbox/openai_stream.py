@@ -4,8 +4,9 @@ The answer is computed whole (so a streamed and an unstreamed request with the s
 the same thing), then cut into tokens (a word or a run of punctuation, with its leading space)
 and sent as ``chat.completion.chunk`` events the way OpenAI sends them: a first chunk with the
 role, one chunk per token, a chunk with ``finish_reason``, then, with
-``stream_options.include_usage``, a chunk with no choices and the usage (every earlier chunk
-then has ``"usage": null``), and ``data: [DONE]``.
+``stream_options.include_usage``, a chunk with no choices and the usage, and ``data: [DONE]``.
+OpenAI's prose says the earlier chunks then carry ``"usage": null``; the spec types ``usage``
+as an object (not nullable), and the spec is the authority here, so they leave it out.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ def chunk_events(completion: dict[str, Any], body: dict[str, Any]) -> Iterator[b
     def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
         payload = {**head, "choices": [{"index": index, "delta": delta, "logprobs": None,
                                         "finish_reason": finish}]}
-        if include_usage:
-            payload["usage"] = None
         return event(payload)
 
     for choice in completion["choices"]:
