@@ -7,9 +7,9 @@ Follows ``elevenlabs-asyncapi.yml`` (channel ``stream-input``): the client sends
 base64 in ``output_format``, with ``alignment`` and ``normalizedAlignment`` in milliseconds
 relative to the chunk) and a last ``FinalOutput`` (``{"isFinal": true}``), then closes with 1000.
 
-Sandbox choices where the document is silent: text is spoken when a sentence ends (``.!?`` then
-a space) with at least ``GENERATE_AT_CHARACTERS`` buffered, on ``flush``/``try_trigger_generation``
-and at the end; a bad key, an unknown voice or a malformed message close the socket with 1008
+Sandbox choices where the document is silent: the buffered text is spoken up to its last
+finished sentence (``.!?`` then a space) once that is ``GENERATE_AT_CHARACTERS`` long, all of it
+on ``flush``/``try_trigger_generation`` and at the end; a bad key, an unknown voice or a malformed message close the socket with 1008
 (policy violation) and the reason; no message for ``inactivity_timeout`` seconds closes it with
 1008 too; injected ``server_error``/``unavailable``/``rate_limit`` faults close with 1011 or 1013
 before any audio, ``cut`` closes with 1011 after ``after_chunks`` audio messages, ``stall``
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 ENDPOINT = "elevenlabs.text_to_speech.websocket"
 GENERATE_AT_CHARACTERS = 50
-SENTENCE_END = re.compile(r"[.!?]\s$")
+SENTENCE_END = re.compile(r"[.!?]\s")
 POLICY_VIOLATION, SERVER_ERROR, TRY_AGAIN_LATER = 1008, 1011, 1013
 FAULT_CLOSE = {"server_error": SERVER_ERROR, "unavailable": TRY_AGAIN_LATER,
                "rate_limit": TRY_AGAIN_LATER, "timeout": SERVER_ERROR, "malformed": SERVER_ERROR}
@@ -94,23 +94,22 @@ def route(api: ElevenLabsAPI) -> WebSocketRoute:
                         raise Refused(POLICY_VIOLATION, "invalid_message: 'text' is required")
                     buffer += text
                     closing = text == ""
-                    if buffer.strip() and (closing or message.get("flush")
-                                           or message.get("try_trigger_generation")
-                                           or (len(buffer) >= GENERATE_AT_CHARACTERS
-                                               and SENTENCE_END.search(buffer))):
+                    ready = len(buffer) if closing or message.get("flush") or message.get(
+                        "try_trigger_generation") else _sentences_end(buffer)
+                    if buffer[:ready].strip():
                         if sent == 0:
                             await work(api.config, ENDPOINT)
                         await _pace(api, fault, sent)
-                        body = SpeechRequest(text=buffer, model_id=params.get(
+                        body = SpeechRequest(text=buffer[:ready], model_id=params.get(
                             "model_id", "eleven_multilingual_v2"), voice_settings=settings)
                         speech, audio = await api._render(body, voice_id, fmt)
-                        api.characters.spend(key, len(buffer))
+                        api.characters.spend(key, ready)
                         timing = alignment(speech)
                         await websocket.send_text(json.dumps({
                             "audio": base64.b64encode(audio).decode(), "isFinal": None,
                             "normalizedAlignment": timing, "alignment": timing}))
                         sent += 1
-                        buffer = ""
+                        buffer = buffer[ready:]
                     if closing:
                         await websocket.send_text(json.dumps({"isFinal": True}))
                         await websocket.close(1000)
@@ -121,6 +120,13 @@ def route(api: ElevenLabsAPI) -> WebSocketRoute:
                 return
 
     return WebSocketRoute("/v1/text-to-speech/{voice_id}/stream-input", session, name=ENDPOINT)
+
+
+def _sentences_end(buffer: str) -> int:
+    """How much of ``buffer`` to speak now: up to its last finished sentence once that is at
+    least ``GENERATE_AT_CHARACTERS`` long, else nothing (0)."""
+    ends = [match.end() for match in SENTENCE_END.finditer(buffer)]
+    return ends[-1] if ends and ends[-1] >= GENERATE_AT_CHARACTERS else 0
 
 
 async def _receive(websocket: WebSocket, idle_s: float) -> dict[str, Any]:
