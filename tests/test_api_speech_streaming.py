@@ -6,7 +6,6 @@ Against the served sandbox on loopback (WebSockets and mid-stream faults need a 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import psutil
 import pytest
@@ -20,6 +19,8 @@ from opusclip_lib.api import (
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.sandbox import SandboxConfig, SandboxURLs, serve
 
+pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, served
+
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 TEXT = "Streams start playing before the whole answer exists. That is the point of them."
 WORDS = [word + " " for word in TEXT.split()]
@@ -31,12 +32,6 @@ def config() -> SandboxConfig:
     config = SandboxConfig.unlimited()
     config.elevenlabs.chunk_bytes = 512
     return config
-
-
-@pytest.fixture
-async def served(config: SandboxConfig) -> AsyncIterator[SandboxURLs]:
-    async with serve(config) as urls:
-        yield urls
 
 
 def open_connections(urls: SandboxURLs) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import psutil
@@ -26,7 +25,9 @@ from opusclip_lib.api import (
 from opusclip_lib.api._sse import SSEDecoder, SSEError
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import Resilience, RetryPolicy
-from opusclip_lib.sandbox import Latency, SandboxConfig, SandboxURLs, serve
+from opusclip_lib.sandbox import Latency, SandboxConfig, SandboxURLs
+
+pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, served
 
 MESSAGES = [{"role": "user", "content": "Explain backpressure in asyncio streams"}]
 HANG_GUARD_S = 20
@@ -40,12 +41,6 @@ class Pick(BaseModel):
 @pytest.fixture
 def config() -> SandboxConfig:
     return SandboxConfig.unlimited()
-
-
-@pytest.fixture
-async def served(config: SandboxConfig) -> AsyncIterator[SandboxURLs]:
-    async with serve(config) as urls:
-        yield urls
 
 
 def connections_to(urls: SandboxURLs) -> list[object]:

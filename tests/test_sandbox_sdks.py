@@ -28,8 +28,10 @@ from googleapiclient.discovery import Resource, build_from_document
 from googleapiclient.errors import HttpError
 from pydantic import BaseModel, Field
 
-from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, SandboxURLs, serve
+from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, SandboxURLs
 from tests.test_sandbox_conformance import api_reference
+
+pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, served
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 MESSAGES = [{"role": "user", "content": "Pick a highlight from the asyncio talk"}]
@@ -54,12 +56,6 @@ class Event(BaseModel):
 @pytest.fixture
 def config() -> SandboxConfig:
     return SandboxConfig.unlimited()
-
-
-@pytest.fixture
-async def served(config: SandboxConfig) -> AsyncIterator[SandboxURLs]:
-    async with serve(config) as urls:
-        yield urls
 
 
 @pytest.fixture

@@ -141,15 +141,13 @@ class APITimeoutError(APIConnectionError):
     """A connect, read, write or pool timeout expired (the limits are on each client class)."""
 
 
-class StreamInterruptedError(APIConnectionError):
-    """A streamed body stopped before its end (connection cut, no ``[DONE]``).
+class PartialStream(APIError):
+    """Mixin of the errors raised after a stream started: how much of it arrived.
 
-    ``received_bytes`` and ``received_chunks`` say how much arrived; not retried by the client
-    (retries happen only before the first byte), the caller decides whether to ask again.
+    ``received_bytes``/``received_chunks`` count network reads; readers that decode them add
+    ``received_events`` (SSE events, WebSocket messages) and ``partial_text``.
     """
 
-    #: Set by readers that decode the bytes: whole events (SSE events, WebSocket messages)
-    #: received, and the text they added up to.
     received_events: int | None = None
     partial_text: str | None = None
 
@@ -161,21 +159,14 @@ class StreamInterruptedError(APIConnectionError):
                          provider=provider, **details)
 
 
-class StreamTimeoutError(APITimeoutError):
+class StreamInterruptedError(PartialStream, APIConnectionError):
+    """A streamed body stopped before its end (connection cut, no ``[DONE]``). Not retried by
+    the client (retries happen only before the first byte): the caller decides."""
+
+
+class StreamTimeoutError(PartialStream, APITimeoutError):
     """No chunk arrived within the chunk timeout: the stream stalled (the whole call may be
     long; the gap between two chunks may not)."""
-
-    #: Set by readers that decode the bytes: whole events (SSE events, WebSocket messages)
-    #: received, and the text they added up to.
-    received_events: int | None = None
-    partial_text: str | None = None
-
-    def __init__(self, message: str, *, provider: str, received_bytes: int,
-                 received_chunks: int, **details: Any) -> None:
-        self.received_bytes = received_bytes
-        self.received_chunks = received_chunks
-        super().__init__(f"{message} after {received_chunks} chunk(s), {received_bytes} byte(s)",
-                         provider=provider, **details)
 
 
 class GenerationPendingError(APITimeoutError):
