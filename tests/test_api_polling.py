@@ -10,8 +10,13 @@ import httpx
 import pytest
 from PIL import Image
 
-from opusclip_lib.api import GenerationPendingError, InvalidRequestError, StabilityClient
-from opusclip_lib.api._polling import PollPolicy, PollStats
+from opusclip_lib.api import (
+    GenerationPendingError,
+    InvalidRequestError,
+    PollPolicy,
+    PollStats,
+    StabilityClient,
+)
 from opusclip_lib.sandbox import SandboxConfig, build_app
 
 HANG_GUARD_S = 20

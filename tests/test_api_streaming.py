@@ -18,11 +18,12 @@ from pydantic import BaseModel
 from opusclip_lib.api import (
     AuthenticationError,
     OpenAIClient,
+    SSEDecoder,
+    SSEError,
     StreamInterruptedError,
     StreamProtocolError,
     StreamTimeoutError,
 )
-from opusclip_lib.api._sse import SSEDecoder, SSEError
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import Resilience, RetryPolicy
 from opusclip_lib.sandbox import Latency, SandboxConfig, SandboxURLs

@@ -21,8 +21,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from opusclip_lib.api._sse import SSEDecoder
-from opusclip_lib.api.elevenlabs import ElevenLabsClient
+from opusclip_lib.api import ElevenLabsClient, SSEDecoder
 from opusclip_lib.sandbox import SandboxConfig, build_app, clients, serve
 from tests.test_sandbox_conformance import (
     GOOGLE_ERROR,

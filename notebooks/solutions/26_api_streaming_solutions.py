@@ -13,8 +13,7 @@ from typing import Any
 
 from PIL import Image
 
-from opusclip_lib.api import GenerationPendingError, OpenAIClient, StabilityClient
-from opusclip_lib.api._polling import PollPolicy
+from opusclip_lib.api import GenerationPendingError, OpenAIClient, PollPolicy, StabilityClient
 from opusclip_lib.sandbox import SANDBOX_KEY, Latency, SandboxConfig, SandboxURLs, serve
 
 MESSAGES = [{"role": "user", "content": "Why do streamed answers feel faster?"}]
