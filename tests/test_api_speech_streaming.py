@@ -108,6 +108,22 @@ async def test_the_websocket_turns_text_pieces_into_audio_with_timing(served):
     assert tts.usage.spent["characters"] == len("".join(WORDS))
 
 
+async def test_leaving_the_websocket_early_closes_it_and_leaks_no_task(served):
+    async with ElevenLabsClient("xi-test", base_url=served.elevenlabs,
+                                output_format="pcm_16000") as tts:
+        tasks_before = asyncio.all_tasks()
+        async with tts.speech_socket(RACHEL) as speech:
+            for word in WORDS:
+                await speech.send(word, flush=True)
+            async for _ in speech:
+                break  # one audio message is enough
+        await asyncio.sleep(0)  # asyncio closes a socket one loop turn after transport.close()
+        assert tts.streams_open == 0
+        assert open_connections(served) == 0
+        assert asyncio.all_tasks() == tasks_before
+    assert await asyncio.to_thread(served.sandbox.elevenlabs.streams.wait_idle, HANG_GUARD_S)
+
+
 async def test_a_rejected_key_closes_the_websocket_with_a_typed_error():
     async with serve(SandboxConfig.unlimited()) as urls:
         async with ElevenLabsClient("invalid-key", base_url=urls.elevenlabs) as tts:

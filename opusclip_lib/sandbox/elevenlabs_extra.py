@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from opusclip_lib.sandbox.elevenlabs_models import ElevenLabsError
 from opusclip_lib.sandbox.pipeline import route, work
 from opusclip_lib.sandbox.streams import paced, stream_fault
 
@@ -44,8 +45,6 @@ def _page_offset(token: str) -> int:
 
 
 def routes(api: ElevenLabsAPI) -> list[Route]:
-    from opusclip_lib.sandbox.elevenlabs import ElevenLabsError
-
     def chunks(audio: bytes) -> list[bytes]:
         size = api.config.elevenlabs.chunk_bytes
         return [audio[i: i + size] for i in range(0, len(audio), size)]

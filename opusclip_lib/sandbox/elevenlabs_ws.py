@@ -29,6 +29,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from opusclip_lib.sandbox.audio import AudioFormat, Speech
+from opusclip_lib.sandbox.elevenlabs_models import OUTPUT_FORMAT, SpeechRequest
 from opusclip_lib.sandbox.pipeline import work
 
 if TYPE_CHECKING:
@@ -59,8 +60,6 @@ def alignment(speech: Speech) -> dict[str, Any]:
 
 
 def route(api: ElevenLabsAPI) -> WebSocketRoute:
-    from opusclip_lib.sandbox.elevenlabs import OUTPUT_FORMAT, SpeechRequest
-
     async def session(websocket: WebSocket) -> None:
         await websocket.accept()
         params = websocket.query_params

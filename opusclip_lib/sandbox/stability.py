@@ -23,6 +23,7 @@ from opusclip_lib.sandbox.config import Fault, SandboxConfig
 from opusclip_lib.sandbox.imaging import ASPECT_RATIOS, OUTPUT_FORMATS, render
 from opusclip_lib.sandbox.limits import Allowance, SlidingWindow
 from opusclip_lib.sandbox.pipeline import Handler, retry_after, route, work
+from opusclip_lib.sandbox.stability_errors import StabilityError
 from opusclip_lib.sandbox.stability_jobs import StabilityJobs
 
 MODEL_CREDITS = {"core": 3.0, "ultra": 8.0, "sd3": 6.5}
@@ -39,20 +40,6 @@ FAULT_ERRORS = {
     503: ("service_unavailable", "The service is temporarily unavailable, please try again."),
     504: ("timeout", "The request timed out, please try again."),
 }
-
-
-class StabilityError(Exception):
-    """``{"id": <32 hex>, "name": ..., "errors": [...]}``."""
-
-    def __init__(self, status: int, name: str, *errors: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(name)
-        self.status = status
-        self.headers = headers
-        self.body = {"id": secrets.token_hex(16), "name": name, "errors": list(errors)}
-
-    def response(self) -> Response:
-        return JSONResponse(self.body, self.status, headers=self.headers)
 
 
 def _validate(form: dict[str, str]) -> list[str]:

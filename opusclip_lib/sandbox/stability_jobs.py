@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from opusclip_lib.sandbox.imaging import OUTPUT_FORMATS
 from opusclip_lib.sandbox.pipeline import route
+from opusclip_lib.sandbox.stability_errors import StabilityError
 
 if TYPE_CHECKING:
     from opusclip_lib.sandbox.stability import StabilityAPI
@@ -86,8 +87,6 @@ class StabilityJobs:
         self.deliveries.clear()
 
     async def start(self, request: Request) -> Response:
-        from opusclip_lib.sandbox.stability import StabilityError
-
         api = self.api
         try:
             key = api._authorise(request.headers.get("authorization", ""))
@@ -146,8 +145,6 @@ class StabilityJobs:
         return problems
 
     async def result(self, request: Request) -> Response:
-        from opusclip_lib.sandbox.stability import StabilityError
-
         generation_id = request.path_params["generation_id"]
         try:
             key = self.api._authorise(request.headers.get("authorization", ""))

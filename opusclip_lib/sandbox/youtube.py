@@ -320,7 +320,7 @@ class YouTubeAPI:
             offset = self._page_param(params.get("pageToken"))
         except GoogleError as error:
             return error
-        kinds = {t.strip() for t in params.get("type", "video").split(",")}
+        kinds = {t.strip() for t in (_joined(params, "type") or "video").split(",")}
         ranked = tuple(v.id for v in self.catalogue.search(
             params.get("q", ""), order=params.get("order", "relevance"),
             channel_id=params.get("channelId"), duration=params.get("videoDuration"),

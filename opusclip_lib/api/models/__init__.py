@@ -43,12 +43,10 @@ from opusclip_lib.api.models.youtube import (
 )
 
 __all__ = [
-    "ChatCompletionChunk", "ChoiceDelta", "ChunkChoice", "SpeechChunk", "StreamedFile",
-    "WordTiming",
-    "Alignment", "AspectRatio", "Caption", "ChatCompletion", "ChatMessage", "Choice",
-    "CompletionUsage", "ContentDetails", "GeneratedImage", "Hashtags", "Highlight",
-    "HighlightPicks", "OutputFormat", "PageInfo", "SearchListResponse", "SearchResult",
-    "SearchResultId", "SearchSnippet", "SpeechAudio", "SpeechWithTimestamps", "Thumbnail",
-    "TimedText", "TitleIdeas", "Video", "VideoListResponse", "VideoSnippet", "VideoStatistics",
-    "Voice", "VoiceSettings",
+    "Alignment", "AspectRatio", "Caption", "ChatCompletion", "ChatCompletionChunk", "ChatMessage",
+    "Choice", "ChoiceDelta", "ChunkChoice", "CompletionUsage", "ContentDetails", "GeneratedImage",
+    "Hashtags", "Highlight", "HighlightPicks", "OutputFormat", "PageInfo", "SearchListResponse",
+    "SearchResult", "SearchResultId", "SearchSnippet", "SpeechAudio", "SpeechChunk",
+    "SpeechWithTimestamps", "StreamedFile", "Thumbnail", "TimedText", "TitleIdeas", "Video",
+    "VideoListResponse", "VideoSnippet", "VideoStatistics", "Voice", "VoiceSettings", "WordTiming",
 ]
