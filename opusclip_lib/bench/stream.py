@@ -178,10 +178,11 @@ def plot(runs: list[StreamRun], samples: list[tuple[float, int]], configured: fl
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.5))
     stream_rates(pd.DataFrame([asdict(r) for r in runs]), configured=configured, ax=left)
-    right.plot([t for t, _ in samples], [size / 2**20 for _, size in samples])
+    mebibytes = [size / 2**20 for _, size in samples]
+    right.plot([t for t, _ in samples], mebibytes)
     right.set_xlabel("seconds into the run")
     right.set_ylabel("resident memory, MiB")
-    right.set_ylim(bottom=0)
+    right.set_ylim(0, max(mebibytes, default=1) * 1.25 or 1)  # from zero: flat looks flat
     right.grid(alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120, bbox_inches="tight")

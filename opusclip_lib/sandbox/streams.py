@@ -85,17 +85,25 @@ def stream_fault(request: Request) -> Fault | None:
 
 async def paced(pieces: Iterable[bytes], *, latency: Latency, fault: Fault | None,
                 tracker: StreamTracker) -> AsyncIterator[bytes]:
-    """``pieces`` with a wait before each one after the first, the fault applied, counted."""
+    """``pieces`` with a wait before each one after the first, the fault applied, counted.
+
+    The waits follow a schedule (piece n is due ``n`` sampled latencies after the first), not
+    a sleep after each send: the time spent encoding and sending is then not added to every
+    gap, so a fixed latency gives exactly its rate, however busy the server is.
+    """
+    loop = asyncio.get_running_loop()
     with tracker.track():
         sent = 0
+        due = loop.time()
         for piece in pieces:
             if fault is not None and sent == fault.after_chunks:
                 if fault.kind == "cut":
                     raise StreamCut(f"cut after {sent} chunks (injected)")
                 await asyncio.sleep(fault.hang_seconds)
+                due = loop.time()
             elif sent:
-                seconds = latency.sample_seconds()
-                if seconds > 0:
-                    await asyncio.sleep(seconds)
+                due += latency.sample_seconds()
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
             yield piece
             sent += 1
