@@ -135,6 +135,15 @@ async def test_a_transient_poll_failure_does_not_restart_the_job(app, config):
     assert jobs.starts == 1
 
 
+async def test_a_rate_limited_poll_waits_at_least_what_the_server_asks(app, config):
+    config.inject("stability.results", "rate_limit", times=1, retry_after=3)
+    clock = FakeClock()
+    async with client(app) as sd:
+        generation_id = await sd.start_upscale(png(), "a sharper fox")
+        await sd.resume(generation_id, poll_policy=policy(clock))
+    assert clock.sleeps[0] >= 3  # Retry-After, not the 0.5-1 s first step
+
+
 async def test_a_permanent_poll_failure_is_raised_at_once():
     async with client(build_app(SandboxConfig.unlimited())) as sd:
         with pytest.raises(Exception, match="was not found") as caught:

@@ -20,6 +20,7 @@ from opusclip_lib.api import (
     OpenAIClient,
     SSEDecoder,
     SSEError,
+    ServerError,
     StreamInterruptedError,
     StreamProtocolError,
     StreamTimeoutError,
@@ -61,6 +62,14 @@ def test_sse_events_do_not_depend_on_where_the_network_cuts_the_bytes():
     for cut in range(1, len(STREAM)):
         decoder = SSEDecoder()
         assert decoder.feed(STREAM[:cut]) + decoder.feed(STREAM[cut:]) == whole, cut
+
+
+def test_sse_lines_may_end_in_a_lone_cr_even_split_from_the_next_line():
+    stream = b"data: one\r\rdata: two\r\r"
+    for cut in range(1, len(stream)):
+        decoder = SSEDecoder()
+        events = decoder.feed(stream[:cut]) + decoder.feed(stream[cut:]) + decoder.end()
+        assert [e.data for e in events] == ["one", "two"], cut
 
 
 def test_sse_decoder_reads_fields_comments_and_multiline_data():
@@ -209,6 +218,25 @@ async def test_a_malformed_stream_is_a_typed_error_not_a_hang(body):
         with pytest.raises(StreamProtocolError):
             async with asyncio.timeout(HANG_GUARD_S), ai.stream_chat(MESSAGES) as stream:
                 await stream.until_done()
+
+
+async def test_an_error_event_after_the_200_is_the_typed_error():
+    error = json.dumps({"error": {"message": "overloaded", "type": "server_error",
+                                  "code": "server_error"}}).encode()
+    body = b"data: " + CHUNK + b"\n\ndata: " + error + b"\n\n"
+    async with OpenAIClient("sk-test", transport=sse_transport(body)) as ai:
+        with pytest.raises(ServerError, match="overloaded"):
+            async with ai.stream_chat(MESSAGES) as stream:
+                await stream.until_done()
+    assert stream.text == "hi"
+
+
+async def test_a_last_event_ended_by_a_lone_cr_still_counts():
+    body = b"data: " + CHUNK + b"\r\rdata: [DONE]\r\r"
+    async with OpenAIClient("sk-test", transport=sse_transport(body)) as ai:
+        async with ai.stream_chat(MESSAGES) as stream:
+            text = await stream.until_done()
+    assert text == "hi"
 
 
 async def test_a_stream_without_done_is_interrupted():

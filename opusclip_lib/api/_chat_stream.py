@@ -19,6 +19,7 @@ from opusclip_lib.api._base import summarize
 from opusclip_lib.api._sse import SSEDecoder, SSEError
 from opusclip_lib.api._streaming import BodyStream, open_stream
 from opusclip_lib.api.errors import (
+    APIError,
     ClientStateError,
     ContentFilteredError,
     MalformedResponseError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from opusclip_lib.api.openai import OpenAIClient
 
 M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", StreamInterruptedError, StreamTimeoutError)
 DONE = "[DONE]"
 
 
@@ -54,7 +56,7 @@ class ChatStream(Generic[M]):
         self._context: AbstractAsyncContextManager[BodyStream] | None = None
         self._stream: BodyStream | None = None
         self._decoder = SSEDecoder()
-        self._ready: deque[ChatCompletionChunk] = deque()
+        self._ready: deque[ChatCompletionChunk | APIError] = deque()
         self._parts: list[str] = []
         self.done = False
         self.chunks = 0
@@ -95,20 +97,37 @@ class ChatStream(Generic[M]):
                 raise StopAsyncIteration
             try:
                 piece = await stream.receive()
-                if not piece:
-                    raise stream.interrupted("the stream ended before [DONE]")
             except (StreamInterruptedError, StreamTimeoutError) as exc:
-                exc.received_events, exc.partial_text = self.chunks, self.text
-                exc.add_note(f"{self.chunks} event(s) had arrived, {len(self.text)} "
-                             "character(s) of text: see .partial_text")
-                raise
+                raise self._annotated(exc) from None
             try:
-                events = self._decoder.feed(piece)
+                events = self._decoder.feed(piece) if piece else self._decoder.end()
             except SSEError as exc:
-                raise self._protocol_error(str(exc)) from None
+                events, failure = [], self._protocol_error(str(exc))
+            else:
+                failure = None
             for event in events:
-                self._take(event.data)
-        return self._hand_out(self._ready.popleft())
+                try:
+                    self._take(event.data)
+                except APIError as exc:  # after the chunks before it, as the server sent them
+                    failure = exc
+                    break
+            if failure is not None:
+                self._ready.append(failure)
+            if not piece and not self.done and not self._ready:
+                raise self._annotated(stream.interrupted("the stream ended before [DONE]"))
+        item = self._ready.popleft()
+        if isinstance(item, APIError):
+            self._ready.clear()
+            self.done = True
+            raise item
+        return self._hand_out(item)
+
+    def _annotated(self, exc: E) -> E:
+        """A mid-stream error with what the decoded events had added up to."""
+        exc.received_events, exc.partial_text = self.chunks, self.text
+        exc.add_note(f"{self.chunks} event(s) had arrived, {len(self.text)} character(s) of "
+                     "text: see .partial_text")
+        return exc
 
     def _take(self, data: str) -> None:
         stream = self._stream

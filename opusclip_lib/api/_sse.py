@@ -60,10 +60,14 @@ class SSEDecoder:
                 events.append(event)
         return events
 
-    @property
-    def idle(self) -> bool:
-        """Nothing half-received: a stream may end here cleanly."""
-        return not self._pending and not self._data
+    def end(self) -> list[ServerSentEvent]:
+        """The stream ended: a last line ended by a lone ``\r`` is complete after all (an
+        unfinished event is dropped, as the standard says)."""
+        if not self._pending.endswith(b"\r"):
+            return []
+        line, self._pending = self._pending, b""
+        event = self._line(line.rstrip(b"\r"))
+        return [] if event is None else [event]
 
     def _line(self, raw: bytes) -> ServerSentEvent | None:
         self.line_number += 1
