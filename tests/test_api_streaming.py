@@ -135,7 +135,7 @@ def _not_json(text: str) -> bool:
 
 
 async def test_breaking_out_closes_the_connection_and_leaks_no_task(served, config):
-    config.openai.token_latency = Latency.fixed(10)
+    config.openai.token_latency = Latency.fixed(50)  # seconds of answer left when we leave
     async with OpenAIClient("sk-test", base_url=served.openai) as ai:
         tasks_before = asyncio.all_tasks()
         async with ai.stream_chat(MESSAGES) as stream:
