@@ -89,12 +89,14 @@ async def resume_later(sd: StabilityClient, image: bytes) -> tuple[str, bytes]:
 async def run(urls: SandboxURLs, config: SandboxConfig) -> None:
     tracker = urls.sandbox.openai.streams
     async with OpenAIClient(SANDBOX_KEY, base_url=urls.openai) as ai:
+        config.openai.token_latency = Latency.fixed(50)  # a long tail, so leaving is early
         left_before = tracker.disconnected
         sentence = await first_sentence(ai, MESSAGES)
         assert await asyncio.to_thread(tracker.wait_idle, 10)
         assert sentence.endswith(".")
         assert tracker.disconnected == left_before + 1
         print(f"1. first sentence: {sentence!r} (the server saw the client leave)")
+        config.openai.token_latency = Latency.fixed(15)
 
         partial, finished = await answer_within(ai, MESSAGES, 0.25)
         whole, complete = await answer_within(ai, MESSAGES, 30)
