@@ -7,6 +7,15 @@
         picks = await ai.pick_highlights(transcript.segments, 3)
         heard = await ai.transcribe(mp3_bytes, filename="talk.mp3")   # words with times
 
+Streams are ``async with`` blocks (the block's end closes the connection however the loop
+ended)::
+
+    async with ai.stream_chat(messages) as stream:          # ChatStream: SSE chat chunks
+        async for chunk in stream:
+            print(chunk.content, end="")
+    async with tts.speech_socket(voice_id) as speech: ...   # SpeechSocket: the TTS WebSocket
+    image = await sd.upscale_creative(png, "sharper")       # start, then poll (PollPolicy)
+
 Keys come from ``YOUTUBE_API_KEY``, ``OPENAI_API_KEY``, ``STABILITY_API_KEY`` and
 ``ELEVENLABS_API_KEY``. Each client takes ``base_url``, ``transport``, ``timeout``, ``limits``,
 ``recorder`` (an :class:`opusclip_lib.metrics.Recorder`) and ``resilience`` (an
@@ -14,6 +23,10 @@ Keys come from ``YOUTUBE_API_KEY``, ``OPENAI_API_KEY``, ``STABILITY_API_KEY`` an
 """
 
 from opusclip_lib.api._base import APIClient, ClientOptions, ResilienceHook, Usage
+from opusclip_lib.api._chat_stream import ChatStream
+from opusclip_lib.api._polling import PollPolicy, PollStats, poll
+from opusclip_lib.api._speech import AudioStream, SpeechSocket
+from opusclip_lib.api._sse import ServerSentEvent, SSEDecoder, SSEError
 from opusclip_lib.api.elevenlabs import ElevenLabsClient
 from opusclip_lib.api.errors import (
     APIConnectionError,
@@ -30,7 +43,13 @@ from opusclip_lib.api.errors import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
+    GenerationPendingError,
+    PartialStream,
     ServerError,
+    StreamInterruptedError,
+    StreamProtocolError,
+    StreamTimeoutError,
+    WebSocketClosedError,
 )
 from opusclip_lib.api.models.openai import Transcription, TranscriptionSegment, TranscriptionWord
 from opusclip_lib.api.openai import OpenAIClient
@@ -43,7 +62,10 @@ __all__ = [
     "ClientOptions", "ClientStateError", "ConfigurationError", "ContentFilteredError",
     "ElevenLabsClient", "InvalidRequestError", "InvalidVideoIdError", "MalformedResponseError",
     "NotFoundError", "OpenAIClient", "PermissionDeniedError", "QuotaExceededError",
-    "RateLimitError", "ResilienceHook", "ServerError", "StabilityClient", "Transcription",
-    "TranscriptionSegment", "TranscriptionWord", "Usage", "YouTubeClient",
-    "default_transport_name", "make_sender",
+    "AudioStream", "ChatStream", "GenerationPendingError", "PartialStream", "PollPolicy",
+    "PollStats", "RateLimitError", "ResilienceHook", "SSEDecoder", "SSEError", "ServerError",
+    "ServerSentEvent", "SpeechSocket", "StabilityClient", "StreamInterruptedError",
+    "StreamProtocolError", "StreamTimeoutError", "Transcription", "TranscriptionSegment",
+    "TranscriptionWord", "Usage", "WebSocketClosedError", "YouTubeClient",
+    "default_transport_name", "make_sender", "poll",
 ]

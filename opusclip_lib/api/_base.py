@@ -165,6 +165,7 @@ class APIClient:
         self._sender: Sender | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fixed: tuple[dict[str, str], str] | None = None
+        self.streams_open = 0  # streamed responses not yet closed (see ._streaming)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={self._api_key!r})"

@@ -6,13 +6,19 @@ header of each call.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
 import httpx
 from pydantic import SecretStr
 
 from opusclip_lib.api._base import APIClient, ClientOptions
+from opusclip_lib.api._speech import AudioStream, SpeechSocket
+from opusclip_lib.api._streaming import open_stream
 from opusclip_lib.api._headers import request_id_of
 from opusclip_lib.api._urls import segment
 from opusclip_lib.api.models.elevenlabs import (
@@ -22,12 +28,14 @@ from opusclip_lib.api.models.elevenlabs import (
     VoiceList,
     VoiceSettings,
 )
+from opusclip_lib.api.models.streaming import StreamedFile
 from opusclip_lib.resilience.fallback import Fallback
 
 T = TypeVar("T")
 
 DEFAULT_MODEL = "eleven_multilingual_v2"
 DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"
+STREAM_CHUNK_TIMEOUT_S = 20.0  # longest gap between two audio chunks before a stream stalls
 
 
 def character_cost(headers: httpx.Headers) -> int | None:
@@ -98,10 +106,58 @@ class ElevenLabsClient(APIClient):
                                  "application/json", parse, text, voice_id, model_id,
                                  voice_settings, seed, output_format)
 
-    async def _speak(self, suffix: str, operation: str, accept: str,
-                     parse: Callable[[httpx.Response], T], text: str, voice_id: str,
-                     model_id: str | None, voice_settings: VoiceSettings | None,
-                     seed: int | None, output_format: str | None) -> T | Fallback[T]:
+    def stream_speech(self, text: str, voice_id: str, *, model_id: str | None = None,
+                      voice_settings: VoiceSettings | None = None, seed: int | None = None,
+                      output_format: str | None = None,
+                      chunk_timeout_s: float = STREAM_CHUNK_TIMEOUT_S) -> AudioStream:
+        """``async with tts.stream_speech(text, voice) as audio: async for piece in audio:``,
+        ``POST /v1/text-to-speech/{voice_id}/stream``: audio bytes as they are made."""
+        path, params, body = self._speech_request("/stream", text, voice_id, model_id,
+                                                  voice_settings, seed, output_format)
+        request = self._request("POST", path, params=params, json=body, headers={
+            "Accept": "audio/*", "Accept-Encoding": "identity"})
+        return AudioStream(open_stream(self, "text_to_speech.stream", request,
+                                       chunk_timeout_s=chunk_timeout_s))
+
+    async def stream_speech_to_file(self, text: str, voice_id: str, path: str | os.PathLike[str],
+                                    **options: Any) -> StreamedFile:
+        """Stream speech into ``path`` as it arrives (written beside it, renamed when whole: a
+        cut stream leaves no half file behind, and its error says how much had come)."""
+        target = Path(path)
+        partial = target.with_name(target.name + ".part")
+        try:
+            with partial.open("wb") as file:
+                async with self.stream_speech(text, voice_id, **options) as audio:
+                    async for piece in audio:
+                        await asyncio.to_thread(file.write, piece)
+            partial.replace(target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+            raise
+        body, meter = audio.body, audio.body.meter
+        return StreamedFile(path=target, bytes=meter.bytes, ttfb_s=meter.ttfb_s,
+                            seconds=meter.seconds,
+                            media_type=body.headers.get("content-type", "").split(";")[0],
+                            character_cost=character_cost(body.headers),
+                            request_id=request_id_of(body.headers))
+
+    def speech_socket(self, voice_id: str, *, model_id: str | None = None,
+                      voice_settings: VoiceSettings | None = None,
+                      output_format: str | None = None,
+                      chunk_timeout_s: float = STREAM_CHUNK_TIMEOUT_S) -> SpeechSocket:
+        """``async with tts.speech_socket(voice) as speech:`` the WebSocket input-streaming API
+        (``/v1/text-to-speech/{voice_id}/stream-input``): send text, receive audio and timing."""
+        query = {"model_id": model_id or self.model_id,
+                 "output_format": output_format or self.output_format}
+        settings = voice_settings.model_dump(exclude_none=True) if voice_settings else None
+        return SpeechSocket(self, voice_id, query=query, voice_settings=settings,
+                            chunk_timeout_s=chunk_timeout_s)
+
+    def _speech_request(self, suffix: str, text: str, voice_id: str, model_id: str | None,
+                        voice_settings: VoiceSettings | None, seed: int | None,
+                        output_format: str | None,
+                        ) -> tuple[str, dict[str, str], dict[str, Any]]:
         path = f"/v1/text-to-speech/{segment(voice_id)}{suffix}"
         params = {"output_format": output_format or self.output_format}
         body: dict[str, Any] = {"text": text, "model_id": model_id or self.model_id}
@@ -109,6 +165,14 @@ class ElevenLabsClient(APIClient):
             body["voice_settings"] = voice_settings.model_dump(exclude_none=True)
         if seed is not None:
             body["seed"] = seed
+        return path, params, body
+
+    async def _speak(self, suffix: str, operation: str, accept: str,
+                     parse: Callable[[httpx.Response], T], text: str, voice_id: str,
+                     model_id: str | None, voice_settings: VoiceSettings | None,
+                     seed: int | None, output_format: str | None) -> T | Fallback[T]:
+        path, params, body = self._speech_request(suffix, text, voice_id, model_id,
+                                                  voice_settings, seed, output_format)
 
         async def attempt() -> T:
             request = self._request("POST", path, params=params, json=body,

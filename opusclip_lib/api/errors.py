@@ -20,8 +20,13 @@ Every error carries what the resilience layer and a person debugging need: ``pro
     ├── RateLimitError              429 and Google's 403 rateLimitExceeded: retryable, retry_after
     ├── ServerError                 >= 500: retryable
     ├── APIConnectionError          the request never got an answer: retryable
-    │   └── APITimeoutError
+    │   ├── APITimeoutError
+    │   │   ├── StreamTimeoutError      a stream stalled longer than its chunk timeout
+    │   │   └── GenerationPendingError  a polled job passed its deadline; keeps generation_id
+    │   └── StreamInterruptedError  a stream ended early; says how much arrived
+    ├── WebSocketClosedError        the server closed a WebSocket with an error code
     └── MalformedResponseError      a 2xx body that breaks the documented or requested schema
+        └── StreamProtocolError     a malformed server-sent event line
 """
 
 from __future__ import annotations
@@ -136,6 +141,56 @@ class APITimeoutError(APIConnectionError):
     """A connect, read, write or pool timeout expired (the limits are on each client class)."""
 
 
+class PartialStream(APIError):
+    """Mixin of the errors raised after a stream started: how much of it arrived.
+
+    ``received_bytes``/``received_chunks`` count network reads; readers that decode them add
+    ``received_events`` (SSE events, WebSocket messages) and ``partial_text``.
+    """
+
+    received_events: int | None = None
+    partial_text: str | None = None
+
+    def __init__(self, message: str, *, provider: str, received_bytes: int,
+                 received_chunks: int, **details: Any) -> None:
+        self.received_bytes = received_bytes
+        self.received_chunks = received_chunks
+        super().__init__(f"{message} after {received_chunks} chunk(s), {received_bytes} byte(s)",
+                         provider=provider, **details)
+
+
+class StreamInterruptedError(PartialStream, APIConnectionError):
+    """A streamed body stopped before its end (connection cut, no ``[DONE]``). Not retried by
+    the client (retries happen only before the first byte): the caller decides."""
+
+
+class StreamTimeoutError(PartialStream, APITimeoutError):
+    """No chunk arrived within the chunk timeout: the stream stalled (the whole call may be
+    long; the gap between two chunks may not)."""
+
+
+class GenerationPendingError(APITimeoutError):
+    """A started job was still running at the polling deadline. ``generation_id`` is kept: pass
+    it to the client's ``resume`` method to keep waiting without paying for a new job."""
+
+    def __init__(self, message: str, *, provider: str, generation_id: str,
+                 **details: Any) -> None:
+        self.generation_id = generation_id
+        super().__init__(f"{message} (generation_id={generation_id})", provider=provider,
+                         **details)
+
+
+class WebSocketClosedError(APIError):
+    """The server closed the WebSocket with an error code (``close_code``, RFC 6455 section
+    7.4); 1011 (server error) and 1013 (try again later) are retryable."""
+
+    def __init__(self, message: str, *, provider: str, close_code: int | None,
+                 **details: Any) -> None:
+        self.close_code = close_code
+        super().__init__(message, provider=provider, code=str(close_code), **details)
+        self.retryable = close_code in (1011, 1013)
+
+
 class MalformedResponseError(APIError):
     """A successful status with a body that does not match the schema we documented or asked for.
 
@@ -144,6 +199,10 @@ class MalformedResponseError(APIError):
     """
 
     always_retryable = False
+
+
+class StreamProtocolError(MalformedResponseError):
+    """A streamed body broke its framing: a malformed server-sent event line or payload."""
 
 
 # --- provider error bodies -------------------------------------------------------------------

@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from opusclip_lib.api._base import APIClient, ClientOptions, summarize
+from opusclip_lib.api._chat_stream import ChatStream
 from opusclip_lib.api._headers import request_id_of
 from opusclip_lib.api._schema import strict_json_schema
 from opusclip_lib.api.errors import (
@@ -49,6 +50,7 @@ Transcript = str | Sequence[TimedText]
 DEFAULT_MODEL = "gpt-4o-mini"
 HELPER_MAX_TOKENS = 2_000  # room for ten highlights with titles and hooks
 ESTIMATED_ANSWER_TOKENS = 1_024  # for the rate limiter when a call sets no max_completion_tokens
+STREAM_CHUNK_TIMEOUT_S = 30.0  # longest gap between two chunks before a stream counts as stalled
 CHARS_PER_TOKEN = 4  # OpenAI's rule of thumb for English
 TIME_TOLERANCE = 1.0  # seconds a highlight may stray past the transcript's end
 TRANSCRIPTIONS_PATH = "/audio/transcriptions"
@@ -133,6 +135,37 @@ class OpenAIClient(APIClient):
         (``temperature``, ``max_completion_tokens``, ``seed``, ``response_format``, ...)."""
         body = {"model": model or self.model, "messages": [dict(m) for m in messages], **params}
         return await self._complete(body, lambda completion: completion)
+
+    def stream_chat(self, messages: Sequence[Message], *, model: str | None = None,
+                    include_usage: bool = True, chunk_timeout_s: float | None = None,
+                    **params: Any) -> ChatStream[BaseModel]:
+        """``async with ai.stream_chat(messages) as stream: async for chunk in stream:``: the
+        answer as server-sent events (``stream: true``), the token usage in a last chunk when
+        ``include_usage``. See :class:`~opusclip_lib.api._chat_stream.ChatStream`."""
+        return ChatStream(self, self._stream_body(messages, model, include_usage, params),
+                          output_type=None, chunk_timeout_s=self._chunk_timeout(chunk_timeout_s))
+
+    def stream_structured(self, messages: Sequence[Message], output_type: type[M], *,
+                          model: str | None = None, include_usage: bool = True,
+                          chunk_timeout_s: float | None = None, **params: Any) -> ChatStream[M]:
+        """A structured answer streamed: partial JSON while it arrives, ``stream.output()``
+        (validated into ``output_type``) once it is finished."""
+        params = {"response_format": strict_json_schema(output_type), **params}
+        return ChatStream(self, self._stream_body(messages, model, include_usage, params),
+                          output_type=output_type,
+                          chunk_timeout_s=self._chunk_timeout(chunk_timeout_s))
+
+    def _stream_body(self, messages: Sequence[Message], model: str | None, include_usage: bool,
+                     params: dict[str, Any]) -> dict[str, Any]:
+        body = {"model": model or self.model, "messages": [dict(m) for m in messages],
+                "stream": True, **params}
+        if include_usage:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    @staticmethod
+    def _chunk_timeout(chunk_timeout_s: float | None) -> float:
+        return STREAM_CHUNK_TIMEOUT_S if chunk_timeout_s is None else chunk_timeout_s
 
     async def structured(self, messages: Sequence[Message], output_type: type[M], *,
                          model: str | None = None, **params: Any) -> M | Fallback[M]:

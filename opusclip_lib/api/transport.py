@@ -37,7 +37,9 @@ and closes it there, aiohttp's session included.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, get_args
 
 import aiohttp
@@ -62,9 +64,31 @@ class Outgoing(NamedTuple):
         return f"Outgoing({self.method} {self.url.scheme}://{self.url.host}{self.url.path})"
 
 
+@dataclass(frozen=True, slots=True)
+class StreamedResponse:
+    """A response whose body is still arriving: ``await receive()`` gives the next piece as it
+    came off the wire, ``b""`` at the end; httpx's exceptions for transport failures."""
+
+    status_code: int
+    headers: httpx.Headers
+    receive: Callable[[], Awaitable[bytes]]
+
+    async def read(self) -> httpx.Response:
+        """The rest of the body as a read ``httpx.Response`` (for error bodies)."""
+        parts = []
+        while chunk := await self.receive():
+            parts.append(chunk)
+        return httpx.Response(self.status_code, headers=self.headers, content=b"".join(parts))
+
+
 class Sender(Protocol):
     async def send(self, request: Outgoing) -> httpx.Response:
         """The whole response, body read; httpx's exceptions for transport failures."""
+        ...
+
+    def stream(self, request: Outgoing) -> AbstractAsyncContextManager[StreamedResponse]:
+        """The response as soon as its headers arrive; leaving the block closes the connection
+        unless the body was read to its end (then it goes back to the pool)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -112,6 +136,20 @@ class HttpxSender:
         finally:
             await response.aclose()
         return response
+
+    @asynccontextmanager
+    async def stream(self, request: Outgoing) -> AsyncIterator[StreamedResponse]:
+        response = await self.transport.handle_async_request(httpx.Request(
+            request.method, request.url, headers=request.headers, content=request.content,
+            extensions=self._extensions))
+        pieces = aiter(response.stream)  # the raw stream: a transport's response is not read
+        try:
+            yield StreamedResponse(response.status_code, response.headers,
+                                   lambda: anext(pieces, b""))
+        finally:
+            if isinstance(pieces, AsyncGenerator):
+                await pieces.aclose()
+            await response.aclose()
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -184,6 +222,29 @@ class AiohttpSender:
             return read_already(response, body, answer.headers)
         await response.aread()  # gzip, deflate: httpx's decoders
         return response
+
+    @asynccontextmanager
+    async def stream(self, request: Outgoing) -> AsyncIterator[StreamedResponse]:
+        try:
+            answer = await self.session.request(
+                request.method, yarl.URL(str(request.url), encoded=True),
+                headers=request.headers, data=request.content, allow_redirects=False)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise as_httpx_error(exc) from exc
+
+        async def receive() -> bytes:
+            try:
+                return await answer.content.readany()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise as_httpx_error(exc) from exc
+
+        try:
+            yield StreamedResponse(answer.status, httpx.Headers(answer.raw_headers), receive)
+        finally:
+            if answer.content.at_eof():
+                answer.release()  # read whole: the connection goes back to the pool
+            else:
+                answer.close()  # an unread body cannot be skipped: the connection is dropped
 
     async def aclose(self) -> None:
         await self.session.close()

@@ -35,7 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -193,12 +193,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(latency_ms: float, *, start_timeout: float = 30.0) -> Iterator[str]:
-    """``python -m opusclip_lib.sandbox --unlimited`` on a free port; yields its root URL once
-    it accepts connections, and stops it on exit."""
+def sandbox_process(latency_ms: float, *, start_timeout: float = 30.0,
+                    options: Sequence[str] = ()) -> Iterator[str]:
+    """``python -m opusclip_lib.sandbox --unlimited [options]`` on a free port; yields its root
+    URL once it accepts connections, and stops it on exit."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "opusclip_lib.sandbox", "--unlimited",
-                               "--port", str(port), "--latency-ms", str(latency_ms)],
+                               "--port", str(port), "--latency-ms", str(latency_ms), *options],
                               stdout=subprocess.DEVNULL)
     try:
         give_up = time.monotonic() + start_timeout

@@ -9,7 +9,6 @@ with the reason; under ``CI=true`` they fail instead.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 

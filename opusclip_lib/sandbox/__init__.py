@@ -20,6 +20,14 @@ Knobs live on :class:`SandboxConfig` and may be changed while the server runs::
     config.openai.requests_per_minute = 3                               # None turns a limit off
     SandboxConfig.unlimited()                                           # every limit off
 
+Streams (SSE chat completions, chunked ``/stream`` speech, the text-to-speech WebSocket) need the
+served sandbox: in process, ``httpx.ASGITransport`` hands over a body only once it is complete::
+
+    config.openai.token_latency = Latency.fixed(20)                     # one token every 20 ms
+    config.inject("openai.chat.completions", "cut", after_chunks=5)     # drop it mid-stream
+    config.inject("elevenlabs.text_to_speech.stream", "stall", after_chunks=2, hang_seconds=30)
+    urls.sandbox.openai.streams.wait_idle(5)                            # every stream closed?
+
 Keys: any non-empty key is accepted, except keys starting with ``"invalid"``.
 
 Transcription (``POST /v1/audio/transcriptions``) returns the true words of the bundled sample

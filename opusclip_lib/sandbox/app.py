@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Host, Mount, Router
 from opusclip_lib.sandbox.catalogue import Catalogue
 from opusclip_lib.sandbox.config import SandboxConfig
 from opusclip_lib.sandbox.elevenlabs import ElevenLabsAPI
+from opusclip_lib.sandbox.not_found import unknown_route
 from opusclip_lib.sandbox.openai_audio import transcription_route
 from opusclip_lib.sandbox.openai_chat import OpenAIAPI
 from opusclip_lib.sandbox.stability import StabilityAPI
@@ -69,7 +70,8 @@ def build_app(config: SandboxConfig | None = None) -> Starlette:
     prefixed: list[BaseRoute] = []
     hosted: list[BaseRoute] = []
     for service in sandbox.services:
-        service_app = Router(routes=service.routes)
+        service_app = Router(routes=service.routes,
+                             default=unknown_route(service.local_prefix.split("/")[1]))
         prefixed.append(Mount(service.local_prefix, app=service_app))
         hosted += [Host(host, Router(routes=[Mount(service.base_path, app=service_app)]))
                    for host in service.hosts]

@@ -27,10 +27,21 @@ ENDPOINTS = (
     "elevenlabs.text_to_speech",
     "elevenlabs.text_to_speech.with_timestamps",
     "elevenlabs.voices.list",
+    "openai.models.list",
+    "openai.responses",
+    "stability.upscale",
+    "stability.results",
+    "elevenlabs.text_to_speech.stream",
+    "elevenlabs.text_to_speech.websocket",
+    "elevenlabs.voices.get",
+    "elevenlabs.voices.search",
 )
 """Names that latency and fault targets match (exactly, by service prefix, or by glob)."""
 
-FaultKind = Literal["rate_limit", "server_error", "unavailable", "timeout", "malformed"]
+FaultKind = Literal["rate_limit", "server_error", "unavailable", "timeout", "malformed", "cut",
+                    "stall"]
+STREAM_FAULTS = frozenset({"cut", "stall"})
+"""Faults a streaming endpoint applies mid-body, after ``Fault.after_chunks`` chunks."""
 Plan = Literal["free", "starter", "creator", "pro", "scale", "business"]
 
 PLAN_CONCURRENCY: dict[str, int] = {
@@ -83,6 +94,8 @@ class Fault(_Settings):
     ``times`` limits the rule to the next N matching requests (``None``: forever); each matching
     request fails with ``probability``. ``timeout`` sleeps ``hang_seconds`` (longer than the
     client's timeout) before answering 504; ``malformed`` answers 200 with half the body.
+    Mid-stream (streaming endpoints only, served over HTTP): ``cut`` drops the connection after
+    ``after_chunks`` chunks; ``stall`` waits ``hang_seconds`` before the chunk after them.
     """
 
     target: str = "*"
@@ -91,6 +104,7 @@ class Fault(_Settings):
     times: int | None = Field(None, ge=0)
     retry_after: float = Field(1.0, ge=0, description="seconds sent in Retry-After on rate_limit")
     hang_seconds: float = Field(30.0, ge=0)
+    after_chunks: int = Field(0, ge=0, description="chunks sent before a cut or a stall")
     seed: int = 0
     _rng: random.Random = PrivateAttr()
 
@@ -119,6 +133,8 @@ class YouTubeSettings(_Settings):
 class OpenAISettings(_Settings):
     requests_per_minute: int | None = Field(500, ge=1)
     tokens_per_minute: int | None = Field(200_000, ge=1)
+    token_latency: Latency = Field(default_factory=Latency)
+    """Wait before each streamed token after the first (the first waits the endpoint latency)."""
 
 
 class StabilitySettings(_Settings):
@@ -131,6 +147,7 @@ class StabilitySettings(_Settings):
     moderated_words: tuple[str, ...] = ("forbidden",)
     """Prompt words that give 403 ``content_moderation`` (the request is refused, not charged)."""
     long_side_px: int = Field(256, ge=16, le=2048)
+    job_seconds: float = Field(2.0, ge=0, description="how long a started job (upscale) runs")
 
 
 class ElevenLabsSettings(_Settings):
@@ -139,6 +156,9 @@ class ElevenLabsSettings(_Settings):
     queue_seconds: float = Field(0.5, ge=0, description="how long a request over the limit waits")
     character_quota: int | None = Field(None, ge=0, description="characters per key")
     seconds_per_character: float = Field(0.055, gt=0)
+    chunk_bytes: int = Field(4096, ge=1, description="audio bytes per chunk of /stream")
+    chunk_latency: Latency = Field(default_factory=Latency)
+    """Wait before each streamed audio chunk or WebSocket message after the first."""
 
     @property
     def concurrency_limit(self) -> int | None:
@@ -200,10 +220,11 @@ class SandboxConfig(_Settings):
 
     def inject(self, target: str, kind: FaultKind, *, times: int | None = None,
                probability: float = 1.0, retry_after: float = 1.0, hang_seconds: float = 30.0,
-               seed: int = 0) -> Fault:
+               after_chunks: int = 0, seed: int = 0) -> Fault:
         """Add a fault rule (see :class:`Fault`) and return it so it can be inspected later."""
         fault = Fault(target=target, kind=kind, times=times, probability=probability,
-                      retry_after=retry_after, hang_seconds=hang_seconds, seed=seed)
+                      retry_after=retry_after, hang_seconds=hang_seconds,
+                      after_chunks=after_chunks, seed=seed)
         self.faults = [*self.faults, fault]
         return fault
 

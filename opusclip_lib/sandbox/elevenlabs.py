@@ -1,4 +1,5 @@
-"""Fake ElevenLabs: text-to-speech (plain and with timestamps) and the voice list.
+"""Fake ElevenLabs: text-to-speech (plain and with timestamps) and the voice list; the chunked
+stream and the voice routes are in :mod:`.elevenlabs_extra`, the WebSocket in :mod:`.elevenlabs_ws`.
 
 Validation is FastAPI's (ElevenLabs runs on it): bad bodies and query values give 422 before the
 handler checks the key, so the order is 422, then 401, then 404 for an unknown voice. Sandbox
@@ -9,20 +10,28 @@ normalisation is simulated); a missing key is treated like an invalid one.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import string
-from typing import Any, Literal
+from typing import Any
 
 from cachetools import LRUCache
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 
-from opusclip_lib.sandbox.audio import OUTPUT_FORMATS, AudioFormat, Speech, encode, synthesise
+from opusclip_lib.sandbox import elevenlabs_extra, elevenlabs_ws
+from opusclip_lib.sandbox.audio import AudioFormat, Speech, encode, synthesise
 from opusclip_lib.sandbox.config import Fault, SandboxConfig
+from opusclip_lib.sandbox.elevenlabs_models import (
+    OUTPUT_FORMAT,
+    ElevenLabsError,
+    SpeechRequest,
+    unprocessable,
+)
 from opusclip_lib.sandbox.limits import Allowance, ConcurrencyGate, TooBusy
 from opusclip_lib.sandbox.pipeline import retry_after, route, work
+from opusclip_lib.sandbox.streams import StreamTracker
 
 VOICES = (  # ElevenLabs' long-standing premade voices: (id, name, gender, accent, style, pitch)
     ("21m00Tcm4TlvDq8ikWAM", "Rachel", "female", "american", "calm", 210.0),
@@ -35,8 +44,6 @@ VOICES = (  # ElevenLabs' long-standing premade voices: (id, name, gender, accen
     ("onwK4e9ZLuTAKqWW03F9", "Daniel", "male", "british", "authoritative", 120.0),
 )
 MODELS = ("eleven_multilingual_v2", "eleven_turbo_v2_5", "eleven_flash_v2_5")
-OutputFormat = Literal[OUTPUT_FORMATS]  # type: ignore[valid-type]
-OUTPUT_FORMAT = TypeAdapter(OutputFormat)
 FAULT_ERRORS = {
     429: ("system_busy", "The system is experiencing heavy traffic, please try again. Higher "
                          "subscriptions have higher priority."),
@@ -45,52 +52,6 @@ FAULT_ERRORS = {
     504: ("timeout", "The request timed out, please try again."),
 }
 HISTORY_ID_ALPHABET = string.ascii_letters + string.digits
-
-
-class VoiceSettings(BaseModel):
-    stability: float | None = Field(None, ge=0, le=1)
-    similarity_boost: float | None = Field(None, ge=0, le=1)
-    style: float | None = Field(None, ge=0, le=1)
-    use_speaker_boost: bool | None = None
-    speed: float | None = Field(None, ge=0.7, le=1.2)
-
-
-class SpeechRequest(BaseModel):
-    """The request body; unknown fields are ignored, as FastAPI does."""
-
-    model_config = ConfigDict(extra="ignore")
-    text: str = Field(min_length=1)
-    model_id: str = "eleven_multilingual_v2"
-    language_code: str | None = None
-    voice_settings: VoiceSettings | None = None
-    seed: int | None = Field(None, ge=0, le=4_294_967_295)
-    previous_text: str | None = None
-    next_text: str | None = None
-    apply_text_normalization: Literal["auto", "on", "off"] = "auto"
-
-
-class ElevenLabsError(Exception):
-    """``{"detail": {"status", "message"}}`` or FastAPI's ``{"detail": [...]}`` for 422."""
-
-    def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-    @classmethod
-    def of(cls, status: int, code: str, message: str) -> ElevenLabsError:
-        return cls(status, {"status": code, "message": message})
-
-    def response(self, headers: dict[str, str] | None = None) -> Response:
-        return JSONResponse({"detail": self.detail}, self.status, headers=headers)
-
-
-def _unprocessable(error: ValidationError, *where: str) -> ElevenLabsError:
-    """FastAPI's 422: pydantic's errors, located under ``body`` or ``query, <name>``."""
-    errors = json.loads(error.json(include_url=False))
-    for entry in errors:
-        entry["loc"] = [*where, *entry["loc"]]
-    return ElevenLabsError(422, errors)
 
 
 def _voice(voice_id: str, name: str, gender: str, accent: str, style: str) -> dict[str, Any]:
@@ -123,12 +84,15 @@ class ElevenLabsAPI:
         self._pitch = {v[0]: v[5] for v in VOICES}
         self._voices = {"voices": [_voice(*v[:5]) for v in VOICES]}
         self._audio: LRUCache[tuple[Any, ...], tuple[Speech, bytes]] = LRUCache(maxsize=128)
-        self.routes = [
+        self.streams = StreamTracker()
+        self.routes: list[BaseRoute] = [
             route(self, "/v1/voices", "elevenlabs.voices.list", self.voices, ["GET"]),
             route(self, "/v1/text-to-speech/{voice_id}", "elevenlabs.text_to_speech",
                   self.text_to_speech, ["POST"]),
             route(self, "/v1/text-to-speech/{voice_id}/with-timestamps",
                   "elevenlabs.text_to_speech.with_timestamps", self.with_timestamps, ["POST"]),
+            *elevenlabs_extra.routes(self),
+            elevenlabs_ws.route(self),
         ]
 
     def reset(self) -> None:
@@ -180,11 +144,11 @@ class ElevenLabsAPI:
             fmt_name = OUTPUT_FORMAT.validate_python(
                 request.query_params.get("output_format", "mp3_44100_128"))
         except ValidationError as error:
-            raise _unprocessable(error, "query", "output_format") from None
+            raise unprocessable(error, "query", "output_format") from None
         try:
             body = SpeechRequest.model_validate_json(await request.body())
         except ValidationError as error:
-            raise _unprocessable(error, "body") from None
+            raise unprocessable(error, "body") from None
         key = self._authorise(request)
         voice_id = request.path_params["voice_id"]
         if voice_id not in self._pitch:

@@ -1,8 +1,9 @@
 """Fake OpenAI ``POST /v1/chat/completions``: auth, rate limits and seeded answers.
 
 Answers are derived from the request (SHA-256 of the body seeds the RNG), so a cassette recorded
-today matches tomorrow's run; only ids, ``created`` and timing headers change. ``stream=true`` is
-refused with a 400 (the sandbox does not stream).
+today matches tomorrow's run; only ids, ``created`` and timing headers change. ``stream=true``
+sends the same answer as server-sent events (:mod:`.openai_stream`), paced by
+``config.openai.token_latency``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from opusclip_lib.sandbox.config import Fault, SandboxConfig
 from opusclip_lib.sandbox.limits import BucketState, TokenBuckets
+from opusclip_lib.sandbox import openai_extra
+from opusclip_lib.sandbox.openai_stream import chunk_events
 from opusclip_lib.sandbox.openai_validation import BAD_JSON, OpenAIError, text_of, validate
 from opusclip_lib.sandbox.pipeline import retry_after, route, work
+from opusclip_lib.sandbox.streams import StreamTracker, paced, stream_fault
 from opusclip_lib.sandbox.schema_fill import SchemaFiller, vocabulary
 
 ORGANIZATION = "org-sandbox"
@@ -74,8 +78,10 @@ class OpenAIAPI:
         self.config = config
         self.requests = TokenBuckets()
         self.tokens = TokenBuckets()
+        self.streams = StreamTracker()
         self.routes = [route(self, "/chat/completions", "openai.chat.completions",
-                             self.chat_completions, ["POST"])]
+                             self.chat_completions, ["POST"]),
+                       *openai_extra.routes(self)]
 
     def reset(self) -> None:
         self.requests.reset()
@@ -111,20 +117,28 @@ class OpenAIAPI:
             limit_headers = self._rate_limit(key, body["model"],
                                              prompt_tokens + cap * (body.get("n") or 1))
             await work(self.config, "openai.chat.completions")
-            return self._respond(complete(body, prompt_tokens), 200, limit_headers, started)
+            completion = complete(body, prompt_tokens)
+            if body.get("stream"):
+                return self._stream(request, completion, body, limit_headers, started)
+            return self._respond(completion, 200, limit_headers, started)
         except OpenAIError as error:
             return self._respond(error.body, error.status, limit_headers | error.headers, started)
 
     @staticmethod
     def _respond(payload: dict[str, Any], status: int, headers: dict[str, str],
                  started: float) -> Response:
-        return JSONResponse(payload, status, headers={
-            "x-request-id": f"req_{secrets.token_hex(16)}",
-            "openai-organization": ORGANIZATION,
-            "openai-processing-ms": str(round((time.perf_counter() - started) * 1000)),
-            "openai-version": "2020-10-01",
-            **headers,
-        })
+        return JSONResponse(payload, status, headers=openai_headers(headers, started))
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A ``chat.completion`` for a validated request (also behind ``/v1/responses``)."""
+        return complete(body, _prompt_tokens(body["messages"]))
+
+    def _stream(self, request: Request, completion: dict[str, Any], body: dict[str, Any],
+                headers: dict[str, str], started: float) -> Response:
+        pieces = paced(chunk_events(completion, body), latency=self.config.openai.token_latency,
+                       fault=stream_fault(request), tracker=self.streams)
+        return StreamingResponse(pieces, media_type="text/event-stream", headers={
+            **openai_headers(headers, started), "cache-control": "no-cache"})
 
     def _authorise(self, header: str) -> str:
         scheme, _, key = header.partition(" ")
@@ -158,6 +172,17 @@ class OpenAIAPI:
                     code="rate_limit_exceeded", headers=headers | _retry_headers(
                         state.retry_seconds))
         return headers
+
+
+def openai_headers(headers: dict[str, str], started: float) -> dict[str, str]:
+    """What every OpenAI answer carries, then ``headers``."""
+    return {
+        "x-request-id": f"req_{secrets.token_hex(16)}",
+        "openai-organization": ORGANIZATION,
+        "openai-processing-ms": str(round((time.perf_counter() - started) * 1000)),
+        "openai-version": "2020-10-01",
+        **headers,
+    }
 
 
 def _bucket_headers(kind: str, state: BucketState) -> dict[str, str]:

@@ -83,9 +83,9 @@ def validate(body: Any) -> dict[str, Any]:
         raise _invalid_type("model", "a string", body["model"])
     _validate_messages(body.get("messages"))
     _validate_numbers(body)
-    if body.get("stream"):
-        raise OpenAIError(400, "The sandbox does not stream: send 'stream': false.",
-                          param="stream", code="unsupported_value")
+    if body.get("stream_options") is not None and not body.get("stream"):
+        raise OpenAIError(400, "The 'stream_options' parameter is only allowed when 'stream' is "
+                          "enabled.", param="stream_options", code="invalid_value")
     if body.get("tool_choice") not in (None, "none") and not body.get("tools"):
         raise OpenAIError(400, "Invalid value for 'tool_choice': 'tool_choice' is only allowed "
                           "when 'tools' are specified.", param="tool_choice")

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from opusclip_lib.sandbox.config import Fault, SandboxConfig
+from opusclip_lib.sandbox.config import STREAM_FAULTS, Fault, SandboxConfig
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -48,6 +48,9 @@ def route(service: Service, path: str, endpoint: str, handler: Handler,
     async def respond(request: Request) -> Response:
         fault = service.config.take_fault(endpoint)
         if fault is None:
+            return await handler(request)
+        if fault.kind in STREAM_FAULTS:  # applied by the handler, mid-body (see .streams)
+            request.state.stream_fault = fault
             return await handler(request)
         if fault.kind == "malformed":
             return truncated(await handler(request))

@@ -1,12 +1,13 @@
 """Plausible JSON for a JSON Schema, as a structured-output model would write it, but seeded.
 
 Generic: every type, enum/const, anyOf/oneOf/allOf, local ``$ref``, numeric bounds, string
-lengths and array sizes are honoured. Domain rules make the clipping app's answers read as sense
-(see :mod:`.highlights`): an object with a start-like and an end-like number is a *clip*; when
-the prompt holds a transcript of ``[12.3-15.8] text`` lines, as many clips as the task asks for
-are cut from its sentences, and their text, hook, title and score come from the words spoken
-there; arrays named ``titles`` or ``hashtags`` and a ``caption``/``text`` string are built from
-the transcript's best sentences and words.
+lengths, formats and patterns (:mod:`.string_formats`) and array sizes are honoured. Domain
+rules make the clipping app's answers read as sense (see :mod:`.highlights`): an object with a
+start-like and an end-like number is a *clip*; when the prompt holds a transcript of
+``[12.3-15.8] text`` lines, as many clips as the task asks for are cut from its sentences, and
+their text, hook, title and score come from the words spoken there; arrays named ``titles`` or
+``hashtags`` and a ``caption``/``text`` string are built from the transcript's best sentences
+and words.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 import math
 import random
 import re
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from opusclip_lib.sandbox.highlights import (
@@ -29,6 +28,8 @@ from opusclip_lib.sandbox.highlights import (
     sentences_of,
     titles_for,
 )
+
+from opusclip_lib.sandbox.string_formats import formatted, matching
 
 TRANSCRIPT_LINE = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*\]\s*([^\[\n]*)")
 START = re.compile(r"^(start|begin|from)", re.IGNORECASE)
@@ -45,7 +46,6 @@ STOPWORDS = frozenset(
 FILLER = ("async python video clip moment audience hook story insight example detail "
           "question answer idea lesson result summary highlight").split()
 T = TypeVar("T")
-EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,17 +200,12 @@ class SchemaFiller:
         return math.floor(value) if integer else round(value, 2)
 
     def _string(self, schema: dict[str, Any], name: str, clip: Span | None) -> str:
-        fmt = schema.get("format")
-        if fmt in ("date-time", "date"):
-            moment = EPOCH + timedelta(minutes=self.rng.randrange(525_600))
-            text = moment.date().isoformat() if fmt == "date" else moment.isoformat()
-        elif fmt == "uuid":
-            text = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        elif fmt == "email":
-            text = f"{self.rng.choice(self.words)}@example.com"
-        elif fmt in ("uri", "url"):
-            text = f"https://example.com/{self.rng.choice(self.words)}"
-        elif clip is not None and name.lower() in TEXT_NAMES:
+        exact = formatted(schema["format"], self.rng, self.words) if "format" in schema else None
+        if exact is None and "pattern" in schema:
+            exact = matching(schema["pattern"], self.rng)
+        if exact is not None:  # a format or pattern is the contract; lengths cannot bend it
+            return exact
+        if clip is not None and name.lower() in TEXT_NAMES:
             text = clip.text
         elif clip is not None and name.lower() in HOOK_NAMES:
             text = clip.hook

@@ -1,4 +1,5 @@
-"""Fake Stability AI v2beta Stable Image generate (``core``, ``ultra``, ``sd3``).
+"""Fake Stability AI v2beta Stable Image generate (``core``, ``ultra``, ``sd3``); the
+start-then-poll upscale is in :mod:`.stability_jobs`.
 
 No offline spec exists for v2beta, so the shapes follow BEHAVIOUR.md. Sandbox choices where it
 is silent: a seed of 0 (or none) is derived from the request, not random, so responses stay
@@ -22,6 +23,8 @@ from opusclip_lib.sandbox.config import Fault, SandboxConfig
 from opusclip_lib.sandbox.imaging import ASPECT_RATIOS, OUTPUT_FORMATS, render
 from opusclip_lib.sandbox.limits import Allowance, SlidingWindow
 from opusclip_lib.sandbox.pipeline import Handler, retry_after, route, work
+from opusclip_lib.sandbox.stability_errors import StabilityError
+from opusclip_lib.sandbox.stability_jobs import StabilityJobs
 
 MODEL_CREDITS = {"core": 3.0, "ultra": 8.0, "sd3": 6.5}
 STYLE_PRESETS = (
@@ -37,20 +40,6 @@ FAULT_ERRORS = {
     503: ("service_unavailable", "The service is temporarily unavailable, please try again."),
     504: ("timeout", "The request timed out, please try again."),
 }
-
-
-class StabilityError(Exception):
-    """``{"id": <32 hex>, "name": ..., "errors": [...]}``."""
-
-    def __init__(self, status: int, name: str, *errors: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(name)
-        self.status = status
-        self.headers = headers
-        self.body = {"id": secrets.token_hex(16), "name": name, "errors": list(errors)}
-
-    def response(self) -> Response:
-        return JSONResponse(self.body, self.status, headers=self.headers)
 
 
 def _validate(form: dict[str, str]) -> list[str]:
@@ -93,13 +82,15 @@ class StabilityAPI:
         self.config = config
         self.window = SlidingWindow()
         self.credits = Allowance()
-        self.routes = [route(self, f"/v2beta/stable-image/generate/{model}",
-                             "stability.generate", self._generate_with(model), ["POST"])
-                       for model in MODEL_CREDITS]
+        self.jobs = StabilityJobs(self)
+        self.routes = [*(route(self, f"/v2beta/stable-image/generate/{model}",
+                               "stability.generate", self._generate_with(model), ["POST"])
+                         for model in MODEL_CREDITS), *self.jobs.routes]
 
     def reset(self) -> None:
         self.window.reset()
         self.credits.reset()
+        self.jobs.reset()
 
     def fault_response(self, fault: Fault, status: int) -> Response:
         if status == 429:

@@ -24,6 +24,7 @@ from opusclip_lib.sandbox.catalogue import Catalogue, CatalogueVideo
 from opusclip_lib.sandbox.config import Fault, SandboxConfig
 from opusclip_lib.sandbox.limits import DailyQuota
 from opusclip_lib.sandbox.pipeline import retry_after, route, work
+from opusclip_lib.sandbox.youtube_fields import FieldsError, parse_fields, select
 
 JSON = "application/json; charset=UTF-8"
 MAX_IDS = 50
@@ -172,6 +173,27 @@ def _if_none_match(headers: list[tuple[bytes, bytes]]) -> set[str]:
     return set()
 
 
+def _joined(params: QueryParams, name: str) -> str | None:
+    """A list parameter sent repeated (``part=a&part=b``, as Google's clients send
+    ``"repeated": true`` parameters) or comma-separated (``part=a,b``): one comma list."""
+    values = params.getlist(name)
+    return ",".join(values) if values else None
+
+
+def _partial(params: QueryParams, answer: Answer | GoogleError) -> Answer | GoogleError:
+    """The answer cut down to the ``fields`` selection, if the request has one."""
+    fields = params.get("fields")
+    if not fields or isinstance(answer, GoogleError):
+        return answer
+    try:
+        tree = parse_fields(fields)
+    except FieldsError as exc:
+        return GoogleError(400, str(exc), "invalidParameter", location="fields",
+                           status="INVALID_ARGUMENT")
+    chosen = select(json.loads(answer.body), tree)
+    return Answer(answer.key, answer.etag, json.dumps(chosen, ensure_ascii=False).encode())
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """Everything a list call returns that depends only on its query string (hence cached)."""
@@ -275,8 +297,8 @@ class YouTubeAPI:
         params = QueryParams(query)
         try:
             key = self._authorise(params.get("key"))
-            parts = self._parts_param(params.get("part"), frozenset(VIDEO_PARTS) | {"id"})
-            ids = self._ids_param(params.get("id"))
+            parts = self._parts_param(_joined(params, "part"), frozenset(VIDEO_PARTS) | {"id"})
+            ids = self._ids_param(_joined(params, "id"))
         except GoogleError as error:
             return error
         built = tuple(p for p in VIDEO_PARTS if p in parts)
@@ -287,18 +309,18 @@ class YouTubeAPI:
             b",".join(item for _, item in items),
             b'],"pageInfo":{"totalResults":%d,"resultsPerPage":%d}}' % (len(items), len(items)),
         ))
-        return Answer(key, etag, body)
+        return _partial(params, Answer(key, etag, body))
 
     def _search(self, query: bytes) -> Answer | GoogleError:
         params = QueryParams(query)
         try:
             key = self._authorise(params.get("key"))
-            parts = self._parts_param(params.get("part"), SEARCH_PARTS)
+            parts = self._parts_param(_joined(params, "part"), SEARCH_PARTS)
             per_page = self._max_results(params.get("maxResults", "5"))
             offset = self._page_param(params.get("pageToken"))
         except GoogleError as error:
             return error
-        kinds = {t.strip() for t in params.get("type", "video").split(",")}
+        kinds = {t.strip() for t in (_joined(params, "type") or "video").split(",")}
         ranked = tuple(v.id for v in self.catalogue.search(
             params.get("q", ""), order=params.get("order", "relevance"),
             channel_id=params.get("channelId"), duration=params.get("videoDuration"),
@@ -316,7 +338,7 @@ class YouTubeAPI:
         head["pageInfo"] = {"totalResults": len(ranked), "resultsPerPage": per_page}
         body = b"".join((json.dumps(head)[:-1].encode(), b',"items":[',
                          b",".join(item for _, item in items), b"]}"))
-        return Answer(key, etag, body)
+        return _partial(params, Answer(key, etag, body))
 
     def _authorise(self, key: str | None) -> str:
         if not key:

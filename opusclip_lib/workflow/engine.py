@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -228,7 +229,7 @@ class Engine:
             await self._hand_back(lease.job)
             raise
         except Exception as error:  # every failure ends in a recorded state, never a running one
-            return await ride_out(lambda: self._fail(lease.job, error))
+            return await ride_out(partial(self._fail, lease.job, error))
 
     async def _run(self, lease: _Lease) -> Job:
         job = lease.job

@@ -24,6 +24,14 @@ from opusclip_lib.api.models.openai import (
     TranscriptionWord,
 )
 from opusclip_lib.api.models.stability import AspectRatio, GeneratedImage, OutputFormat
+from opusclip_lib.api.models.streaming import (
+    ChatCompletionChunk,
+    ChoiceDelta,
+    ChunkChoice,
+    SpeechChunk,
+    StreamedFile,
+    WordTiming,
+)
 from opusclip_lib.api.models.youtube import (
     ContentDetails,
     PageInfo,
@@ -39,11 +47,12 @@ from opusclip_lib.api.models.youtube import (
 )
 
 __all__ = [
-    "Alignment", "AspectRatio", "Caption", "ChatCompletion", "ChatMessage", "Choice",
-    "CompletionUsage", "ContentDetails", "GeneratedImage", "Hashtags", "Highlight",
-    "HighlightPicks", "OutputFormat", "PageInfo", "SearchListResponse", "SearchResult",
-    "SearchResultId", "SearchSnippet", "SpeechAudio", "SpeechWithTimestamps", "Thumbnail",
-    "TimedText", "TitleIdeas", "Transcription", "TranscriptionSegment", "TranscriptionUsage",
+    "Alignment", "AspectRatio", "Caption", "ChatCompletion", "ChatCompletionChunk",
+    "ChatMessage", "Choice", "ChoiceDelta", "ChunkChoice", "CompletionUsage", "ContentDetails",
+    "GeneratedImage", "Hashtags", "Highlight", "HighlightPicks", "OutputFormat", "PageInfo",
+    "SearchListResponse", "SearchResult", "SearchResultId", "SearchSnippet", "SpeechAudio",
+    "SpeechChunk", "SpeechWithTimestamps", "StreamedFile", "Thumbnail", "TimedText",
+    "TitleIdeas", "Transcription", "TranscriptionSegment", "TranscriptionUsage",
     "TranscriptionWord", "Video", "VideoListResponse", "VideoSnippet", "VideoStatistics",
-    "Voice", "VoiceSettings",
+    "Voice", "VoiceSettings", "WordTiming",
 ]

@@ -59,3 +59,9 @@ class GeneratedImage(BaseModel):
     @property
     def content_filtered(self) -> bool:
         return self.finish_reason == "CONTENT_FILTERED"
+
+
+class GenerationStarted(APIModel):
+    """The answer to a started job: the id to poll ``/v2beta/results/{id}`` with."""
+
+    id: str = Field(min_length=1)
