@@ -91,9 +91,19 @@ class ConnectionLost(OperationalError):
                    "open transaction, and the pool will open a new connection", backend=backend)
 
 
+class StatementTimeout(OperationalError, TimeoutError):
+    """The server did not answer within the statement (or COPY) deadline: a hung server or a
+    partition. The connection was closed, so the server rolls back its open transaction."""
+
+
 class PoolTimeout(OperationalError, TimeoutError):
     """No pooled connection became free within the acquire timeout."""
 
 
 class LockTimeout(OperationalError):
     """Waiting for a lock took too long, or the server broke a deadlock by aborting us."""
+
+
+class Deadlock(LockTimeout):
+    """The server aborted this transaction to break a deadlock or a serialization conflict
+    (PostgreSQL 40P01/40001, MariaDB 1213); running the whole transaction again usually works."""
