@@ -50,30 +50,53 @@ _SQLSTATE_CLASSES: dict[str, type[errors.DatabaseError]] = {
 
 
 async def _abort_on_cancel(raw: Any, operation: Awaitable[T]) -> T:
-    """Run a multi-message operation (COPY, executemany) that a cancellation cannot wedge.
+    """Run a multi-message operation (COPY, executemany) that no fault can wedge.
 
-    Cancelled mid-stream, asyncpg tries to finish the protocol exchange; a server that waits
-    for the rest of the stream (or a session already killed, whose socket no longer drains)
-    never lets it, and both sides wait forever. Here a cancellation or deadline closes the
-    socket instead, then wakes the operation until it gives up; the server rolls the
-    transaction back, and the pool drops the connection (Connection marks it broken).
+    asyncpg streams the rows and waits for room to write whenever the socket's buffer is full.
+    Two faults leave it waiting forever: the session is killed (the socket closes, but nothing
+    wakes that wait), or the caller cancels (asyncpg then waits for the server to finish a
+    statement the server is still waiting to receive). Here a closed connection wakes the
+    operation and fails it as a lost connection, and a cancellation or deadline closes the
+    socket first, then wakes it; the server rolls the transaction back, and the pool drops the
+    connection (Connection marks it broken).
     """
     # The pool's proxy detaches when the connection closes; the connection itself stays usable.
     connection = getattr(raw, "_con", None) or raw
     task = asyncio.ensure_future(operation)
+
+    def closed(_: object) -> None:
+        task.cancel()
+
+    connection.add_termination_listener(closed)
     try:
         return await asyncio.shield(task)
-    except BaseException:
-        if not task.done():
-            connection.terminate()  # asyncpg's waits for the server now fail...
-            while not task.done():  # ...but not its wait for room to write: cancel that
-                task.cancel()
-                with suppress(asyncio.CancelledError):  # the caller's error is raised below
-                    await asyncio.wait([task], timeout=1)
-            connection.terminate()  # ends the cancel request asyncpg started on its way out
-            if not task.cancelled():
-                task.exception()  # retrieved: the caller's cancellation is the error to report
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if task.cancelled() and current is not None and not current.cancelling():
+            connection.terminate()  # woken by the close: end the cancel request asyncpg sent
+            raise asyncpg.ConnectionDoesNotExistError(
+                "connection was closed in the middle of operation") from None
+        await _end(connection, task)
         raise
+    except BaseException:
+        await _end(connection, task)
+        raise
+    finally:
+        connection.remove_termination_listener(closed)
+
+
+async def _end(connection: Any, task: asyncio.Future[Any]) -> None:
+    """Close ``connection`` under the unfinished ``task`` and wait until the task gives up."""
+    if task.done():
+        return
+    connection.terminate()  # asyncpg's waits for the server now fail...
+    while not task.done():  # ...but not its wait for room to write: cancel that
+        task.cancel()
+        with suppress(asyncio.CancelledError):  # the caller's error is the one raised
+            await asyncio.wait([task], timeout=1)
+    connection.terminate()  # ends the cancel request asyncpg started on its way out
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller's cancellation is the error to report
 
 
 class PostgresBackend(Backend):
