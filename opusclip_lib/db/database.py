@@ -138,7 +138,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """A connection inside ``BEGIN ... COMMIT``; an exception rolls everything back."""
+        """A connection inside ``BEGIN ... COMMIT``; an exception rolls everything back (what
+        the caller knows after a fault or a cancellation: ``Connection.transaction``)."""
         async with self.acquire() as connection, connection.transaction():
             yield connection
 

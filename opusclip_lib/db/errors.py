@@ -83,7 +83,8 @@ class OperationalError(DatabaseError):
 
 
 class ConnectionLost(OperationalError):
-    """The connection died mid-use; its transaction, if any, was rolled back by the server."""
+    """The connection died mid-use; its transaction, if any, was rolled back by the server
+    (raised by ``COMMIT`` itself, the outcome is unknown: see ``Connection.transaction``)."""
 
     @classmethod
     def of(cls, backend: str, detail: object) -> ConnectionLost:
