@@ -290,8 +290,9 @@ async def test_outage_then_restart(url: str, record_property: RecordProperty) ->
         await db.fetchval("SELECT 1")
         await proxy.outage()
         seen = set()
-        for _ in range(3):
-            error = await raises_within(videos.insert_videos(db, rows(10)), OperationalError)
+        for call in (videos.insert_videos(db, rows(10)), jobs.claim(db, "worker"),
+                     jobs.enqueue(db, "render"), videos.insert_videos(db, rows(10))):
+            error = await raises_within(call, OperationalError)
             seen.add(type(error).__name__)
         record_property("error", " / ".join(sorted(seen)))
         assert await stored(direct) == 0
