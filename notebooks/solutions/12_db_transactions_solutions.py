@@ -12,7 +12,17 @@ from collections.abc import Awaitable, Callable
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
-from opusclip_lib.db import Database, clear, clips, connect, jobs, reset, videos
+from opusclip_lib.db import (
+    Connection,
+    Database,
+    OperationalError,
+    clear,
+    clips,
+    connect,
+    jobs,
+    reset,
+    videos,
+)
 
 READ = "SELECT attempts FROM processing_jobs WHERE id = ?"
 WRITE = "UPDATE processing_jobs SET attempts = ? WHERE id = ?"
@@ -128,12 +138,51 @@ async def exercise_4_deadline_on_a_transaction(db: Database) -> None:
           db.pool_stats().in_use)
 
 
+async def cut(db: Database, tx: Connection) -> None:
+    """End ``tx``'s connection the way a server restart would (notebook 12, section 6)."""
+    if db.name == "sqlite":
+        await tx.raw.close()
+    elif db.name == "postgresql":
+        pid = await tx.fetchval("SELECT pg_backend_pid()")
+        await db.execute("SELECT pg_terminate_backend(?)", (pid,))
+    else:
+        session = await tx.fetchval("SELECT CONNECTION_ID()")
+        await db.execute(f"KILL CONNECTION {int(session)}")
+
+
+async def exercise_5_retry_after_a_dropped_connection(db: Database) -> None:
+    await clear(db)
+    attempts = 0
+
+    async def store_analysis(youtube_id: str) -> None:
+        nonlocal attempts
+        attempts += 1
+        async with db.transaction() as tx:
+            video = await videos.insert_video(tx, youtube_id, title=f"Talk {youtube_id}")
+            await clips.insert_clips(tx, [
+                {"video_id": video.id, "start_s": start, "end_s": start + 45.0, "ranking": rank}
+                for rank, start in enumerate([30.0, 300.0, 900.0], start=1)])
+            if attempts == 1:
+                await cut(db, tx)  # the first attempt loses its connection halfway
+            await jobs.enqueue(tx, "render", video_id=video.id)
+
+    # Retrying the whole transaction is safe: a dropped connection rolled all of it back.
+    retrying = AsyncRetrying(retry=retry_if_exception_type(OperationalError),
+                             wait=wait_random(0, 0.05), stop=stop_after_attempt(3), reraise=True)
+    await retrying(store_analysis, "retriedTalk")
+    counts = {table: int(await db.fetchval(f"SELECT count(*) FROM {table}"))
+              for table in ("videos", "clips", "processing_jobs")}
+    print(f"{attempts} attempts; stored: {counts}")
+    assert counts == {"videos": 1, "clips": 3, "processing_jobs": 1}
+
+
 async def main() -> None:
     async with connect() as db:
         await reset(db)
         print(f"--- on {db.name}")
         for exercise in (exercise_1_merge_two_videos, exercise_2_lock_when_reading,
-                         exercise_3_retry_with_tenacity, exercise_4_deadline_on_a_transaction):
+                         exercise_3_retry_with_tenacity, exercise_4_deadline_on_a_transaction,
+                         exercise_5_retry_after_a_dropped_connection):
             print(f"--- {exercise.__name__}")
             await exercise(db)
 

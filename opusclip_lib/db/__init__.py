@@ -22,6 +22,7 @@ from opusclip_lib.db.errors import (
     ConnectionLost,
     ConnectionShared,
     DatabaseError,
+    Deadlock,
     ForeignKeyViolation,
     IntegrityError,
     InvalidTransition,
@@ -34,20 +35,23 @@ from opusclip_lib.db.errors import (
     OperationalError,
     PoolTimeout,
     QueryError,
+    StatementTimeout,
     UniqueViolation,
     ValidationError,
     ValueTooLong,
 )
 from opusclip_lib.db.models import ApiCall, Clip, Job, JobEvent, Video
 from opusclip_lib.db.schema import clear, migrate, reset, schema_version
+from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL, parse_url
 
 __all__ = [
     "ApiCall", "CheckViolation", "Clip", "ConfigurationError", "Connection", "ConnectionLost",
-    "ConnectionShared", "Database", "DatabaseError", "DatabaseURL", "Executor",
+    "ConnectionShared", "Database", "DatabaseError", "DatabaseURL", "Deadlock", "Executor",
     "ForeignKeyViolation", "IntegrityError", "InvalidTransition", "InvalidUrl", "InvalidYouTubeId",
     "Job", "JobEvent", "LeaseLost", "LockTimeout", "NotFound", "NotNullViolation",
-    "OperationalError", "PoolStats", "PoolTimeout", "QueryError", "UniqueViolation",
-    "ValidationError", "ValueTooLong", "Video", "api_calls", "cache", "clear", "clips", "connect",
-    "jobs", "maintenance", "migrate", "parse_url", "reset", "schema_version", "videos",
+    "OperationalError", "PoolStats", "PoolTimeout", "QueryError", "StatementTimeout", "Timeouts",
+    "UniqueViolation", "ValidationError", "ValueTooLong", "Video", "api_calls", "cache", "clear",
+    "clips", "connect", "jobs", "maintenance", "migrate", "parse_url", "reset", "schema_version",
+    "videos",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from opusclip_lib.db.errors import DatabaseError
+from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
 
 if TYPE_CHECKING:
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 Params = Sequence[Any]
 
-# How long closing a pool waits for connections still borrowed (a task that outlived its
-# ``async with``) before closing them under it.
-CLOSE_GRACE_S = 5.0
 _QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|\?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -72,10 +70,12 @@ class Backend(ABC):
     update_returning: ClassVar[bool] = True
     max_bind_params: ClassVar[int] = 32_000
 
-    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int) -> None:
+    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int,
+                 timeouts: Timeouts = Timeouts()) -> None:
         self.url = url
         self.min_size = min_size
         self.max_size = max_size
+        self.timeouts = timeouts
         self._translated: dict[str, str] = {}
 
     # --- dialect -----------------------------------------------------------------------------

@@ -14,7 +14,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from opusclip_lib.db.backend import Params, Row
-from opusclip_lib.db.errors import ConnectionShared, DatabaseError, LockTimeout, OperationalError
+from opusclip_lib.db.errors import (
+    ConnectionShared,
+    DatabaseError,
+    LockTimeout,
+    OperationalError,
+    StatementTimeout,
+)
 from opusclip_lib.observability.instrument import query_end, query_start
 
 if TYPE_CHECKING:
@@ -73,19 +79,36 @@ class Connection:
         self._owner = asyncio.current_task()
 
     async def _call(self, name: str, operation: Callable[[], Awaitable[T]],
-                    count: Callable[[T], int], sql: str = "") -> T:
+                    count: Callable[[T], int], sql: str = "", *,
+                    timeout_s: float | None = None) -> T:
+        self._check_owner(name)
+        return await self._timed(name, operation, count,
+                                 timeout_s or self.backend.timeouts.statement_s, sql)
+
+    def _check_owner(self, name: str) -> None:
         if asyncio.current_task() is not self._owner:
             raise ConnectionShared(
                 f"{name!r} on a connection acquired by another task: concurrent tasks must each "
                 "use their own (db.acquire() / db.transaction() / the Database itself)",
                 backend=self.backend.name)
+
+    async def _timed(self, name: str, operation: Callable[[], Awaitable[T]],
+                     count: Callable[[T], int], timeout_s: float, sql: str = "") -> T:
+        """Run ``operation`` under its deadline, timed, with driver errors mapped."""
         recorder = self._recorder
         start = recorder.now()
         traced = query_start(self.backend.name, name, sql)
+        deadline = asyncio.timeout(timeout_s)
         try:
-            result = await operation()
+            async with deadline:
+                result = await operation()
         except BaseException as exc:
             error = self.backend.map_error(exc)
+            if deadline.expired():
+                error = StatementTimeout(
+                    f"{name!r}: no answer from {self.backend.name} within {timeout_s:g} s (a hung "
+                    "server or a partition); the connection is closed, so the server rolls back "
+                    "its transaction", backend=self.backend.name)
             query_end(traced, error or exc)
             if error is None or (isinstance(error, OperationalError)
                                  and not isinstance(error, LockTimeout)):
@@ -139,15 +162,32 @@ class Connection:
         if not rows:
             return 0
         return await self._call(name or f"bulk {table}",
-                                lambda: backend.bulk_insert(raw, table, columns, rows), int)
+                                lambda: backend.bulk_insert(raw, table, columns, rows), int,
+                                timeout_s=backend.timeouts.copy_s)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a ``transaction()`` block of this connection is open."""
+        return self._depth > 0
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """``BEGIN``/``COMMIT``, or a ``SAVEPOINT`` when already inside a transaction.
 
-        Any exception (cancellation included) rolls back to where this block began and is
-        re-raised. A rollback that cannot run marks the connection broken; the pool then closes
-        it, and the server discards the open transaction with the connection.
+        What the caller can know afterwards:
+
+        * the block exits normally: everything in it is committed;
+        * any exception out of the block, cancellation included: it was rolled back, nothing in
+          it is stored. A rollback that cannot run marks the connection broken; the pool then
+          closes it, and the server discards the open transaction with the connection;
+        * a cancellation that arrives while ``COMMIT`` is in flight waits for the commit (at
+          most ``statement_s``), since only its answer tells what happened. If it committed, the
+          block exits normally: the cancellation came too late, and the task keeps the request
+          (``asyncio.current_task().cancelling()`` stays above zero; a loop that must stop on
+          cancellation checks it). If it did not commit, ``CancelledError`` is raised;
+        * ``ConnectionLost`` or ``StatementTimeout`` raised by ``COMMIT`` itself: the server
+          may or may not have committed. Read back (an idempotency key makes that easy) before
+          retrying.
         """
         depth = self._depth
         if depth == 0:
@@ -165,11 +205,27 @@ class Connection:
         if depth:
             await self.execute(f"RELEASE SAVEPOINT sp_{depth}", name="RELEASE")
             return
-        try:
-            await self._call("COMMIT", lambda: self.backend.commit(self.raw), _zero)
-        except DatabaseError:
-            await self._undo(0)
-            raise
+        await self._commit()
+
+    async def _commit(self) -> None:
+        """``COMMIT`` in a task of its own that a cancellation cannot interrupt halfway."""
+        self._check_owner("COMMIT")
+        commit = asyncio.ensure_future(self._timed(
+            "COMMIT", lambda: self.backend.commit(self.raw), _zero,
+            self.backend.timeouts.statement_s))
+        cancelled: asyncio.CancelledError | None = None
+        while not commit.done():
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError as exc:
+                cancelled = cancelled or exc
+            except Exception:  # noqa: S110 - read below, once the task is done
+                pass
+        failure = commit.exception()
+        if failure is None:
+            return
+        await self._undo(0)
+        raise cancelled or failure
 
     async def _undo(self, depth: int) -> None:
         if self.broken:

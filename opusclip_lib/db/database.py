@@ -6,7 +6,7 @@ import asyncio
 import importlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +14,7 @@ from opusclip_lib.config import database_url
 from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.connection import Connection
 from opusclip_lib.db.errors import ConnectionLost, DatabaseError, OperationalError, PoolTimeout
+from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL, parse_url
 from opusclip_lib.metrics import Recorder
 
@@ -49,16 +50,20 @@ class Database:
 
     def __init__(self, url: str | DatabaseURL | None = None, *, recorder: Recorder | None = None,
                  min_size: int | None = None, max_size: int | None = None,
-                 acquire_timeout: float | None = None, migrate: bool = True) -> None:
+                 acquire_timeout: float | None = None, timeouts: Timeouts | None = None,
+                 migrate: bool = True) -> None:
         self.url = url if isinstance(url, DatabaseURL) else parse_url(url or database_url())
         cls = backend_class(self.url.backend)
         default_min, default_max = cls.default_pool
         max_size = max_size or int(self.url.number("max_size", default_max))
         min_size = min(max_size, min_size if min_size is not None
                        else int(self.url.number("min_size", default_min)))
-        self.backend: Backend = cls(self.url, min_size=min_size, max_size=max_size)
+        timeouts = timeouts or Timeouts()
+        acquire_s = acquire_timeout or self.url.number("acquire_timeout", timeouts.acquire_s)
+        self.timeouts = replace(timeouts, acquire_s=acquire_s)
+        self.backend: Backend = cls(self.url, min_size=min_size, max_size=max_size,
+                                    timeouts=self.timeouts)
         self.recorder = recorder if recorder is not None else Recorder()
-        self.acquire_timeout = acquire_timeout or self.url.number("acquire_timeout", 10.0)
         self._migrate = migrate
         self._in_use = 0
         self._waiting = 0
@@ -69,11 +74,17 @@ class Database:
         return self.backend.name
 
     async def __aenter__(self) -> Database:
+        connect_s = self.timeouts.connect_s
         try:
-            await self.backend.open()
+            # Each connection has connect_s to open; this bounds the pool's opening as a whole
+            # (drivers open its first connections one or two at a time).
+            async with asyncio.timeout(2 * connect_s):
+                await self.backend.open()
         except Exception as exc:
             mapped = exc if isinstance(exc, DatabaseError) else self.backend.map_error(exc)
             detail = repr(exc) if mapped is None or isinstance(mapped, ConnectionLost) else mapped
+            if isinstance(exc, TimeoutError) and mapped is None:
+                detail = f"no answer within connect_s={connect_s:g} s"
             raise OperationalError(f"cannot open a {self.name} pool for {self.url}: {detail}",
                                    backend=self.name) from exc
         if self._migrate:
@@ -95,10 +106,10 @@ class Database:
         """Borrow a connection for this task alone; it goes back (or is closed if broken) after."""
         self._waiting += 1
         try:
-            raw = await self.backend.acquire(self.acquire_timeout)
+            raw = await self.backend.acquire(self.timeouts.acquire_s)
         except TimeoutError:
             raise PoolTimeout(
-                f"no {self.name} connection free within {self.acquire_timeout:g} s "
+                f"no {self.name} connection free within {self.timeouts.acquire_s:g} s "
                 f"(pool max_size={self.backend.max_size}, {self._in_use} in use)",
                 backend=self.name) from None
         except Exception as exc:  # opening a replacement connection failed
@@ -112,13 +123,23 @@ class Database:
         connection = Connection(self.backend, raw, self.recorder)
         try:
             yield connection
-        finally:
+        except BaseException:
             self._in_use -= 1
             await self.backend.release(raw, discard=connection.broken)
+            raise
+        self._in_use -= 1
+        try:
+            await self.backend.release(raw, discard=connection.broken)
+        except asyncio.CancelledError:
+            # The block's work is done (committed, for a transaction): a cancellation this late
+            # must not report it as undone. The task keeps the request (see
+            # Connection.transaction), and the drivers finish the release on their own.
+            pass
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """A connection inside ``BEGIN ... COMMIT``; an exception rolls everything back."""
+        """A connection inside ``BEGIN ... COMMIT``; an exception rolls everything back (what
+        the caller knows after a fault or a cancellation: ``Connection.transaction``)."""
         async with self.acquire() as connection, connection.transaction():
             yield connection
 
@@ -180,6 +201,8 @@ def connect(url: str | DatabaseURL | None = None, **options: Any) -> Database:
     """``async with connect(url) as db:`` -- pool opened and schema migrated on entry.
 
     ``url`` defaults to :func:`opusclip_lib.config.database_url`. Options: ``recorder``,
-    ``min_size``, ``max_size``, ``acquire_timeout`` (seconds), ``migrate`` (default ``True``).
+    ``min_size``, ``max_size``, ``acquire_timeout`` (seconds), ``timeouts``
+    (:class:`~opusclip_lib.db.timeouts.Timeouts`: every deadline, documented there),
+    ``migrate`` (default ``True``).
     """
     return Database(url, **options)

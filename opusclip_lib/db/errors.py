@@ -83,12 +83,18 @@ class OperationalError(DatabaseError):
 
 
 class ConnectionLost(OperationalError):
-    """The connection died mid-use; its transaction, if any, was rolled back by the server."""
+    """The connection died mid-use; its transaction, if any, was rolled back by the server
+    (raised by ``COMMIT`` itself, the outcome is unknown: see ``Connection.transaction``)."""
 
     @classmethod
     def of(cls, backend: str, detail: object) -> ConnectionLost:
         return cls(f"lost the connection to {backend} ({detail}); the server rolled back any "
                    "open transaction, and the pool will open a new connection", backend=backend)
+
+
+class StatementTimeout(OperationalError, TimeoutError):
+    """The server did not answer within the statement (or COPY) deadline: a hung server or a
+    partition. The connection was closed, so the server rolls back its open transaction."""
 
 
 class PoolTimeout(OperationalError, TimeoutError):
@@ -97,3 +103,8 @@ class PoolTimeout(OperationalError, TimeoutError):
 
 class LockTimeout(OperationalError):
     """Waiting for a lock took too long, or the server broke a deadlock by aborting us."""
+
+
+class Deadlock(LockTimeout):
+    """The server aborted this transaction to break a deadlock or a serialization conflict
+    (PostgreSQL 40P01/40001, MariaDB 1213); running the whole transaction again usually works."""

@@ -15,12 +15,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
 from opusclip_lib.db import repository, validate
 from opusclip_lib.db.backend import Row
-from opusclip_lib.db.connection import Executor
+from opusclip_lib.db.connection import Connection, Executor
 from opusclip_lib.db.errors import (
     InvalidTransition,
     LeaseLost,
+    LockTimeout,
     NotFound,
     UniqueViolation,
     ValidationError,
@@ -31,6 +39,8 @@ from opusclip_lib.db.validate import Column
 
 STAGES = ("downloading", "transcribing", "analyzing", "rendering")
 ACTIVE = frozenset(STAGES)
+# How often claim() runs its transaction when the server aborts it to break a deadlock.
+CLAIM_ATTEMPTS = 20
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 _FORWARD = dict(zip(("pending", *STAGES), (*STAGES, "completed"), strict=True))
 _RETRY = {status: {"pending"} for status in ACTIVE}
@@ -114,6 +124,11 @@ async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None
     """Take up to ``limit`` due pending jobs for ``worker`` (-> ``downloading``, attempts + 1).
 
     A job is returned to exactly one caller however many workers claim at the same time.
+    Claimers racing for the same rows can deadlock (MariaDB locks index gaps even with SKIP
+    LOCKED) or fail to serialize; the server then aborts one transaction, and ``claim`` runs it
+    again, up to :data:`CLAIM_ATTEMPTS` times with jittered backoff. Inside the caller's own
+    transaction it cannot (the abort undid the caller's earlier work too), so the error
+    reaches the caller, who retries the whole transaction.
     """
     if not worker:
         raise ValidationError("claim() needs the worker's name (it becomes locked_by)")
@@ -121,6 +136,17 @@ async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None
     if isinstance(kinds, str):
         raise ValidationError(f"kinds is a list of job kinds, got the string {kinds!r}")
     kinds = [JOBS.lookup("kind", kind) for kind in kinds or ()]
+    if isinstance(ex, Connection) and ex.in_transaction:
+        return await _claim(ex, worker, kinds, limit)
+    retrying = AsyncRetrying(retry=retry_if_exception_type(LockTimeout),
+                             stop=stop_after_attempt(CLAIM_ATTEMPTS),
+                             wait=wait_random_exponential(multiplier=0.01, max=0.25),
+                             reraise=True)
+    return await retrying(_claim, ex, worker, kinds, limit)
+
+
+async def _claim(ex: Executor, worker: str, kinds: Sequence[str] | None,
+                 limit: int) -> list[Job]:
     backend = ex.backend
     kind_filter = f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
     due = (f"SELECT id FROM processing_jobs WHERE status = 'pending' AND run_after <= "

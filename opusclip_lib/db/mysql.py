@@ -22,13 +22,13 @@ from asyncmy.cursors import DictCursor
 
 from opusclip_lib.db import errors
 from opusclip_lib.db.backend import (
-    CLOSE_GRACE_S,
     Backend,
     Params,
     Row,
     identifier,
     numbered_placeholders,
 )
+from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ _CODES: dict[int, type[errors.DatabaseError]] = {
     1364: errors.NotNullViolation,
     1406: errors.ValueTooLong,
     1205: errors.LockTimeout,  # lock wait timeout
-    1213: errors.LockTimeout,  # deadlock
+    1213: errors.Deadlock,  # deadlock found when trying to get lock
     1969: errors.LockTimeout,  # max_statement_time exceeded
     1054: errors.QueryError,
     1064: errors.QueryError,
@@ -58,12 +58,26 @@ _CODES: dict[int, type[errors.DatabaseError]] = {
     1061: errors.QueryError,  # duplicate key name (42P07)
     1091: errors.QueryError,  # can't drop: column or key does not exist (42703/42704)
     1053: errors.ConnectionLost,
+    # The client's own codes: 2002/2003 can't connect (socket/TCP), 2005 unknown host, 2006 gone
+    # away, 2013 lost during query, 2055 lost at a system call. A server that cannot be reached
+    # is an outage to retry, as PostgreSQL's refused connection is.
+    2002: errors.ConnectionLost,
+    2003: errors.ConnectionLost,
+    2005: errors.ConnectionLost,
     1927: errors.ConnectionLost,  # connection was killed
     2006: errors.ConnectionLost,
     2013: errors.ConnectionLost,
     2055: errors.ConnectionLost,
     4031: errors.ConnectionLost,
 }
+# For codes not listed above, by the driver's (PEP 249) class, most specific first.
+_CLASSES: tuple[tuple[type[Exception], type[errors.DatabaseError]], ...] = (
+    (driver_errors.InterfaceError, errors.ConnectionLost),
+    (driver_errors.IntegrityError, errors.IntegrityError),
+    (driver_errors.DataError, errors.ValidationError),
+    (driver_errors.ProgrammingError, errors.QueryError),
+    (driver_errors.OperationalError, errors.OperationalError),
+)
 _CONSTRAINT_NAME = re.compile(r"(?:for key|CONSTRAINT) [`'](?:[^`']*\.)?([^`']+)[`']")
 # UTC timestamps, strict types, and no notes ("table already exists" from IF NOT EXISTS): the
 # driver would fetch and log every note with an extra round trip.
@@ -87,8 +101,9 @@ class MySQLBackend(Backend):
                             "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     drop_namespace_sql = "DROP DATABASE IF EXISTS {}"
 
-    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int) -> None:
-        super().__init__(url, min_size=min_size, max_size=max_size)
+    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int,
+                 timeouts: Timeouts = Timeouts()) -> None:
+        super().__init__(url, min_size=min_size, max_size=max_size, timeouts=timeouts)
         self._pool: Any = None
         self._closed = False
 
@@ -129,20 +144,35 @@ class MySQLBackend(Backend):
 
     async def open(self) -> None:
         url = self.url
+        # asyncmy's connect_timeout bounds the TCP connect only; a server that accepts and never
+        # answers the handshake is bounded by connect_s around the pool's first connections
+        # here, and by acquire_s for the ones opened later.
         self._pool = await asyncmy.create_pool(
             host=url.host or "127.0.0.1", port=url.port or 3306, user=url.user or "root",
-            password=url.password, database=url.database, minsize=self.min_size,
-            maxsize=self.max_size, autocommit=True, charset="utf8mb4", init_command=SESSION,
+            password=url.password, database=url.database, minsize=0, maxsize=self.max_size,
+            autocommit=True, charset="utf8mb4", init_command=SESSION,
             client_flag=CLIENT.FOUND_ROWS,  # rowcount = rows matched, as in the other backends
-            stmt_cache_size=256)
+            stmt_cache_size=256, connect_timeout=self.timeouts.connect_s)
+        warm = []
+        try:
+            try:
+                async with asyncio.timeout(self.timeouts.connect_s):
+                    for _ in range(self.min_size):
+                        warm.append(await self._pool.acquire())
+            finally:
+                for raw in warm:
+                    await self._pool.release(raw)
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
-        if self._pool is None:
+        if self._pool is None or self._closed:
             return
         self._closed = True
         self._pool.close()
         try:
-            async with asyncio.timeout(CLOSE_GRACE_S):
+            async with asyncio.timeout(self.timeouts.close_grace_s):
                 await self._pool.wait_closed()  # waits for borrowed connections to come back
         except TimeoutError:
             self._pool.terminate()
@@ -169,9 +199,9 @@ class MySQLBackend(Backend):
         # The server notices a closed socket only when it next reads from it: a statement still
         # running (and the transaction's locks) would live on. Kill that session now.
         try:
-            async with asyncio.timeout(2), self._pool.acquire() as other:
+            async with asyncio.timeout(self.timeouts.cleanup_s), self._pool.acquire() as other:
                 await other.kill(thread_id)
-        except (TimeoutError, OSError, driver_errors.MySQLError):
+        except Exception:  # noqa: S110 - best effort, like PostgreSQL's
             pass  # already gone, or the server is unreachable: it will clean up on its own
 
     def pool_size(self) -> int:
@@ -206,11 +236,9 @@ class MySQLBackend(Backend):
         if isinstance(exc, driver_errors.MySQLError):
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
             text = exc.args[1] if len(exc.args) > 1 else str(exc)
-            kind = _CODES.get(code)
-            if kind is None:
-                kind = (errors.ConnectionLost if isinstance(exc, driver_errors.InterfaceError)
-                        else errors.IntegrityError if isinstance(exc, driver_errors.IntegrityError)
-                        else errors.DatabaseError)
+            kind = _CODES.get(code) or next(
+                (mapped for driver, mapped in _CLASSES if isinstance(exc, driver)),
+                errors.DatabaseError)
             if kind is errors.ConnectionLost:
                 return errors.ConnectionLost.of(self.name, f"{text} [{code}]")
             found = _CONSTRAINT_NAME.search(text)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from contextlib import suppress
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
 from opusclip_lib.db import errors
 from opusclip_lib.db.backend import (
-    CLOSE_GRACE_S,
     Backend,
     Params,
     Row,
@@ -18,11 +18,13 @@ from opusclip_lib.db.backend import (
     numbered_placeholders,
     rowcount_from_status,
 )
+from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
 
 if TYPE_CHECKING:
     from opusclip_lib.db.connection import Connection
 
+T = TypeVar("T")
 APPLICATION = "opusclip"
 _SQLSTATES: dict[str, type[errors.DatabaseError]] = {
     "23505": errors.UniqueViolation,
@@ -30,8 +32,8 @@ _SQLSTATES: dict[str, type[errors.DatabaseError]] = {
     "23503": errors.ForeignKeyViolation,
     "23502": errors.NotNullViolation,
     "22001": errors.ValueTooLong,
-    "40P01": errors.LockTimeout,  # deadlock detected
-    "40001": errors.LockTimeout,  # serialization failure
+    "40P01": errors.Deadlock,  # deadlock detected
+    "40001": errors.Deadlock,  # serialization failure
     "55P03": errors.LockTimeout,  # lock not available
     "57014": errors.LockTimeout,  # statement timeout / cancelled
     "57P01": errors.ConnectionLost,  # admin shutdown (pg_terminate_backend)
@@ -47,6 +49,56 @@ _SQLSTATE_CLASSES: dict[str, type[errors.DatabaseError]] = {
 }
 
 
+async def _abort_on_cancel(raw: Any, operation: Awaitable[T]) -> T:
+    """Run a multi-message operation (COPY, executemany) that no fault can wedge.
+
+    asyncpg streams the rows and waits for room to write whenever the socket's buffer is full.
+    Two faults leave it waiting forever: the session is killed (the socket closes, but nothing
+    wakes that wait), or the caller cancels (asyncpg then waits for the server to finish a
+    statement the server is still waiting to receive). Here a closed connection wakes the
+    operation and fails it as a lost connection, and a cancellation or deadline closes the
+    socket first, then wakes it; the server rolls the transaction back, and the pool drops the
+    connection (Connection marks it broken).
+    """
+    # The pool's proxy detaches when the connection closes; the connection itself stays usable.
+    connection = getattr(raw, "_con", None) or raw
+    task = asyncio.ensure_future(operation)
+
+    def closed(_: object) -> None:
+        task.cancel()
+
+    connection.add_termination_listener(closed)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if task.cancelled() and current is not None and not current.cancelling():
+            connection.terminate()  # woken by the close: end the cancel request asyncpg sent
+            raise asyncpg.ConnectionDoesNotExistError(
+                "connection was closed in the middle of operation") from None
+        await _end(connection, task)
+        raise
+    except BaseException:
+        await _end(connection, task)
+        raise
+    finally:
+        connection.remove_termination_listener(closed)
+
+
+async def _end(connection: Any, task: asyncio.Future[Any]) -> None:
+    """Close ``connection`` under the unfinished ``task`` and wait until the task gives up."""
+    if task.done():
+        return
+    connection.terminate()  # asyncpg's waits for the server now fail...
+    while not task.done():  # ...but not its wait for room to write: cancel that
+        task.cancel()
+        with suppress(asyncio.CancelledError):  # the caller's error is the one raised
+            await asyncio.wait([task], timeout=1)
+    connection.terminate()  # ends the cancel request asyncpg started on its way out
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller's cancellation is the error to report
+
+
 class PostgresBackend(Backend):
     name = "postgresql"
     default_pool = (5, 20)
@@ -60,8 +112,9 @@ class PostgresBackend(Backend):
     drop_namespace_sql = "DROP SCHEMA IF EXISTS {} CASCADE"
     snapshot_sql = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
 
-    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int) -> None:
-        super().__init__(url, min_size=min_size, max_size=max_size)
+    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int,
+                 timeouts: Timeouts = Timeouts()) -> None:
+        super().__init__(url, min_size=min_size, max_size=max_size, timeouts=timeouts)
         schema = url.options.get("schema")
         self.schema = identifier(schema) if schema else None
         self._pool: asyncpg.Pool | None = None
@@ -91,18 +144,27 @@ class PostgresBackend(Backend):
         settings = {"application_name": APPLICATION, "timezone": "UTC"}
         if self.schema:
             settings["search_path"] = self.schema
-        self._pool = await asyncpg.create_pool(
+        # ``timeout`` bounds each connection's opening (TCP, TLS, authentication); statements get
+        # their deadline from Connection, which also covers COPY (asyncpg gives it none).
+        pool = asyncpg.create_pool(
             host=url.host or None, port=url.port, user=url.user or None,
-            password=url.password or None, database=url.database,
+            password=url.password or None, database=url.database, timeout=self.timeouts.connect_s,
             min_size=self.min_size, max_size=self.max_size, server_settings=settings)
-        if self.schema:
-            await self._pool.execute(self.create_namespace_sql.format(self.schema))
+        try:
+            self._pool = await pool  # a failure halfway leaves connections asyncpg never closes
+            if self.schema:
+                await pool.execute(self.create_namespace_sql.format(self.schema),
+                                   timeout=self.timeouts.statement_s)
+        except BaseException:
+            pool.terminate()
+            self._pool = None
+            raise
 
     async def close(self) -> None:
         if self._pool is None:
             return
         try:
-            async with asyncio.timeout(CLOSE_GRACE_S):
+            async with asyncio.timeout(self.timeouts.close_grace_s):
                 await self._pool.close()  # waits for borrowed connections to come back
         except TimeoutError:
             self._pool.terminate()
@@ -131,12 +193,15 @@ class PostgresBackend(Backend):
         # Closing the socket also drops asyncpg's pending cancel request, and the server notices
         # a closed socket only when it next reads: a statement still running (holding the
         # transaction's locks) would live on. End that server process now.
+        # Best effort, so any failure is swallowed: the pooled connection it borrows may be dead
+        # too (asyncpg then raises InterfaceError or InternalClientError), and the caller's own
+        # error, if any, is the one to report.
         try:
-            async with asyncio.timeout(2):
+            async with asyncio.timeout(self.timeouts.cleanup_s):
                 await self._pool.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE pid = $1 AND application_name = $2", pid, APPLICATION)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception:  # noqa: S110
             pass  # already gone, or the server is unreachable: it will clean up on its own
 
     def pool_size(self) -> int:
@@ -148,7 +213,7 @@ class PostgresBackend(Backend):
         return rowcount_from_status(await raw.execute(sql, *params))
 
     async def executemany(self, raw: Any, sql: str, rows: Sequence[Params]) -> int:
-        await raw.executemany(sql, rows)
+        await _abort_on_cancel(raw, raw.executemany(sql, rows))
         return len(rows)
 
     async def fetch(self, raw: Any, sql: str, params: Params) -> list[Row]:
@@ -156,8 +221,8 @@ class PostgresBackend(Backend):
 
     async def bulk_insert(self, raw: Any, table: str, columns: Sequence[str],
                           rows: Sequence[Params]) -> int:
-        await raw.copy_records_to_table(table, records=rows, columns=list(columns),
-                                        schema_name=self.schema)
+        await _abort_on_cancel(raw, raw.copy_records_to_table(
+            table, records=rows, columns=list(columns), schema_name=self.schema))
         return len(rows)
 
     def map_error(self, exc: BaseException) -> errors.DatabaseError | None:
@@ -176,6 +241,12 @@ class PostgresBackend(Backend):
             # The protocol is out of step, typically because the server closed the connection
             # (e.g. pg_terminate_backend) between two statements: the connection is unusable.
             return errors.ConnectionLost.of(self.name, exc)
+        if isinstance(exc, asyncpg.DataError):  # a value asyncpg cannot encode for its column
+            return errors.ValidationError(f"{exc} (postgresql)", backend=self.name)
+        if isinstance(exc, asyncpg.InterfaceError):
+            # "another operation is in progress" and the like: the connection's state is
+            # unknown, so it is closed (an OperationalError marks it broken).
+            return errors.OperationalError(f"{exc} (postgresql)", backend=self.name)
         if isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, TimeoutError):
             return errors.ConnectionLost.of(self.name, repr(exc))
         return None

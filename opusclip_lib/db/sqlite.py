@@ -22,6 +22,7 @@ import aiosqlite
 
 from opusclip_lib.db import errors
 from opusclip_lib.db.backend import Backend, Params, Row
+from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
 
 if TYPE_CHECKING:
@@ -77,11 +78,12 @@ class SQLiteBackend(Backend):
     max_bind_params = 32_766
     version_sql = "SELECT 'SQLite ' || sqlite_version() AS version"
 
-    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int) -> None:
+    def __init__(self, url: DatabaseURL, *, min_size: int, max_size: int,
+                 timeouts: Timeouts = Timeouts()) -> None:
         in_memory = url.path == MEMORY
         # Every connection to ":memory:" is a separate database: only one may exist.
         super().__init__(url, min_size=1 if in_memory else min_size,
-                         max_size=1 if in_memory else max_size)
+                         max_size=1 if in_memory else max_size, timeouts=timeouts)
         self.path = url.path
         self.busy_timeout = url.number("busy_timeout", 5000) / 1000
         self.synchronous = _choice(url.options, "synchronous", "full", SYNCHRONOUS)
