@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from opusclip_lib.db import Database, Job, jobs
 from opusclip_lib.redis_client import AnyRedis, delete_matching, open_redis
 
 SERVERS = {
@@ -72,3 +73,12 @@ async def redis(redis_url: str) -> AsyncIterator[tuple[AnyRedis, str]]:
     async with open_redis(redis_url) as client:
         yield client, prefix
         await delete_matching(client, prefix + "*")
+
+
+async def overdue_job(db: Database, kind: str, overdue_s: float) -> Job:
+    """A pending job that fell due ``overdue_s`` ago. ``enqueue`` refuses negative delays, so the
+    test moves ``run_after`` back itself."""
+    job = await jobs.enqueue(db, kind)
+    await db.execute(f"UPDATE processing_jobs SET run_after = {db.backend.now_plus()} WHERE id = ?",
+                     (-float(overdue_s), job.id))
+    return job

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from opusclip_lib.db import jobs
 from opusclip_lib.db import failures as failure_rows
+from opusclip_lib.db import jobs
 from opusclip_lib.db.database import Database
+from tests.conftest import overdue_job
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
@@ -38,7 +39,7 @@ async def test_failure_rate_counts_attempts_in_the_window(db: Database) -> None:
 
 async def test_oldest_pending_job_and_its_age(db: Database) -> None:
     assert await failure_rows.oldest_pending(db) is None
-    job = await jobs.enqueue(db, "pipeline", delay_s=-120)
+    job = await overdue_job(db, "pipeline", 120)
     oldest = await failure_rows.oldest_pending(db)
     assert oldest is not None
     assert oldest[0] == job.id

@@ -51,6 +51,7 @@ from opusclip_lib.workflow import (
     open_services,
     run_video,
 )
+from tests.conftest import overdue_job
 
 TINY = {"max_clip_seconds": 2.0, "clips": 2, "heartbeat_s": 0.2, "poll_s": 0.05}
 JOB_FIELDS = ("job_id", "video_id", "stage", "attempt")
@@ -342,10 +343,7 @@ def test_context_is_empty_outside_a_job() -> None:
 async def test_worker_sample_sets_queue_gauges(db: Database) -> None:
     from opusclip_lib.observability.sampling import sample_once
 
-    job = await jobs.enqueue(db, "pipeline")
-    # Due 30 s ago: delays are refused below zero, so the test backdates the row itself.
-    await db.execute(f"UPDATE processing_jobs SET run_after = {db.backend.now_plus()} WHERE id = ?",
-                     (-30.0, job.id))
+    await overdue_job(db, "pipeline", 30)
     metrics = Metrics()
     await sample_once(db, {}, metrics)
     with metrics_server(metrics, 0) as port:
