@@ -168,11 +168,17 @@ def main(argv: list[str] | None = None) -> int:
             bar.write(f"{path.stem:<40} {result.seconds:6.1f} s  {mark}")
     index = write_index(results, args.out, database_url)
     print(f"\nResults: {index}\nExecuted notebooks: {args.out / 'notebooks'}")
+    site_failed = False
     if not args.no_site:
-        home = site.build(results, args.out, redact(database_url))
-        print(f"Site: {home} (open it in a browser, or serve it: "
-              f"python -m http.server -d {home.parent})")
+        try:
+            home = site.build(results, args.out, redact(database_url))
+        except RuntimeError as error:
+            print(f"The site was not built: {error}")
+            site_failed = True
+        else:
+            print(f"Site: {home} (open it in a browser, or serve it: "
+                  f"python -m http.server -d {home.parent})")
     failed = [r.name for r in results if not r.ok]
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}")
-    return 1 if failed else 0
+    return 1 if failed or site_failed else 0
