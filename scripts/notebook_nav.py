@@ -78,28 +78,45 @@ def footer_source(stem: str, entry: dict, order: list[str], titles: dict[str, st
             f"Previous: {previous} &middot; [Contents]({CONTENTS}) &middot; Next: {following}")
 
 
+def _parameter(arg: ast.arg, default: ast.expr | None) -> str:
+    """``arg`` without its annotation; a literal default kept, any other shown as None."""
+    if default is None:
+        return arg.arg
+    return f"{arg.arg}={ast.unparse(default) if isinstance(default, ast.Constant) else None}"
+
+
 def _stub(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    """The solution's signature as a comment, and a stub taking the same argument names."""
+    """The solution's signature as a comment, and a stub taking the same parameters (without
+    annotations, which may name types the notebook has not imported)."""
     signature = ast.unparse(function).splitlines()[0].rstrip(":")
     for node in function.decorator_list:
         signature = signature.removeprefix(f"@{ast.unparse(node)}")
-    names = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
-    keywords = [f"{a.arg}=None" for a in function.args.kwonlyargs]
-    params = ", ".join(names + (["*", *keywords] if keywords else []))
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    params = [_parameter(a, d) for a, d in zip(positional, defaults, strict=True)]
+    if args.vararg:
+        params.append(f"*{args.vararg.arg}")
+    elif args.kwonlyargs:
+        params.append("*")
+    params += [_parameter(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)]
+    if args.kwarg:
+        params.append(f"**{args.kwarg.arg}")
     prefix = "async def" if isinstance(function, ast.AsyncFunctionDef) else "def"
     return (f"# solution's signature: {signature}\n"
-            f"{prefix} {function.name}({params}):\n    ...  # your code here\n")
+            f"{prefix} {function.name}({', '.join(params)}):\n    ...  # your code here\n")
 
 
-def starter_source(stem: str) -> str | None:
-    """One stub per ``exercise_*`` function of the solutions file, or None if it has none."""
+def starter_source(stem: str, exercises: str) -> str | None:
+    """One stub per exercise function of the solutions file (named ``exercise_*``, or named in
+    the exercises cell as ``name(``), or None if there is none."""
     solutions = NOTEBOOK_DIR / "solutions" / f"{stem}_solutions.py"
     if not solutions.exists():
         return None
     tree = ast.parse(solutions.read_text(encoding="utf-8"))
     functions = [node for node in tree.body
                  if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-                 and node.name.startswith("exercise_")]
+                 and (node.name.startswith("exercise_") or f"`{node.name}(" in exercises)]
     if not functions:
         return None
     stubs = "\n\n".join(_stub(f) for f in functions)
@@ -139,9 +156,9 @@ def with_navigation(notebook: nbformat.NotebookNode, stem: str, entry: dict,
                     order: list[str], titles: dict[str, str]) -> nbformat.NotebookNode:
     owned = [c for c in notebook.cells if _owned(c)]
     cells = [c for c in notebook.cells if not _owned(c)]
-    starter = starter_source(stem)
     exercises = _exercises_index(cells)
-    if starter is not None and exercises is not None:
+    starter = None if exercises is None else starter_source(stem, cells[exercises].source)
+    if starter is not None:
         cell = _reuse(owned, STARTER, "code", starter)
         cell.outputs, cell.execution_count = [], None
         cells.insert(exercises + 1, cell)

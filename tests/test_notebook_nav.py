@@ -3,6 +3,7 @@ exactly as ``scripts/notebook_nav.py`` writes them from ``notebooks/recap.yml``.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 
 import nbformat
@@ -76,3 +77,13 @@ def test_owned_cells_are_replaced_and_lesson_cells_kept() -> None:
     assert [c.source for c in twice.cells[1:-1]] == ["# 10 · A lesson", "x = 1"]
     assert nbformat.writes(twice) == nbformat.writes(once)
     assert "Next: [11 · B](11_b.ipynb)" in twice.cells[-1].source
+
+
+def test_starter_stub_keeps_the_parameters_and_runs_without_the_annotations() -> None:
+    source = ("async def exercise_1_x(db: Database, n: int = 3, *rest: Video, "
+              "flag: bool = False, when: Clock = now(), **extra: Any) -> Report:\n    pass\n")
+    stub = nav._stub(ast.parse(source).body[0])
+    namespace: dict = {}
+    exec(compile(stub, "<stub>", "exec"), namespace)  # no NameError for Database, Video...
+    assert "async def exercise_1_x(db, n=3, *rest, flag=False, when=None, **extra):" in stub
+    assert stub.startswith("# solution's signature: async def exercise_1_x(db: Database")
