@@ -133,8 +133,8 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def require_chromium() -> None:
+    """Skip when Debian's Chromium or its driver is missing; fail instead under ``CI=true``."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         reason = (f"{', '.join(missing)} missing: apt-get install chromium chromium-driver "
@@ -142,6 +142,21 @@ def browser(tmp_path_factory):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but {reason}", pytrace=False)
         pytest.skip(reason)
+
+
+def test_missing_chromium_skips_but_fails_under_ci(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="no-chromium missing"):
+        require_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true but"):
+        require_chromium()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    require_chromium()
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download a driver
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
