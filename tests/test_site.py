@@ -157,7 +157,6 @@ def test_missing_chromium_skips_but_fails_under_ci(monkeypatch, tmp_path) -> Non
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     require_chromium()
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download a driver
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -169,7 +168,10 @@ def browser(tmp_path_factory):
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SE_OFFLINE", "true")  # never let Selenium Manager download anything
+        driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
+                                  options=options)
     driver.set_page_load_timeout(30)
     try:
         yield driver
