@@ -14,15 +14,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The profile comes first, so the site that `opusclip run` builds links this run's profile.
 run: $(STAMP)
-	$(BIN)/opusclip run
 	$(BIN)/python -m opusclip_lib.profile_run --out build/profile.html
+	$(BIN)/opusclip run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Jupyter refuses to start as root ("Running as root is not recommended. Use --allow-root to
+# bypass."). Containers and cloud notebooks often run everything as root, where the refusal only
+# stops the learner, so `make lab` passes --allow-root when it runs as root. LAB_FLAGS adds
+# options (the test uses `LAB_FLAGS="--no-browser --port=N"`).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+LAB_FLAGS ?=
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_FLAGS)
 
 bench: $(STAMP)
 	$(BIN)/opusclip bench db --json build/bench/db.json --plot build/bench/db.png

@@ -3,6 +3,7 @@
 Each notebook runs in a fresh kernel (the way a learner runs it top to bottom), its executed copy
 and an HTML rendering go to ``build/notebooks/``, its charts to ``build/figures/``, and
 ``build/index.html`` links them all with run times, so one page shows what the collection measured.
+Then ``opusclip_lib.site`` builds ``build/site/``, a browsable static site of the same notebooks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nbconvert import HTMLExporter
 from tqdm import tqdm
 from traitlets.config import Config
 
-from opusclip_lib import config
+from opusclip_lib import config, site
 
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
 
@@ -123,7 +124,7 @@ def write_index(results: list[NotebookResult], out_dir: Path, database_url: str)
 .meta{{color:#555}} .figures img{{height:180px;margin:4px;border:1px solid #ddd}}</style></head>
 <body><h1>Video-OpusClip: what the notebooks measured</h1>
 <p>{len(results)} notebooks, {sum(r.ok for r in results)} ok, {total:.1f} s in all.
-Database: <code>{html.escape(_redact(database_url))}</code>.
+Database: <code>{html.escape(redact(database_url))}</code>.
 Generated {time.strftime("%Y-%m-%d %H:%M:%S")}.</p>
 {''.join(rows)}</body></html>"""
     index = out_dir / "index.html"
@@ -131,7 +132,7 @@ Generated {time.strftime("%Y-%m-%d %H:%M:%S")}.</p>
     return index
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """Hide a password in a database URL before it goes on a page."""
     scheme, sep, rest = url.partition("://")
     if "@" in rest and ":" in rest.split("@", 1)[0]:
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="*", help="glob of notebook names, e.g. '1*'")
     parser.add_argument("--out", type=Path, default=config.PROJECT_ROOT / "build")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    parser.add_argument("--no-site", action="store_true", help="skip the static site")
     args = parser.parse_args(argv)
 
     notebooks = discover(args.only)
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / sub).mkdir(parents=True, exist_ok=True)
     database_url = config.database_url()
     os.environ.setdefault("OPUSCLIP_DATABASE_URL", database_url)
-    print(f"Running {len(notebooks)} notebooks on {_redact(database_url)}")
+    print(f"Running {len(notebooks)} notebooks on {redact(database_url)}")
 
     results = []
     with tqdm(notebooks, unit="notebook") as bar:
@@ -166,7 +168,17 @@ def main(argv: list[str] | None = None) -> int:
             bar.write(f"{path.stem:<40} {result.seconds:6.1f} s  {mark}")
     index = write_index(results, args.out, database_url)
     print(f"\nResults: {index}\nExecuted notebooks: {args.out / 'notebooks'}")
+    site_failed = False
+    if not args.no_site:
+        try:
+            home = site.build(results, args.out, redact(database_url))
+        except RuntimeError as error:
+            print(f"The site was not built: {error}")
+            site_failed = True
+        else:
+            print(f"Site: {home} (open it in a browser, or serve it: "
+                  f"python -m http.server -d {home.parent})")
     failed = [r.name for r in results if not r.ok]
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}")
-    return 1 if failed else 0
+    return 1 if failed or site_failed else 0

@@ -30,11 +30,13 @@ async def exercise_1_page_through_a_channel(db: Database) -> None:
     for n in range(7):
         await videos.insert_video(db, f"pageTest{n:03d}", title=f"Episode {n}",
                                   channel="Paging Channel")
-    offset, page_size = 0, 3
+    offset, page_size, seen = 0, 3, []
     while page := await videos.list_videos(db, channel="Paging Channel", order_by="-id",
                                            limit=page_size, offset=offset):
         print(f"offset {offset}: {[video.title for video in page]}")
+        seen += [video.title for video in page]
         offset += page_size
+    assert seen == [f"Episode {n}" for n in range(6, -1, -1)], "every row once, newest first"
     # Without ORDER BY, SQL promises no order at all: two queries may return the rows in a
     # different order (after an update, a vacuum, a new plan), and pages would then repeat some
     # rows and skip others. Order by something unique (here the id) so every row has one place.
@@ -59,6 +61,8 @@ async def exercise_2_get_or_create(db: Database) -> None:
     results = await asyncio.gather(*(get_or_create_video(db, "raceTalk001", title="Race")
                                      for _ in range(10)))
     stored = [v for v in await videos.list_videos(db) if v.youtube_id == "raceTalk001"]
+    assert len({video.id for video in results}) == 1, "every call got the same row"
+    assert len(stored) == 1, "one row for the YouTube id"
     print(f"10 concurrent calls returned {len({video.id for video in results})} distinct id(s); "
           f"rows with that YouTube id: {len(stored)}")
     # find_video alone is not enough: all 10 tasks can look before any of them inserts, so
@@ -71,13 +75,14 @@ async def exercise_3_run_out_of_connections() -> None:
             async with small.acquire():
                 try:
                     async with small.acquire():
-                        pass
+                        raise AssertionError("a third connection from a pool of two")
                 except PoolTimeout as error:
                     print(f"PoolTimeout: {error}")
             # The second connection went back to the pool when its block ended.
             async with small.acquire() as third:
-                print("with one released, the third request gets a connection:",
-                      await third.fetchval("SELECT 1") == 1)
+                answered = await third.fetchval("SELECT 1") == 1
+                assert answered, "a released connection serves the next request"
+                print("with one released, the third request gets a connection:", answered)
     # The message gives the limit (max_size) and how many connections were in use: either the
     # pool is too small for the work, or some task holds a connection far longer than it should.
 
@@ -94,12 +99,17 @@ async def exercise_4_before_sql_or_from_the_database(db: Database) -> None:
         "clip of a missing video": lambda: clips.insert_clip(db, 10_000, 0.0, 30.0),
         "same (video_id, start_s, end_s)": lambda: clips.insert_clip(db, video.id, 0.0, 30.0),
     }
+    refused_before_sql = {}
     for case, attempt in attempts.items():
         try:
             await attempt()
         except DatabaseError as error:
-            where = "before any SQL" if isinstance(error, ValidationError) else "from the database"
+            refused_before_sql[case] = isinstance(error, ValidationError)
+            where = "before any SQL" if refused_before_sql[case] else "from the database"
             print(f"{case}: {type(error).__name__}, {where}")
+    assert refused_before_sql == {"negative duration_s": True, "ftp:// url": True,
+                                  "virality_score=150": True, "clip of a missing video": False,
+                                  "same (video_id, start_s, end_s)": False}
     # Value rules (ranges, URL shape) live next to the schema and run in Python; facts about
     # other rows (does the video exist, is the span already taken) only the database knows.
 

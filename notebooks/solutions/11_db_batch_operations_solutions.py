@@ -46,10 +46,14 @@ async def exercise_1_resumable_import(db: Database) -> None:
         await import_in_chunks(db, chunks)
     except DatabaseError as error:
         print(f"stopped: {type(error).__name__}: {error}")
-    print("stored after the failure:", await videos.count_videos(db))  # chunks 1-6: 12,000
+    stored = await videos.count_videos(db)
+    assert stored == 12_000, "chunks 1-6 are stored, nothing of chunk 7"
+    print("stored after the failure:", stored)
     chunks[6][100] = good  # fix the feed, run again: chunks 1-6 are skipped
     await import_in_chunks(db, chunks)
-    print("stored after the re-run:", await videos.count_videos(db))
+    stored = await videos.count_videos(db)
+    assert stored == 20_000, "the re-run stores the rest"
+    print("stored after the re-run:", stored)
 
 
 async def exercise_2_sweet_spot(db: Database) -> None:
@@ -71,6 +75,7 @@ async def exercise_2_sweet_spot(db: Database) -> None:
     path = work_dir() / "11_batch_sweet_spot.png"
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
+    assert path.stat().st_size > 0
     print("chart:", path)
     # Each call costs a fixed overhead (validation set-up, a savepoint, a round trip) plus a
     # per-row cost. Going from 10 to 1,000 rows per call spreads the fixed part thin; beyond
@@ -84,7 +89,9 @@ async def exercise_3_idempotent_refresh(db: Database) -> None:
     for run in (1, 2):
         await videos.upsert_videos(db, rows)
         stamps.append(await db.fetchval("SELECT max(updated_at) FROM videos"))
-        print(f"run {run}: {await videos.count_videos(db)} videos")
+        count = await videos.count_videos(db)
+        assert count == len(rows), "an upsert never duplicates a row"
+        print(f"run {run}: {count} videos")
     print("updated_at moved on the second run:", stamps[1] != stamps[0])
     # Same rows, same count: the second run updated every row in place. Only updated_at (set by
     # the upsert on conflict) shows it happened; created_at keeps the first insert's time.
@@ -104,6 +111,8 @@ async def exercise_4_quarantine(db: Database) -> None:
         else:
             good.append(row)
     await videos.insert_videos(db, good)
+    assert [index for index, _ in rejects] == [10, 500]
+    assert await videos.count_videos(db) == 998
     print(f"stored {await videos.count_videos(db)}, rejected {len(rejects)}:")
     for index, message in rejects:
         print(f"  row {index}: {message}")

@@ -56,6 +56,9 @@ async def exercise_1_cache_stampede(db: Database) -> None:
 
         db.recorder.clear()
         await map_bounded(get, lookups, limit=50)
+        assert video_queries(db) == cache.misses, "every miss is one query"
+        if shared:
+            assert cache.misses == len(set(lookups)), "one query per distinct video, no more"
         print(f"{label:>13}: {cache.misses} misses for {len(set(lookups))} distinct videos, "
               f"{video_queries(db)} database queries")
     # With 50 look-ups in flight, a popular video is often requested again while its first
@@ -87,12 +90,15 @@ async def exercise_2_unknown_videos(db: Database) -> None:
     asked_unknown = sum(youtube_id in set(unknown) for youtube_id in lookups)
     plain = VideoCache(db, MemoryStore(ttl_s=600))
     negative = NegativeCache(VideoCache(db, MemoryStore(ttl_s=600)))
+    queries = {}
     for label, get in (("VideoCache", plain.get), ("with a negative cache", negative.get)):
         db.recorder.clear()
         for youtube_id in lookups:
             await get(youtube_id)
+        queries[label] = video_queries(db)
         print(f"{label:>22}: {video_queries(db)} database queries "
               f"({asked_unknown} look-ups of {len(unknown)} unknown videos)")
+    assert queries["with a negative cache"] < queries["VideoCache"]
     # VideoCache stores only videos it found, so every look-up of an unknown id is a query.
     # Keep "not found" briefly: the video may be inserted a second later (a user just submitted
     # it), and a long-lived negative entry would hide it. Inserts should invalidate it too.
@@ -114,6 +120,8 @@ async def exercise_3_pool_timeouts() -> None:
 
         results = await asyncio.gather(*(request(n) for n in range(burst)))
     predicted_ok = max_size * round(timeout_s / hold_s)
+    assert results.count("ok") >= max_size, "the first round is always served"
+    assert results.count("timeout") > 0, "a burst 32 rounds long cannot fit in 0.1 s"
     print(f"{results.count('ok')} answered, {results.count('timeout')} PoolTimeout "
           f"(predicted about {predicted_ok} answered)")
     # Requests are served in rounds of 2 (one per connection), one round per 0.02 s hold: in
@@ -137,7 +145,10 @@ async def exercise_4_find_the_slow_query(db: Database) -> None:
     db.recorder.clear()
     await map_bounded(lambda request: operations[request[0]](request[1]), requests, limit=8)
     print(percentiles(db.recorder.frame("query"), "name").sort_values("p50_ms"))
-    print(await maintenance.explain(db, "SELECT id FROM videos WHERE title LIKE ?", ("%#7%",)))
+    plan = await maintenance.explain(db, "SELECT id FROM videos WHERE title LIKE ?", ("%#7%",))
+    print(plan)
+    full_scan = {"sqlite": "SCAN", "postgresql": "Seq Scan", "mysql": "ALL"}[db.name]
+    assert full_scan in plan, "a leading wildcard reads every row"
     # The plan reads every row: a B-tree index is sorted by the whole title, so it cannot find
     # "contains #7" (a leading wildcard). Use full-text search (PostgreSQL tsvector + GIN,
     # MariaDB FULLTEXT, SQLite FTS5) or a trigram index (PostgreSQL pg_trgm) instead.

@@ -9,11 +9,15 @@ notebook, paste the body of a function into a cell and ``await`` it instead.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from itertools import pairwise
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
 
 from opusclip_lib import config
+from opusclip_lib.charts import timeline
 from opusclip_lib.db import Database, InvalidTransition, Job, Video, connect, jobs, reset, videos
 
 WORK_SECONDS = {"downloading": 0.03, "transcribing": 0.06, "analyzing": 0.02, "rendering": 0.04}
@@ -36,33 +40,56 @@ async def unfinished(db: Database, kind: str) -> bool:
     return bool({job.status for job in await jobs.list_jobs(db, kind=kind)} - jobs.FINISHED)
 
 
-async def exercise_1_batch_claims(db: Database, talks: list[Video]) -> None:
+async def exercise_1_batch_claims(db: Database, talks: list[Video]) -> Path:
     kind = "batch-claims"
     for talk in talks[:24]:
         await jobs.enqueue(db, kind, video_id=talk.id)
-    longest_wait: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    origin = loop.time()
+    spans: list[dict] = []  # one row per job and phase, one lane per job
 
     async def worker(name: str) -> None:
         while claimed := await jobs.claim(db, name, kinds=[kind], limit=3):
-            claimed_at = time.perf_counter()
+            claimed_at = loop.time() - origin
             for job in claimed:  # the 2nd and 3rd job wait, already "downloading"
-                waited = time.perf_counter() - claimed_at
-                longest_wait[name] = max(longest_wait.get(name, 0.0), waited)
+                started_at = loop.time() - origin
                 await run_job(db, job, name)
+                finished_at = loop.time() - origin
+                lane = f"{name}, job {job.id:02d}"
+                spans.append({"job": lane, "phase": "held, not started",
+                              "start": claimed_at, "seconds": started_at - claimed_at})
+                spans.append({"job": lane, "phase": "running",
+                              "start": started_at, "seconds": finished_at - started_at})
 
     async with asyncio.TaskGroup() as group:
         for n in range(1, 5):
             group.create_task(worker(f"worker-{n}"))
     claims = await claims_per_job(db, kind)
-    print(f"24 jobs, {sum(claims.values())} claims, every job once: "
-          f"{len(claims) == 24 and set(claims.values()) == {1}}")
-    print(f"longest a claimed job sat untouched: {max(longest_wait.values()):.2f} s "
-          f"(one job takes {sum(WORK_SECONDS.values()):.2f} s)")
+    assert len(claims) == 24, "every job was claimed"
+    assert set(claims.values()) == {1}, "no job was claimed twice"
+    frame = pd.DataFrame(spans).sort_values(["job", "start"], kind="stable")
+    held = frame[frame.phase == "held, not started"]
+    job_s = sum(WORK_SECONDS.values())
+    # The third job of a batch waits, claimed and "downloading", while the worker runs two others.
+    assert held.seconds.max() >= 2 * job_s * 0.99, held.seconds.max()
+
+    ax = timeline(frame, lane="job", color_by="phase",
+                  title="claim(limit=3): each job from its claim to its start, then running")
+    fig = ax.figure
+    fig.tight_layout()
+    chart = config.work_dir() / "14_batch_claims_timeline.png"
+    fig.savefig(chart)
+    plt.close(fig)
+    assert chart.stat().st_size > 0
+    print(f"24 jobs, {sum(claims.values())} claims, every job once: True; timeline: {chart}")
+    print(f"longest a claimed job sat untouched: {held.seconds.max():.2f} s "
+          f"(one job takes {job_s:.2f} s)")
     # The proof holds: a batch is still handed out once. But the jobs a worker holds and has not
     # started look like running jobs ("downloading", locked, heartbeat from the claim), and their
     # heartbeat ages while they wait. With a stale_after_s shorter than two jobs' work, the
     # reaper would requeue jobs nobody had started. Batch claims save round trips; heartbeat
     # every held job, or claim only as many as you can start now.
+    return chart
 
 
 async def exercise_2_enqueue_once(db: Database, talk: Video) -> None:
@@ -70,6 +97,8 @@ async def exercise_2_enqueue_once(db: Database, talk: Video) -> None:
     first = await jobs.enqueue(db, "clips-once", video_id=talk.id, idempotency_key=key)
     again = await jobs.enqueue(db, "clips-once", video_id=talk.id, idempotency_key=key)
     stored = await jobs.list_jobs(db, kind="clips-once", video_id=talk.id)
+    assert again.id == first.id, "the second enqueue returns the first job"
+    assert len(stored) == 1, "one job for the video"
     print(f"second enqueue returned job {again.id} (the first was {first.id}); "
           f"jobs stored for the video: {len(stored)}")
 
@@ -99,6 +128,8 @@ async def exercise_3_cancel_a_running_job(db: Database, talk: Video) -> None:
     cancelled_at = loop.time()
     outcome, stopped_at = await working
     final = await jobs.get_job(db, job.id)
+    assert outcome.startswith("stopped"), outcome
+    assert final.status == "cancelled"
     print(f"{outcome}, {stopped_at - cancelled_at:.3f} s after the cancel "
           f"(heartbeat every {heartbeat_s} s); job status: {final.status}")
 
@@ -139,6 +170,8 @@ async def exercise_4_periodic_reaper(db: Database, talks: list[Video]) -> None:
         stop.set()
     claims = await claims_per_job(db, kind)
     statuses = Counter(job.status for job in await jobs.list_jobs(db, kind=kind))
+    assert statuses == {"completed": 16}, statuses
+    assert sorted(claims.values()) == [1] * 15 + [2], "exactly one job was claimed twice"
     print(f"final statuses: {dict(statuses)}; jobs claimed twice: "
           f"{sum(count == 2 for count in claims.values())}")
 
@@ -149,6 +182,7 @@ async def exercise_5_failure_report(db: Database) -> None:
         "FROM processing_jobs j JOIN job_events e ON e.job_id = j.id "
         "WHERE e.to_status = 'downloading' "
         "GROUP BY j.id, j.kind, j.status, j.error_code HAVING count(*) > 1 ORDER BY j.id")
+    assert [row["kind"] for row in rows] == ["reaper-demo"], "the reaped job of exercise 4"
     for row in rows:
         print(f"job {row['id']} ({row['kind']}): {row['claims']} claims, now {row['status']}, "
               f"last error {row['error_code']}")

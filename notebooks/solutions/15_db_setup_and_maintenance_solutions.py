@@ -48,6 +48,8 @@ async def exercise_1_a_fourth_migration(db: Database) -> None:
         await apply(db, naive)
     except DatabaseError as error:
         print(f"naive, second run: {type(error).__name__}: {error}")
+    else:
+        raise AssertionError("the naive migration ran twice without an error")
     await db.execute("ALTER TABLE clips DROP COLUMN language")  # start again with the fixed one
     await db.execute("DELETE FROM schema_version WHERE version = 4")
     idempotent = Migration(4, "clip language", add_language)
@@ -88,6 +90,8 @@ async def exercise_2_the_wrong_column_order(db: Database) -> None:
             p50 = await p50_ms(db, sql, params)
             print(f"index ({', '.join(columns)}), {label}: p50 {p50:.3f} ms")
             print("    " + plan.replace("\n", "\n    "))
+            if columns == ["channel", "status"]:
+                assert index in plan, f"({', '.join(columns)}) serves {label}"
         await drop_index(db, index)
     # An index serves the queries that filter on a *leftmost prefix* of its columns:
     # (channel, status) serves both queries; (status, channel) only the one that has status:
@@ -124,6 +128,8 @@ async def exercise_3_a_backup_during_writes(db: Database) -> None:
         with path.open(encoding="utf-8") as lines:
             next(lines)  # the header
             in_backup = Counter(json.loads(line)["table"] for line in lines)["videos"]
+    assert in_backup % 10 == 0, "the backup holds whole transactions only"
+    assert in_backup <= await videos.count_videos(db)
     print(f"videos in the backup: {in_backup} (a multiple of 10: {in_backup % 10 == 0}); "
           f"in the table now: {await videos.count_videos(db)}")
 
@@ -140,7 +146,9 @@ async def health_json(db: Database) -> str:
 
 
 async def exercise_4_a_health_endpoint(db: Database) -> None:
-    print("idle:      ", await health_json(db))
+    idle = await health_json(db)
+    assert json.loads(idle)["status"] != "down"
+    print("idle:      ", idle)
 
     async def hold_a_connection() -> None:
         async with db.acquire() as connection:
@@ -151,7 +159,10 @@ async def exercise_4_a_health_endpoint(db: Database) -> None:
         for _ in range(db.pool_stats().max_size + 2):  # more requests than connections
             group.create_task(hold_a_connection())
         await asyncio.sleep(0.01)
-        print("under load:", await health_json(db))
+        loaded = await health_json(db)
+        # the health check waits for a connection like everyone else: its ping shows it
+        assert json.loads(loaded)["status"] == "degraded", loaded
+        print("under load:", loaded)
 
 
 async def main() -> None:

@@ -34,6 +34,8 @@ async def exercise_1_pages_cost_quota() -> None:
         titles = [item.snippet.title
                   async for item in api.youtube.search_items("python", limit=8, max_results=5)]
         usage = api.youtube.usage
+    assert len(titles) == 8
+    assert (usage.calls, api.youtube.quota_used) == (2, 200), "2 pages at 100 units, no third"
     print("\n".join(f"  {title}" for title in titles))
     print(f"{len(titles)} results: {usage.calls} search.list calls, {api.youtube.quota_used} units")
     # 8 results at 5 a page need 2 pages, 100 units each. `limit` stops the iterator before it
@@ -53,6 +55,9 @@ async def exercise_2_two_questions_at_once() -> None:
     print(f"clip {top.start:g}-{top.end:g} s:")
     print(f"  titles {titles.result()}\n  hashtags {hashtags.result()}")
     calls = recorder.frame("http")
+    assert titles.result(), "titles came back"
+    assert hashtags.result(), "hashtags came back"
+    assert len(calls) == 3, "highlights, then titles and hashtags"
     print(calls[["name", "cost", "prompt_tokens", "completion_tokens"]].to_string(index=False))
     # Both calls send the same clip transcript, so their prompts cost about the same; what
     # differs is the answer (completion tokens). Run one after the other, the two would take
@@ -68,6 +73,7 @@ async def exercise_3_vertical_thumbnail() -> None:
     # letters "IHDR", then width and height as big-endian 32-bit integers (bytes 16-24).
     assert image.image[12:16] == b"IHDR"
     width, height = struct.unpack(">II", image.image[16:24])
+    assert abs(height / width - 16 / 9) < 0.01, (width, height)
     print(f"{width} x {height} px: {height / width:.3f} (9:16 is {16 / 9:.3f})")
 
 
@@ -75,7 +81,9 @@ async def exercise_4_a_voice_that_does_not_exist() -> None:
     async with api_clients(FOLDER, "exercise_4") as api:
         try:
             speech = await api.elevenlabs.text_to_speech("Hello!", "no-such-voice")
+            raise AssertionError("a voice that does not exist was accepted")
         except NotFoundError as error:
+            assert not error.retryable, "a missing voice will not appear on a retry"
             print(f"{type(error).__name__} ({error.status_code}, retryable={error.retryable}): "
                   f"{error.message}")
             voices = await api.elevenlabs.voices()
@@ -107,6 +115,9 @@ async def exercise_5_two_chunks_at_once() -> None:
     # clock, then join the pieces in order.
     words = [(word.start + start, word.word)
              for start, call in zip(starts_s, calls, strict=True) for word in call.result().words]
+    times = [start for start, _ in words]
+    assert times == sorted(times), "the chunks join in order on the video's clock"
+    assert starts_s[0] <= times[0] and times[-1] <= starts_s[-1] + seconds
     print(" ".join(text for _, text in words))
     print(f"{len(words)} words from {words[0][0]:.2f} s to {words[-1][0]:.2f} s of the video")
     # They read as one: a word cut by the boundary belongs to the chunk holding most of it (its

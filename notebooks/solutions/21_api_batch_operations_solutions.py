@@ -43,6 +43,8 @@ async def exercise_1_batch_then_concurrency() -> None:
         batched_calls, batched_quota = yt.usage.calls, yt.quota_used
         _, single = await timed(lambda: map_bounded(lambda i: yt.videos_page([i]), ids,
                                                     limit=20))
+        assert (batched_calls, batched_quota) == (10, 10), "50 ids per call"
+        assert yt.usage.calls - batched_calls == 500
         print("1. 500 ids")
         print(f"   videos(ids):       {batched_calls:>3} calls, {batched_quota:>3} quota units, "
               f"{batched:.2f} s")
@@ -78,6 +80,8 @@ async def exercise_2_failures_in_a_batch() -> None:
                  if isinstance(result, APIError)]
         config.clear_faults()  # the service recovered; retry only what failed
         retried = await map_bounded(fetch_or_error, retry, limit=10)
+        assert retry, "the injected 5xx hit some calls"
+        assert not any(isinstance(r, APIError) for r in retried), "every retry succeeded"
         print(f"2. {len(retry)} of {len(ids)} calls failed; retried them: "
               f"{sum(not isinstance(r, APIError) for r in retried)} now succeeded")
 

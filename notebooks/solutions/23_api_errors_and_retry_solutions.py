@@ -61,16 +61,20 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 4,
 async def exercise_1_better_loop(config: SandboxConfig, yt: YouTubeClient, ids: list[str]) -> None:
     config.inject("youtube.videos.list", "server_error", times=2)
     _, attempts = await with_retries(lambda: yt.videos_page([ids[0]]))
+    assert attempts == 3, attempts
     print(f"1. two 500s, then success after {attempts} attempts")
     config.inject("youtube.videos.list", "rate_limit", times=1, retry_after=30)
     try:
         await with_retries(lambda: yt.videos_page([ids[0]]))
     except RetryBudgetExceeded as error:
         print(f"   a 429 with Retry-After: 30 -> gave up at once: {error}")
+    else:
+        raise AssertionError("a Retry-After beyond the budget must give up")
 
 
 async def exercise_2_retry_storms(config: SandboxConfig, app: Any, ids: list[str]) -> None:
     print("2. 50 calls at once, each request fails with probability 0.5")
+    requests = {}
     for label, breaker in (("retries only", None),
                            ("retries + breaker",
                             CircuitBreaker("youtube", failure_threshold=5, cool_down=1.0))):
@@ -88,9 +92,12 @@ async def exercise_2_retry_storms(config: SandboxConfig, app: Any, ids: list[str
                     return error
             results = await map_gather(call, (ids * 2)[:50])
         failed = sum(isinstance(r, Exception) for r in results)
+        requests[label] = len(recorder.frame("http"))
         print(f"   {label:<18} server received {len(recorder.frame('http')):>3} requests; "
               f"{failed:>2} of 50 calls failed")
     config.clear_faults()
+    assert requests["retries only"] > 50, "retries send more than one request per call"
+    assert requests["retries + breaker"] < requests["retries only"], "the breaker sheds load"
     # Retries alone send well over one request per call into a service failing half of them. The
     # breaker trips after 5 failures and refuses the rest locally: the service gets a fraction
     # of the traffic, and the callers fail fast instead of after 4 attempts. The cost: calls
@@ -100,6 +107,7 @@ async def exercise_2_retry_storms(config: SandboxConfig, app: Any, ids: list[str
 async def exercise_3_only_retry_what_can_succeed(config: SandboxConfig, app: Any,
                                                   ids: list[str]) -> None:
     print("3. attempts per fault")
+    seen = {}
     for kind in ("malformed", "server_error"):
         config.inject("youtube.videos.list", kind, times=1)
         recorder = Recorder()
@@ -112,7 +120,9 @@ async def exercise_3_only_retry_what_can_succeed(config: SandboxConfig, app: Any
                 outcome = "ok"
             except APIError as error:
                 outcome = type(error).__name__
+        seen[kind] = (len(recorder.frame("attempt")), outcome)
         print(f"   {kind:<13} -> {len(recorder.frame('attempt'))} attempt(s), {outcome}")
+    assert seen == {"malformed": (1, "MalformedResponseError"), "server_error": (2, "ok")}
     # A malformed 200 usually means the API changed or a model ignored the schema: the same
     # request gets the same answer, so retrying only spends quota. It is worth retrying when
     # the cause is transient (a proxy truncating bodies, a model that sometimes breaks the
@@ -137,14 +147,17 @@ async def exercise_4_fallback_chain(config: SandboxConfig, app: Any) -> None:
         print("4. fallback chain")
         cases = [("Async Python in Two Minutes", False), ("Async Python in Two Minutes", True),
                  ("A title never captioned", True)]
+        sources = []
         for title, outage in cases:
             await asyncio.sleep(0.25)  # the fresh copy of earlier answers expires
             if outage:
                 config.inject("openai.chat.completions", "unavailable")
             captions, source = await captions_for(title, f"Transcript of {title}", ai, policy)
             config.clear_faults()
+            sources.append(source)
             banner = "" if source == "live" else "  [needs review]"
             print(f"   {title!r:<32} {source:<12} {captions[0][:40]!r}{banner}")
+        assert sources == ["live", "stale-cache", "template"], sources
 
 
 async def main() -> None:

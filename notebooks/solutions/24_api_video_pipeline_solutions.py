@@ -30,6 +30,8 @@ async def exercise_1_batch_the_youtube_stage() -> None:
         videos = await api.youtube.videos(VIDEO_IDS)  # one videos.list call for up to 50 ids
         shorts = [Short(video.id, video=video) for video in videos]
         done = await run_pipeline(shorts, short_stages(api, WORKERS)[1:])  # from OpenAI on
+        assert len(done) == len(VIDEO_IDS)
+        assert api.youtube.quota_used == 1, "one videos.list call for all the ids"
         print(f"{len(done)} shorts for {api.youtube.quota_used} quota unit(s) instead of "
               f"{len(VIDEO_IDS)}")
     # One unit per 50 videos instead of one per video: 1,000 videos cost 20 units, not 1,000,
@@ -48,7 +50,10 @@ async def exercise_2_move_the_bottleneck() -> None:
             started = time.perf_counter()
             await run_pipeline([Short(video_id) for video_id in VIDEO_IDS],
                                short_stages(api, {**WORKERS, "stability": workers}))
-            print(f"{workers} Stability worker(s): {time.perf_counter() - started:.1f} s")
+            elapsed_s = time.perf_counter() - started
+            print(f"{workers} Stability worker(s): {elapsed_s:.1f} s")
+            if workers == 1:  # one worker makes the four Stability calls one after another
+                assert elapsed_s >= len(VIDEO_IDS) * LATENCY["stability"], elapsed_s
 
 
 async def thumbnail_and_voiceover(api: APIClients, short: Short) -> Short:
@@ -86,6 +91,8 @@ async def exercise_4_a_video_that_is_gone() -> None:
         stages = [Stage("youtube", partial(fetch_or_drop, api), fan_out=True),
                   *short_stages(api, WORKERS)[1:]]
         done = await run_pipeline([Short(video_id) for video_id in ids], stages)
+    assert sorted(short.video_id for short in done) == sorted(VIDEO_IDS[:2])
+    assert dropped == ["doesNotExis"]
     print(f"made {sorted(short.video_id for short in done)}; dropped {dropped}")
 
 

@@ -105,7 +105,9 @@ async def run_workload(recorder: Recorder, *, resilient: bool,
 
 def exercise_1_percentiles_by_outcome(http: pd.DataFrame) -> None:
     print("1. percentiles by operation and outcome (ms)")
-    print(percentiles(http, ["name", "ok"]).to_string())
+    table = percentiles(http, ["name", "ok"])
+    assert set(table.loc["openai.chat.completions"].index) == {False, True}, "the outage shows"
+    print(table.to_string())
     # Stability's p99 is the 1 s gateway timeouts: successful calls alone top out near 700 ms.
     # A p99 of successes only would hide that 1 call in 20 made the user wait a full second
     # and then failed: for the user, failed calls are part of the latency.
@@ -134,6 +136,7 @@ def exercise_2_slo_alerts(http: pd.DataFrame) -> None:
                    max_error_rate=0.2, window_s=1.0)
     print("2. alerts (1 s windows every 0.5 s: p95 over objective or > 20% errors)")
     print(found.to_string(index=False) if len(found) else "   none")
+    assert "openai" in set(found.get("provider", [])), "the OpenAI outage fires an alert"
     # The OpenAI outage (2.0-3.5 s) fires in the first window that ends after it began: with
     # 1 s windows stepped every 0.5 s, within about half a second to a second. Shorter windows
     # react faster but hold fewer calls, so they fire on noise too.
@@ -147,6 +150,9 @@ def exercise_3_retries_and_monitoring(http: pd.DataFrame, attempts: pd.DataFrame
     print("3. with retries: failed HTTP requests vs failed calls (after their retries)")
     print(pd.DataFrame({"requests_failed": requests, "calls_failed": calls}).round(3).to_string())
     print("   why the calls that failed, failed:", errors.to_dict())
+    for provider in ("youtube", "stability", "elevenlabs"):
+        assert calls[provider] <= requests[provider], f"retries rescue {provider}'s calls"
+    assert ("openai", "CircuitOpenError") in errors.index, "the open breaker refuses calls"
     # Retries rescue the scattered 429s, 5xx and timeouts: for YouTube, Stability and ElevenLabs
     # far fewer calls fail than requests. OpenAI is the other way round: its outage opened the
     # circuit breaker, whose 30 s cool-down refuses every later call locally (CircuitOpenError)
@@ -172,7 +178,9 @@ async def exercise_4_live_view() -> None:
 
     print("4. live view")
     await run_workload(recorder, resilient=False, while_running=live_view)
-    print(f"   done; tasks still running besides this one: {len(asyncio.all_tasks()) - 1}")
+    leftover = len(asyncio.all_tasks()) - 1
+    assert leftover == 0, "the live view stopped with the workload"
+    print(f"   done; tasks still running besides this one: {leftover}")
 
 
 async def main() -> None:

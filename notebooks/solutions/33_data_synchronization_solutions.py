@@ -80,6 +80,8 @@ async def exercise_1_predict_the_200s(world: World, channel: Catalogue) -> None:
     # One call at a time, so the HTTP events come in the order of the chunks.
     report = await sync_videos(world.db, world.youtube, concurrency=1)
     statuses = world.db.recorder.frame("http").tail(report.calls)["status"].tolist()
+    assert [n for n, status in enumerate(statuses) if status == 200] == [predicted], statuses
+    assert report.written == 1, "only the changed video is written"
     print(f"1. predicted call #{predicted + 1} answers 200; got statuses {statuses}; "
           f"rows written: {report.written} ({report.changed} changed)")
 
@@ -101,6 +103,11 @@ async def exercise_2_policy_by_hand(world: World) -> None:
              "missing from the answer": gone,
              "back, status untouched": decide(youtube_id, deleted, item, now),
              "back, status moved on": decide(youtube_id, moved_on, item, now)}
+    assert {case: decision.outcome for case, decision in cases.items()} == {
+        "same etag, same columns": "unchanged", "etag changed": "changed",
+        "missing from the answer": "deleted", "back, status untouched": "restored",
+        "back, status moved on": "restored"}
+    assert cases["back, status moved on"].status["status"] == "archived"
     print("2. the policy by hand:")
     for case, decision in cases.items():
         status = decision.status["status"] if decision.status else "-"
@@ -119,6 +126,9 @@ async def exercise_3_restored_but_moved_on(world: World, channel: Catalogue) -> 
     report = await sync_videos(world.db, world.youtube)
     video = await videos.find_video(world.db, youtube_id)
     assert video is not None
+    assert report.restored == 1
+    assert video.status == "archived", "a later local decision is kept"
+    assert "deleted_at" not in video.metadata["youtube"], "the deletion note is gone"
     print(f"3. back upstream: {report.restored} restored; status now {video.status!r}, "
           f"deletion note gone: {'deleted_at' not in video.metadata['youtube']}")
     # 'archived' stays: the sync restores the status it set itself ('deleted_upstream') and
@@ -134,6 +144,8 @@ async def exercise_4_quota_budget(world: World) -> None:
     report = await sync_videos(world.db, world.youtube)  # the sandbox allows 3 units today
     reasons = sorted({reason.split(":")[0] for reason in report.errors.values()})
     deleted = await videos.count_videos(world.db, status="deleted_upstream")
+    assert reasons == ["QuotaExceededError"], reasons
+    assert deleted == 0, "a refused call never counts as a deletion"
     print(f"   with 3 units left: {report.checked} checked, {report.written} written, "
           f"{len(report.errors)} errors ({', '.join(reasons)}); marked deleted: {deleted}")
     # The calls past the quota fail with 403 quotaExceeded: the videos they asked about are
