@@ -363,13 +363,29 @@ async def test_pool_sampler_records_usage(db: Database) -> None:
 
 
 async def test_migrations_are_versioned_and_idempotent(db: Database) -> None:
-    assert await migrate(db) == 3
-    assert await migrate(db) == 3
-    assert await db.fetchval("SELECT count(*) FROM schema_version") == 3
+    assert await migrate(db) == 4
+    assert await migrate(db) == 4
+    assert await db.fetchval("SELECT count(*) FROM schema_version") == 4
     await videos.insert_video(db, "beforeReset")
-    assert await reset(db) == 3
+    assert await reset(db) == 4
     assert await videos.count_videos(db) == 0
-    assert await schema_version(db) == 3
+    assert await schema_version(db) == 4
+
+
+async def test_a_file_video_is_keyed_by_its_content(db: Database) -> None:
+    digest = "ab" * 32
+    added = await videos.insert_video(db, videos.source_key(bytes.fromhex(digest)),
+                                      url="file:///talks/my%20talk.mp4",
+                                      source="/talks/my talk.mp4", content_sha256=digest)
+    assert await videos.find_by_content(db, digest) == added
+    with pytest.raises(UniqueViolation):
+        await videos.insert_video(db, "otherKey123", url="file:///copy.mp4",
+                                  content_sha256=digest)
+
+
+async def test_a_video_url_may_be_a_file_uri_but_not_another_scheme(db: Database) -> None:
+    with pytest.raises(InvalidUrl):
+        await videos.insert_video(db, "ftpVideo123", url="ftp://example.com/a.mp4")
 
 
 async def test_maintenance_helpers(db: Database, tmp_path: object) -> None:
@@ -383,7 +399,7 @@ async def test_maintenance_helpers(db: Database, tmp_path: object) -> None:
     await maintenance.vacuum(db, ["videos"])
 
     report = await maintenance.health(db)
-    assert report.ok and report.schema_version == 3 and report.ping_ms > 0
+    assert report.ok and report.schema_version == 4 and report.ping_ms > 0
     assert report.version and report.pool.max_size == 4
 
     path = await maintenance.backup(db, f"{tmp_path}/backup.out")

@@ -46,7 +46,7 @@ from opusclip_lib.workflow import (
     open_services,
     run_batch,
 )
-from opusclip_lib.workflow.services import LATENCY_PROFILE_MS, sandbox_config
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 
 TARGET_RATIO = 0.9
 THUMBNAIL_PX, SPEECH_SECONDS_PER_CHARACTER = 16, 0.005
@@ -188,7 +188,8 @@ async def measure(args: argparse.Namespace, root: str, ids: list[str], folder: P
                             stale_after_s=120.0)
     async with fresh_database(args.database_url, folder, name) as url, \
             connect(url, recorder=DroppingRecorder()) as db, \
-            open_services(root, cached=mode.cached, limits=UNLIMITED) as services:
+            open_services(sandbox_endpoints(root), cached=mode.cached,
+                          limits=UNLIMITED) as services:
         async with peak_memory() if memory else nullcontext({}) as usage:
             report = await run_batch(db, services, ids, config, concurrency=concurrency)
         clips = await db.fetchval("SELECT count(*) FROM clips") / max(report.completed, 1)
