@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-clip-seconds", type=float, help="trim each clip to this length")
     parser.add_argument("--max-duration", type=float, default=4 * 3600.0,
                         help="refuse a longer video (seconds)")
+    parser.add_argument("--download-timeout", type=float, default=30.0,
+                        help="seconds a silent server is waited for")
     parser.add_argument("--chunk-mb", type=float, default=24.0,
                         help="largest audio upload to the transcription endpoint (MB)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -77,6 +79,7 @@ def config_from(args: argparse.Namespace) -> WorkflowConfig:
     return WorkflowConfig(clips=args.clips, voiceover=args.voiceover,
                           max_clip_seconds=args.max_clip_seconds,
                           max_duration_s=args.max_duration,
+                          download_timeout_s=args.download_timeout,
                           transcribe_chunk_bytes=int(args.chunk_mb * 1024 * 1024),
                           progress=say, **options)
 

@@ -222,8 +222,12 @@ async def checked_media(run: VideoRun, path: Path, *, stage: str) -> MediaInfo:
     except FFmpegError as exc:
         detail = exc.stderr_tail.strip().splitlines()[-1:] or ["no details"]
         raise NotMedia(run.label, f"not readable media ({detail[0]})", stage=stage) from exc
+    if info.is_text:
+        raise NotMedia(run.label, "a text file, not media", stage=stage)
     if info.duration is None or info.duration <= 0:
         raise NotMedia(run.label, "the media has no duration (empty or corrupt)", stage=stage)
+    if info.width is None:
+        raise NotMedia(run.label, "no video track: clips need a picture", stage=stage)
     if not info.has_audio:
         raise NoAudio(run.label, "the video has no audio track, so nothing to transcribe",
                       stage=stage)
