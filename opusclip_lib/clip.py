@@ -157,6 +157,11 @@ def _calls(services: Services) -> dict[str, int]:
     return {name: usage.calls for name, usage in services.usage().items()}
 
 
+def _spent(services: Services) -> dict[str, dict[str, float]]:
+    """Each provider's units this run (tokens, audio seconds, credits, characters, quota)."""
+    return {name: dict(usage.spent) for name, usage in services.usage().items() if usage.spent}
+
+
 async def clip(args: argparse.Namespace) -> dict[str, Any]:
     """Run the workflow on ``args.source`` and export its clips; the JSON summary."""
     config = config_from(args)
@@ -172,7 +177,7 @@ async def clip(args: argparse.Namespace) -> dict[str, Any]:
         job = await run_video(db, services, video.youtube_id, config,
                               on_change=None if args.quiet else _announce)
         summary: dict[str, Any] = {"status": job.status, "video": video.youtube_id,
-                                   "api_calls": _calls(services)}
+                                   "api_calls": _calls(services), "api_spent": _spent(services)}
         if job.status != "completed":
             return summary | {"stage": job.stage, "error_code": job.error_code,
                               "error": job.error_message}
