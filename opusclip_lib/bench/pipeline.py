@@ -31,7 +31,13 @@ import sys
 import tempfile
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager, nullcontext
+from contextlib import (
+    AbstractContextManager,
+    ExitStack,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +46,7 @@ from opusclip_lib.config import data_dir
 from opusclip_lib.db import connect
 from opusclip_lib.db.maintenance import scratch_database
 from opusclip_lib.media import cpu_slots
-from opusclip_lib.sandbox import serve
+from opusclip_lib.sandbox import SandboxConfig, serve
 from opusclip_lib.workflow import (
     NAIVE,
     OPTIMISED,
@@ -132,16 +138,25 @@ async def _serve_until_stdin_closes(scale: float, catalogue: Path) -> None:
     config.catalogue_path = catalogue
     config.stability.long_side_px = THUMBNAIL_PX
     config.elevenlabs.seconds_per_character = SPEECH_SECONDS_PER_CHARACTER
+    await serve_until_stdin_closes(config)
+
+
+async def serve_until_stdin_closes(config: SandboxConfig) -> None:
+    """The child's side of :func:`child_sandbox`: print the root URL, serve until stdin ends."""
     async with serve(config) as urls:
         print(urls.root, flush=True)
         await asyncio.to_thread(sys.stdin.read)
 
 
-@contextmanager
-def sandbox_process(scale: float, catalogue: Path) -> Iterator[str]:
+def sandbox_process(scale: float, catalogue: Path) -> AbstractContextManager[str]:
     """A loopback sandbox in its own process; yields its root URL."""
-    command = [sys.executable, "-m", __spec__.name if __spec__ else __name__, "serve",
-               str(scale), str(catalogue)]
+    return child_sandbox(__spec__.name if __spec__ else __name__, str(scale), str(catalogue))
+
+
+@contextmanager
+def child_sandbox(module: str, *args: str) -> Iterator[str]:
+    """``python -m MODULE serve ARGS`` (a benchmark serving its sandbox); yields its root URL."""
+    command = [sys.executable, "-m", module, "serve", *args]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           text=True) as server:
         assert server.stdin is not None and server.stdout is not None
