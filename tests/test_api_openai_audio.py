@@ -18,7 +18,7 @@ from opusclip_lib.media import load_transcript
 from opusclip_lib.media.samples import sample_transcript, sample_video
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import Resilience
-from opusclip_lib.resilience.cache import MemoryCache
+from opusclip_lib.resilience.cache import MemoryCache, RedisCache
 from opusclip_lib.sandbox import SandboxConfig, build_app
 from tests.audio_cuts import cut
 
@@ -155,3 +155,17 @@ async def test_the_sandbox_names_the_file_format_it_refuses() -> None:
 def test_verbose_json_sample_parses() -> None:
     assert Transcription.model_validate_json(json.dumps(VERBOSE)).segments[0].text == (
         " Hello there.")
+
+
+async def test_a_transcript_cached_in_redis_is_shared_across_processes(redis) -> None:
+    """A second client (another process, say) gets the transcript from Redis, not the API."""
+    client, prefix = redis
+    fakes = [FakeWhisper(), FakeWhisper()]
+    heard = []
+    for fake in fakes:
+        policy = Resilience("openai", cache=RedisCache(client, prefix=prefix))
+        async with OpenAIClient(KEY, transport=httpx.MockTransport(fake),
+                                resilience=policy) as ai:
+            heard.append(await ai.transcribe(b"the same audio", filename="a.mp3"))
+    assert heard[1] == heard[0]
+    assert [len(fake.requests) for fake in fakes] == [1, 0]

@@ -19,6 +19,7 @@ from opusclip_lib.sandbox.highlights import (
     pick_spans,
     sentences_of,
     title_phrase,
+    titles_for,
 )
 
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
@@ -111,6 +112,14 @@ def test_the_score_prefers_questions_and_talking_to_the_viewer():
 ])
 def test_title_phrases(text, title):
     assert title_phrase(text) == title
+
+
+def test_fewer_sentences_than_titles_asked_for_still_give_the_count():
+    four = sentences(SAMPLE[6:10])
+    titles = titles_for(four, 5)
+    assert len(set(titles)) == 5
+    spoken = words(" ".join(s.text for s in four))
+    assert all(is_in_order(words(title), spoken) for title in titles)
 
 
 def test_hashtags_are_frequent_content_words():

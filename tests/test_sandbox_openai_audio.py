@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
+from opusclip_lib.api import OpenAIClient, ServerError
 from opusclip_lib.media import load_transcript
 from opusclip_lib.media.samples import SAMPLE_TITLES, sample_transcript, sample_video
+from opusclip_lib.sandbox import build_app
 from tests.audio_cuts import cut, tones
 
 pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
@@ -152,3 +155,13 @@ async def test_transcriptions_need_a_key_and_count_against_the_request_limit(san
     first = await transcribe(sandbox, audio)
     second = await transcribe(sandbox, audio)
     assert [r.status_code for r in (no_key, first, second)] == [401, 200, 429]
+
+
+async def test_injected_faults_reach_the_transcription_route(config):
+    config.inject("openai.audio.transcriptions", "server_error", times=1)
+    transport = httpx.ASGITransport(build_app(config))
+    async with OpenAIClient("sk-test", transport=transport) as ai:
+        with pytest.raises(ServerError):
+            await ai.transcribe(cut(sample_video(), 0.0, 4.0), filename="a.mp3")
+        heard = await ai.transcribe(cut(sample_video(), 0.0, 4.0), filename="a.mp3")
+    assert heard.words[0].word == "Welcome"

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from opusclip_lib.sandbox import SandboxClients
-from opusclip_lib.sandbox.imaging import motifs_of
+from opusclip_lib.sandbox.imaging import ASPECT_RATIOS, MOTIFS, motifs_of, render
 
 pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
 
@@ -133,3 +133,12 @@ async def test_thumbnails_are_pictures_from_the_prompt_not_its_text(sandbox):
     assert city_pixels[:10].mean() < lake_pixels[:10].mean()  # a night sky is darker
     assert np.abs(city_pixels - lake_pixels).mean() > 20
 
+
+
+@pytest.mark.parametrize("long_side", [16, 17, 64])
+@pytest.mark.parametrize("aspect_ratio", ASPECT_RATIOS)
+def test_every_motif_draws_at_every_size(long_side, aspect_ratio):
+    every_motif = " ".join(sorted(set().union(*MOTIFS.values())))
+    for seed in range(20):
+        image = render(every_motif, seed, aspect_ratio, "", "png", long_side, False)
+        assert max(Image.open(io.BytesIO(image)).size) == long_side

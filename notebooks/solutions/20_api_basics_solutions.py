@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import tempfile
+from pathlib import Path
 
 from opusclip_lib.api import NotFoundError
-from opusclip_lib.media import load_transcript, sample_transcript
+from opusclip_lib.media import (
+    atomic_output,
+    load_transcript,
+    run_ffmpeg,
+    sample_transcript,
+    sample_video,
+)
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.offline import api_clients
 
@@ -48,8 +56,8 @@ async def exercise_2_two_questions_at_once() -> None:
     print(calls[["name", "cost", "prompt_tokens", "completion_tokens"]].to_string(index=False))
     # Both calls send the same clip transcript, so their prompts cost about the same; what
     # differs is the answer (completion tokens). Run one after the other, the two would take
-    # the sum of their latencies; in the TaskGroup, the longer of the two. (The sandbox's
-    # answers are seeded filler, and it may return fewer items than asked; a model would not.)
+    # the sum of their latencies; in the TaskGroup, the longer of the two. (The sandbox builds
+    # its titles and hashtags from the clip's own sentences and words; a model writes new ones.)
 
 
 async def exercise_3_vertical_thumbnail() -> None:
@@ -77,9 +85,39 @@ async def exercise_4_a_voice_that_does_not_exist() -> None:
     # Not retryable: the voice will not exist on the next try either. Retrying is for 429 and 5xx.
 
 
+async def cut_audio(start_s: float, seconds: float, dest: Path) -> bytes:
+    """``seconds`` of the sample's audio from ``start_s`` as compact MP3 (as in the notebook)."""
+    with atomic_output(dest) as partial:
+        await run_ffmpeg(["-ss", str(start_s), "-t", str(seconds), "-i", sample_video(), "-vn",
+                          "-ac", "1", "-ar", "16000", "-c:a", "libmp3lame", "-b:a", "32k",
+                          "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"],
+                         output=partial)
+    return dest.read_bytes()
+
+
+async def exercise_5_two_chunks_at_once() -> None:
+    starts_s, seconds = (90.0, 96.0), 6.0
+    with tempfile.TemporaryDirectory() as folder:
+        chunks = [await cut_audio(start, seconds, Path(folder) / f"chunk{n}.mp3")
+                  for n, start in enumerate(starts_s)]
+    async with api_clients(FOLDER, "exercise_5") as api, asyncio.TaskGroup() as group:
+        calls = [group.create_task(api.openai.transcribe(chunk, filename=f"chunk{n}.mp3"))
+                 for n, chunk in enumerate(chunks)]
+    # Fan-in: each chunk's times start at 0, so add the chunk's start to put them on the video's
+    # clock, then join the pieces in order.
+    words = [(word.start + start, word.word)
+             for start, call in zip(starts_s, calls, strict=True) for word in call.result().words]
+    print(" ".join(text for _, text in words))
+    print(f"{len(words)} words from {words[0][0]:.2f} s to {words[-1][0]:.2f} s of the video")
+    # They read as one: a word cut by the boundary belongs to the chunk holding most of it (its
+    # middle), so none is lost or doubled. A real pipeline cuts at silences instead, so that no
+    # word is cut at all.
+
+
 async def main() -> None:
     for exercise in (exercise_1_pages_cost_quota, exercise_2_two_questions_at_once,
-                     exercise_3_vertical_thumbnail, exercise_4_a_voice_that_does_not_exist):
+                     exercise_3_vertical_thumbnail, exercise_4_a_voice_that_does_not_exist,
+                     exercise_5_two_chunks_at_once):
         print(f"--- {exercise.__name__}")
         await exercise()
 

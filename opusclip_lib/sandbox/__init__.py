@@ -21,6 +21,11 @@ Knobs live on :class:`SandboxConfig` and may be changed while the server runs::
     SandboxConfig.unlimited()                                           # every limit off
 
 Keys: any non-empty key is accepted, except keys starting with ``"invalid"``.
+
+Transcription (``POST /v1/audio/transcriptions``) returns the true words of the bundled sample
+videos, recognised by their sound (:mod:`.fingerprint`); any other audio gets a stand-in whose
+words follow its voiced stretches and say they are a stand-in (:mod:`.transcription`; header
+``x-sandbox-transcript: stand-in``).
 ``python -m opusclip_lib.sandbox --port 8765`` serves it from another process.
 """
 

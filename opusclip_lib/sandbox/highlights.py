@@ -46,7 +46,7 @@ DEPENDENT = frozenset(
     "like while when if because as although once after before until since unless".split())
 DANGLING = SMALL_WORDS | frozenset(
     "before after really until while because since though also even still ever again too "
-    "whether".split())
+    "whether without".split())
 OPENERS = frozenset("so and but now well okay ok then first here there today also".split())
 STRONG_WORDS = frozenset(
     "never always mistake secret instead only every without stop wrong best worst fastest "
@@ -250,9 +250,14 @@ def _same(a: str, b: str) -> bool:
 
 
 def titles_for(sentences: Sequence[Sentence], count: int) -> list[str]:
-    """Titles from the best-scoring sentences, best first, no two alike."""
+    """Titles from the best-scoring sentences, best first, no two alike; when there are fewer
+    sentences than titles asked for, their other clauses make the rest."""
     ranked = sorted(sentences, key=lambda s: (-s.score, s.start))
-    return list(dict.fromkeys(title_phrase(s.text) for s in ranked))[:count]
+    titles = [title_phrase(s.text) for s in ranked]
+    titles += [title_phrase(" ".join(words)) for s in ranked
+               for words in map(WORD.findall, CLAUSE.split(s.text))
+               if _content_words(words) >= 2 and words[0].lower() not in LABELS]
+    return list(dict.fromkeys(titles))[:count]
 
 
 def caption_for(sentences: Sequence[Sentence], max_characters: int = 300) -> str:

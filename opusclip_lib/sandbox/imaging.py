@@ -113,19 +113,20 @@ def _hills(draw: ImageDraw.ImageDraw, rng: random.Random, width: int, height: in
 
 def _buildings(draw: ImageDraw.ImageDraw, rng: random.Random, width: int, height: int,
                horizon: int, hue: float, night: bool) -> None:
-    x = 0.0
+    """A skyline of towers with lit windows (whole pixels: a 16 px thumbnail still draws)."""
+    x = 0
     ground = horizon + height // 6
+    lit = _colour(0.13, 0.6, 1.0) if night else _colour(hue + 0.55, 0.15, 0.8)
     while x < width:
-        w = rng.uniform(0.07, 0.14) * width
-        top = ground - rng.uniform(0.15, 0.45) * height
-        draw.rectangle((x, top, x + w - 1, ground + height), fill=_colour(hue + 0.6, 0.25, 0.22))
-        lit = _colour(0.13, 0.6, 1.0) if night else _colour(hue + 0.55, 0.15, 0.8)
-        size = max(1.0, w / 6)
-        for wy in np.arange(top + size, ground - size, size * 2):
-            for wx in np.arange(x + size, x + w - size, size * 2):
+        w = max(2, round(rng.uniform(0.07, 0.14) * width))
+        top = round(ground - rng.uniform(0.15, 0.45) * height)
+        draw.rectangle((x, top, x + w - 1, height), fill=_colour(hue + 0.6, 0.25, 0.22))
+        size = max(1, w // 6)
+        for wy in range(top + size, ground - size, size * 2):
+            for wx in range(x + size, x + w - size, size * 2):
                 if rng.random() < 0.6:
                     draw.rectangle((wx, wy, wx + size - 1, wy + size - 1), fill=lit)
-        x += w + rng.uniform(0, 0.02) * width
+        x += w + round(rng.uniform(0, 0.02) * width)
 
 
 def _waves(draw: ImageDraw.ImageDraw, rng: random.Random, width: int, height: int,

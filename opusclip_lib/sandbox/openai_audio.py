@@ -55,7 +55,7 @@ def transcription_route(api: OpenAIAPI) -> Route:
         limit_headers: dict[str, str] = {}
         try:
             key = api._authorise(request.headers.get("authorization", ""))
-            form, audio, filename = await _read_form(request)
+            form, audio = await _read_form(request)
             limit_headers = api._rate_limit(key, form["model"], 0)
             try:
                 heard = await hear(await decode(audio))
@@ -75,8 +75,8 @@ def transcription_route(api: OpenAIAPI) -> Route:
     return route(api, "/audio/transcriptions", ENDPOINT, transcriptions, ["POST"])
 
 
-async def _read_form(request: Request) -> tuple[dict[str, Any], bytes, str]:
-    """The checked fields, the audio and its file name; the real API's 400 or 413 otherwise."""
+async def _read_form(request: Request) -> tuple[dict[str, Any], bytes]:
+    """The checked fields and the audio; the real API's 400 or 413 otherwise."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise OpenAIError(400, "Invalid Content-Type header (application/json), expected "
                           "multipart/form-data. (HINT: If you're using curl, you can pass "
@@ -84,7 +84,7 @@ async def _read_form(request: Request) -> tuple[dict[str, Any], bytes, str]:
     declared = int(request.headers.get("content-length") or 0)
     if declared > MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES:
         raise _too_large(declared)
-    async with request.form(max_part_size=MAX_FILE_BYTES) as raw:
+    async with request.form() as raw:
         fields: dict[str, Any] = {}
         upload: UploadFile | None = None
         for name, value in raw.multi_items():
@@ -104,7 +104,7 @@ async def _read_form(request: Request) -> tuple[dict[str, Any], bytes, str]:
         filename = upload.filename or ""
     if len(audio) > MAX_FILE_BYTES:
         raise _too_large(len(audio))
-    return _checked(fields, filename), audio, filename
+    return _checked(fields, filename), audio
 
 
 def _checked(fields: dict[str, Any], filename: str) -> dict[str, Any]:

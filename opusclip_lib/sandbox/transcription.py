@@ -10,6 +10,7 @@ mistakes them for recognised speech. The ``x-sandbox-transcript`` response heade
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from itertools import cycle, islice
@@ -75,8 +76,13 @@ class Heard:
 
 def _sample_transcripts() -> dict[str, tuple[Path, Transcript]]:
     """The bundled samples present on disk (a checkout may predate the second one)."""
-    return {name: (sample_video(name), load_transcript(sample_transcript(name)))
+    return {name: (sample_video(name), _load(sample_transcript(name)))
             for name in SAMPLE_TITLES if sample_video(name).is_file()}
+
+
+@functools.cache
+def _load(path: Path) -> Transcript:
+    return load_transcript(path)
 
 
 async def hear(pcm: np.ndarray) -> Heard:
@@ -97,13 +103,12 @@ def excerpt(transcript: Transcript, offset_s: float, duration: float, *, source:
     """
     segments = []
     for segment in transcript.segments:
-        words = tuple(
-            HeardWord(_bare(word.text), _clamp(word.start - offset_s, duration),
-                      _clamp(word.end - offset_s, duration))
-            for word in segment.words if offset_s <= word.middle < offset_s + duration)
-        if words:
-            kept = [w.text for w in segment.words if offset_s <= w.middle < offset_s + duration]
-            segments.append(HeardSegment(words[0].start, words[-1].end, " ".join(kept), words))
+        kept = [w for w in segment.words if offset_s <= w.middle < offset_s + duration]
+        if kept:
+            words = tuple(HeardWord(_bare(w.text), _clamp(w.start - offset_s, duration),
+                                    _clamp(w.end - offset_s, duration)) for w in kept)
+            segments.append(HeardSegment(words[0].start, words[-1].end,
+                                         " ".join(w.text for w in kept), words))
     return Heard(duration, tuple(segments), source)
 
 

@@ -175,4 +175,5 @@ class Transcription(APIModel):
     words: list[TranscriptionWord] = []
     segments: list[TranscriptionSegment] = []
     usage: TranscriptionUsage | None = None
-    request_id: str | None = Field(None, exclude=True, description="x-request-id, set by us")
+    request_id: str | None = Field(None, description="x-request-id of the answer, set by the "
+                                   "client; kept in the JSON so a cached copy says where it came from")
