@@ -232,3 +232,13 @@ async def test_ctrl_c_leaves_no_partial_file_and_a_second_run_resumes(
     assert summary["status"] == "completed"
     assert summary["api_calls"]["openai"] == 0  # transcript and highlights were kept
     await assert_good_clips(tmp_path / "out", "opusSample1", other=SECOND_SAMPLE_VIDEO_ID)
+
+
+def test_the_worker_takes_sources_and_a_target(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "opusclip_lib.workflow.worker", "--database-url",
+               f"sqlite:///{tmp_path}/worker.db", "--work-dir", str(tmp_path / "work"),
+               "--target", "sandbox", "--no-render", "--clips", "1", "--max-clip-seconds", "2",
+               "--videos", f"{sample_video(SECOND_SAMPLE_VIDEO_ID)},opusSample1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["statuses"] == {"completed": 2}
