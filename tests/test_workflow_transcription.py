@@ -115,6 +115,23 @@ async def test_a_refused_upload_fails_the_job_naming_source_and_stage(
     assert f"HTTP {status}" in job.error_message
 
 
+async def test_a_download_over_the_size_limit_stops_and_leaves_nothing(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "talk.mp4").write_bytes(sample_video().read_bytes())
+    config = WorkflowConfig(work_dir=tmp_path / "work", max_download_bytes=100_000, **TINY)
+    with web_server(site) as url:
+        async with connect(f"sqlite:///{tmp_path}/t.db") as db, \
+                open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())),
+                              limits=UNLIMITED) as services:
+            video = await register(db, await resolve(f"{url}/talk.mp4"))
+            job = await run_video(db, services, video.youtube_id, config)
+    assert (job.status, job.stage, job.error_code) == ("failed", "download", "source_too_large")
+    assert "the limit is 100,000" in job.error_message
+    assert [p for p in (tmp_path / "work").rglob("*") if p.is_file()] == [
+        tmp_path / "work" / "videos" / video.youtube_id / "metadata.json"]
+
+
 async def test_a_download_reports_progress_in_the_job_events(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()

@@ -59,6 +59,7 @@ from opusclip_lib.workflow.errors import (
     NoAudio,
     NoHighlights,
     NotMedia,
+    SourceError,
     SourceNotFound,
     SourceTooLarge,
     SourceTooLong,
@@ -303,10 +304,14 @@ async def _fetch(run: VideoRun, url: str) -> None:
                            f"{(fraction or 0):.0%} ({update.downloaded_bytes / 1e6:.1f} MB"
                            f"{total})")
 
-    path = await fetching.download(url, run.files.downloads,
-                                   timeout_s=run.config.download_timeout_s,
-                                   max_bytes=run.config.max_download_bytes, stage="download",
-                                   on_progress=progress)
+    try:
+        path = await fetching.download(url, run.files.downloads,
+                                       timeout_s=run.config.download_timeout_s,
+                                       max_bytes=run.config.max_download_bytes, stage="download",
+                                       on_progress=progress)
+    except SourceError:  # refused or failed: nothing to resume (a cancelled one keeps .part)
+        shutil.rmtree(run.files.downloads, ignore_errors=True)
+        raise
     os.replace(path, run.files.source)
     shutil.rmtree(run.files.downloads, ignore_errors=True)
 
