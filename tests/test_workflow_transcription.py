@@ -3,7 +3,10 @@ on the source's clock; the endpoint's refusal is a typed failure; downloads repo
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -18,6 +21,7 @@ from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import (
     UNLIMITED,
     Transcriber,
+    VideoFiles,
     WorkflowConfig,
     open_services,
     register,
@@ -152,3 +156,56 @@ async def test_a_download_reports_progress_in_the_job_events(tmp_path: Path) -> 
     assert progress == notes
     assert json.loads((tmp_path / "work" / "videos" / video.youtube_id / "metadata.json")
                       .read_text())["title"] == "talk"
+
+
+class _RangeHandler(SimpleHTTPRequestHandler):
+    """Serves ``bytes=N-`` ranges (what a resumed download asks for) and logs them."""
+
+    ranges: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        wanted = self.headers.get("Range")
+        if not wanted:
+            return super().do_GET()
+        self.ranges.append(wanted)
+        body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        start = int(wanted.removeprefix("bytes=").split("-")[0])
+        self.send_response(206)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        self.wfile.write(body[start:])
+        return None
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Quiet."""
+
+
+async def test_a_stopped_download_resumes_from_its_part_file(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    media = sample_video().read_bytes()
+    (site / "talk.mp4").write_bytes(media)
+    config = WorkflowConfig(work_dir=tmp_path / "work", **TINY)
+    handler = functools.partial(_RangeHandler, directory=str(site))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/talk.mp4"
+        try:
+            async with connect(f"sqlite:///{tmp_path}/t.db") as db, \
+                    open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())),
+                                  limits=UNLIMITED) as services:
+                video = await register(db, await resolve(url))
+                files = VideoFiles.of(config.work_dir, video.youtube_id)
+                half = len(media) // 2
+                files.downloads.mkdir(parents=True)
+                (files.downloads / "media.mp4.part").write_bytes(media[:half])  # a killed run's
+                job = await run_video(db, services, video.youtube_id, config)
+        finally:
+            server.shutdown()
+            thread.join()
+    assert job.status == "completed"
+    assert _RangeHandler.ranges == [f"bytes={half}-"]
+    assert files.source.read_bytes() == media
