@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/opusclip bench pipeline --json build/bench/pipeline.json --plot build/bench/pipeline.png
 	$(BIN)/opusclip bench observability --json build/bench/observability.json --plot build/bench/observability.png
 	$(BIN)/opusclip bench stream --json build/bench/stream.json --plot build/bench/stream.png
+	$(BIN)/opusclip bench transcribe --json build/bench/transcribe.json --plot build/bench/transcribe.png
 
 # Re-record every cassette against the local sandbox; OPUSCLIP_RECORD=live records against the real APIs.
 cassettes: $(STAMP)

@@ -1,4 +1,5 @@
-"""``opusclip`` command line: ``opusclip run`` executes the notebooks, ``opusclip bench NAME`` measures.
+"""``opusclip`` command line: ``opusclip run`` executes the notebooks, ``opusclip clip SOURCE``
+cuts a video into captioned clips, ``opusclip bench NAME`` measures.
 
 Each benchmark lives in ``opusclip_lib.bench.<name>`` and exposes ``main(argv) -> int``; the CLI
 only dispatches, so adding a benchmark never touches this file.
@@ -21,7 +22,7 @@ def _benchmarks() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="opusclip", description=__doc__)
-    parser.add_argument("command", choices=["run", "bench"], help="what to do")
+    parser.add_argument("command", choices=["run", "clip", "bench"], help="what to do")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the command")
     parsed = parser.parse_args(args[:1])
     rest = args[1:]
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from opusclip_lib import runner
 
         return runner.main(rest)
+    if parsed.command == "clip":
+        from opusclip_lib import clip
+
+        return clip.main(rest)
     names = _benchmarks()
     if not rest or rest[0] not in names:
         parser.error(f"bench needs one of: {', '.join(names) or '(none yet)'}")

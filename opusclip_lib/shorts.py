@@ -19,11 +19,9 @@ from typing import TypeVar
 
 from opusclip_lib.api import NotFoundError
 from opusclip_lib.api.models import Highlight, Video
-from opusclip_lib.db.models import Video as VideoRow
-from opusclip_lib.media import Transcript
+from opusclip_lib.media import Transcript, load_transcript, sample_transcript
 from opusclip_lib.offline import APIClients
 from opusclip_lib.pipelines import Stage
-from opusclip_lib.workflow import transcript_for
 from opusclip_lib.workflow.services import live
 
 T = TypeVar("T")
@@ -53,13 +51,11 @@ class Short:
 
 
 def transcript_of(video: Video) -> Transcript:
-    """The sample's real transcript, or a seeded stand-in on its timing (there is no
-    speech-to-text service here; see :func:`opusclip_lib.workflow.transcript_for`)."""
-    snippet = video.snippet
-    metadata = {"description": snippet.description, "tags": snippet.tags} if snippet else {}
-    return transcript_for(VideoRow.from_row({
-        "youtube_id": video.id, "title": snippet.title if snippet else None,
-        "metadata": metadata}))
+    """What the video says. Every catalogue video's media is the bundled sample talk, so its
+    words are the sample's (the workflow transcribes real media: :mod:`opusclip_lib.workflow`)."""
+    transcript = load_transcript(sample_transcript())
+    title = video.snippet.title if video.snippet else video.id
+    return transcript.model_copy(update={"video_id": video.id, "title": title})
 
 
 def _after(value: T | None, step: str) -> T:

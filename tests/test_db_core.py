@@ -374,6 +374,22 @@ async def test_migrations_are_versioned_and_idempotent(db: Database) -> None:
     assert await schema_version(db) == latest
 
 
+async def test_a_file_video_is_keyed_by_its_content(db: Database) -> None:
+    digest = "ab" * 32
+    added = await videos.insert_video(db, videos.source_key(bytes.fromhex(digest)),
+                                      url="file:///talks/my%20talk.mp4",
+                                      source="/talks/my talk.mp4", content_sha256=digest)
+    assert await videos.find_by_content(db, digest) == added
+    with pytest.raises(UniqueViolation):
+        await videos.insert_video(db, "otherKey123", url="file:///copy.mp4",
+                                  content_sha256=digest)
+
+
+async def test_a_video_url_may_be_a_file_uri_but_not_another_scheme(db: Database) -> None:
+    with pytest.raises(InvalidUrl):
+        await videos.insert_video(db, "ftpVideo123", url="ftp://example.com/a.mp4")
+
+
 async def test_maintenance_helpers(db: Database, tmp_path: object) -> None:
     await videos.insert_videos(db, [video(n) for n in range(30)])
     plan = await maintenance.explain(db, "SELECT * FROM videos WHERE youtube_id = ?",

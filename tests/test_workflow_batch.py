@@ -30,14 +30,18 @@ from opusclip_lib.workflow import (
     run_batch,
     status_timeline,
 )
-from opusclip_lib.workflow.services import LATENCY_PROFILE_MS, sandbox_config
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 
 matplotlib.use("Agg")
 
 IDS = ["opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb", "cpCGybY9lMR", "PixOqoRGrB5",
        "qY6K1Qjah4d", "fqRgz7IhYeP", "7-dUM2jNKog"]
 SCALE = 0.05  # YouTube 5 ms, OpenAI 40 ms, Stability 100 ms, ElevenLabs 50 ms
-LATENCY = sum(LATENCY_PROFILE_MS.values()) * SCALE / 1000
+PER_VIDEO_MS = {endpoint: ms for endpoint, ms in LATENCY_PROFILE_MS.items()
+                if endpoint != "openai.audio.transcriptions"}
+"""Every catalogue video's media is the sample talk: extracted and transcribed once (and warmed
+up before timing), so the per-video path is the other calls."""
+LATENCY = sum(PER_VIDEO_MS.values()) * SCALE / 1000
 FAST = {"render": False, "heartbeat_s": 0.5, "poll_s": 0.02}
 
 
@@ -71,7 +75,7 @@ async def test_videos_and_api_requests_stay_within_their_bounds(db: Database,
     recorder = Recorder()
     limits = ApiLimits(concurrency={"elevenlabs": 2, "stability": 3}, throttle=False)
     config = WorkflowConfig(work_dir=tmp_path / "work", **FAST)
-    async with open_services(sandbox(), limits=limits) as services:
+    async with open_services(sandbox_endpoints(sandbox()), limits=limits) as services:
         report = await run_batch(db, services, IDS[:6], config, concurrency=3,
                                  recorder=recorder)
         assert report.statuses == {"completed": 6}
@@ -86,12 +90,14 @@ async def test_throughput_approaches_the_critical_path_bound(db: Database,
                                                              tmp_path: Path) -> None:
     config = WorkflowConfig(work_dir=tmp_path / "work", **FAST)
     scale = 4 * SCALE  # long enough that waiting, not the shared CPU, sets the pace
-    stage_seconds = [ms * scale / 1000 for ms in LATENCY_PROFILE_MS.values()]
+    stage_seconds = [ms * scale / 1000 for ms in PER_VIDEO_MS.values()]
     bound = critical_path_bound(stage_seconds, 4) * 60
     assert bound == pytest.approx(4 / (4 * LATENCY) * 60)
-    async with open_services(sandbox(scale), limits=ApiLimits(throttle=False)) as services:
-        report = await run_batch(db, services, IDS, config, concurrency=4)
-    assert report.completed == len(IDS)
+    async with open_services(sandbox_endpoints(sandbox(scale)),
+                             limits=ApiLimits(throttle=False)) as services:
+        await run_batch(db, services, IDS[:1], config)  # warm: the shared audio, transcribed
+        report = await run_batch(db, services, IDS[1:], config, concurrency=4)
+    assert report.completed == len(IDS) - 1
     # Sequential would reach 1/4 of the bound; a loaded CI machine still gets past half.
     assert report.videos_per_min >= 0.5 * bound, (report, bound)
 
@@ -103,8 +109,9 @@ async def test_naive_pipeline_is_the_sequential_baseline(tmp_path: Path) -> None
         config = WorkflowConfig(work_dir=tmp_path / mode, **FAST,
                                 **({"mode": NAIVE} if mode == "naive" else {}))
         async with connect(f"sqlite:///{tmp_path}/{mode}.db") as db, \
-                open_services(sandbox(2 * SCALE), cached=mode != "naive",
+                open_services(sandbox_endpoints(sandbox(2 * SCALE)), cached=mode != "naive",
                               limits=ApiLimits(throttle=False)) as services:
+            await run_batch(db, services, IDS[3:4], config)  # warm: the shared audio
             report = await run_batch(db, services, IDS[:3], config, concurrency=3,
                                      recorder=recorder)
         assert report.completed == 3 and report.concurrency == (1 if mode == "naive" else 3)
@@ -119,7 +126,8 @@ async def test_progress_bars_and_timelines(db: Database, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     recorder = Recorder()
     config = WorkflowConfig(work_dir=tmp_path / "work", **FAST)
-    async with open_services(build_app(sandbox_config()), limits=ApiLimits()) as services:
+    async with open_services(sandbox_endpoints(build_app(sandbox_config())),
+                             limits=ApiLimits()) as services:
         report = await run_batch(db, services, IDS[:3], config, concurrency=2, progress=True,
                                  recorder=recorder)
     assert report.statuses == {"completed": 3}

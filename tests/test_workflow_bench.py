@@ -1,4 +1,5 @@
-"""``opusclip bench pipeline`` runs end to end at toy sizes and writes its JSON and chart."""
+"""``opusclip bench pipeline`` and ``bench transcribe`` run end to end at toy sizes and write
+their JSON and chart."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from opusclip_lib.bench import pipeline as bench
+from opusclip_lib.bench import transcribe as transcribe_bench
 from opusclip_lib.workflow import NAIVE, OPTIMISED
 
 
@@ -41,3 +43,31 @@ def test_bench_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert all(m["peak_mb"] > 0 for m in result["memory"])
     assert result["settings"]["latency_profile_ms"]["stability.generate"] == 2000.0
     assert out_png.stat().st_size > 10_000
+
+
+def test_bench_render_reports_the_ffmpeg_bound(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "render.json"
+    code = bench.main(["--render", "--videos", "1", "--concurrency", "1", "--scale", "0.05",
+                       "--clips", "1", "--clip-seconds", "1", "--naive-videos", "0",
+                       "--json", str(out_json)])
+    assert code == 0
+    assert "of the ffmpeg bound" in capsys.readouterr().out
+    [run] = json.loads(out_json.read_text())["runs"]
+    assert run["ffmpeg_cpu_s"] > 0
+    assert run["ffmpeg_ratio"] == pytest.approx(run["ffmpeg_cpu_s"] / run["cores"]
+                                                / run["seconds"])
+
+
+def test_bench_transcribe_compares_fan_out_with_one_at_a_time(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json, out_png = tmp_path / "transcribe.json", tmp_path / "transcribe.png"
+    code = transcribe_bench.main(["--minutes", "1", "--chunk-mb", "0.05", "--latency-ms", "50",
+                                  "--concurrency", "2", "--json", str(out_json),
+                                  "--plot", str(out_png)])
+    assert code == 0
+    assert "C=4 was not measured" in capsys.readouterr().out
+    runs = json.loads(out_json.read_text())["runs"]
+    assert [r["concurrency"] for r in runs] == [1, 2]
+    assert runs[0]["chunks"] == runs[1]["chunks"] > 1
+    assert out_png.stat().st_size > 5_000

@@ -14,6 +14,7 @@ import pytest
 from opusclip_lib.db import Database, clear, connect, jobs
 from opusclip_lib.monitoring import LiveStatus, Update, open_feed
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import (
     KIND,
     UNLIMITED,
@@ -54,7 +55,7 @@ async def db(push: str, tmp_path: Path,
 
 @pytest.fixture
 async def services() -> AsyncIterator[Services]:
-    async with open_services(build_app(SandboxConfig.unlimited()), limits=UNLIMITED) as opened:
+    async with open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as opened:
         yield opened
 
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,11 +21,11 @@ import httpx
 import psutil
 import pytest
 
-from opusclip_lib.db import Database, InvalidYouTubeId, Video, connect, jobs, videos
+from opusclip_lib.db import Database, InvalidYouTubeId, connect, jobs, videos
 from opusclip_lib.db.jobs import ACTIVE
 from opusclip_lib.db.maintenance import scratch_database
-from opusclip_lib.media import Segment, Transcript, Word, sample_video
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from opusclip_lib.sandbox.endpoints import sample_media, sandbox_endpoints
 from opusclip_lib.workflow import (
     KIND,
     NAIVE,
@@ -33,8 +34,8 @@ from opusclip_lib.workflow import (
     WorkflowConfig,
     open_services,
     run_batch,
-    transcript_for,
 )
+from tests.media_files import corrupt_mp4, silent_video
 
 VIDEOS = ["opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb"]
 TINY = {"max_clip_seconds": 2.0, "clips": 2, "heartbeat_s": 0.2, "stale_after_s": 1.0,
@@ -159,7 +160,7 @@ async def test_cancelled_batch_leaves_no_process_task_or_connection(
         database_url: str, tmp_path: Path) -> None:
     config = WorkflowConfig(work_dir=tmp_path / "work", **TINY)
     async with connect(database_url, max_size=6) as db, \
-            open_services(build_app(SandboxConfig.unlimited()), limits=UNLIMITED) as services:
+            open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as services:
         batch = asyncio.create_task(run_batch(db, services, VIDEOS, config, concurrency=3))
         deadline = time.monotonic() + 30
         while not ffmpeg_children():
@@ -185,19 +186,12 @@ async def test_cancelled_batch_leaves_no_process_task_or_connection(
 SILENT, CORRUPT, UNKNOWN = "cpCGybY9lMR", "PixOqoRGrB5", "zzzzzzzzzzz"
 
 
-def short_transcript(video: Video) -> Transcript:
-    if video.youtube_id != SILENT:
-        return transcript_for(video)
-    word = Word(start=0.6, end=1.0, text="Hi.")
-    return Transcript(video_id=SILENT, title="", duration=2.0,
-                      segments=(Segment(id=0, start=0.6, end=1.0, text="Hi.", words=(word,)),))
-
-
-def corrupt_source(folder: Path) -> Callable[[str], Path]:
-    garbage = folder / "corrupt.mp4"
-    garbage.parent.mkdir(parents=True, exist_ok=True)
-    garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096))
-    return lambda youtube_id: garbage if youtube_id == CORRUPT else sample_video()
+def stand_in_media(folder: Path) -> Callable[[str], Path]:
+    """The sandbox's media, but a corrupt file for CORRUPT and silence for SILENT."""
+    corrupt = corrupt_mp4(folder / "corrupt.mp4")
+    silent = silent_video(folder / "silent.mp4")
+    media = {CORRUPT: corrupt, SILENT: silent}
+    return lambda youtube_id: media.get(youtube_id) or sample_media(youtube_id)
 
 
 async def failures(db: Database) -> dict[str, tuple[str | None, str | None, str | None]]:
@@ -209,10 +203,11 @@ async def failures(db: Database) -> dict[str, tuple[str | None, str | None, str 
 
 
 async def test_bad_inputs_fail_with_stage_and_reason(database_url: str, tmp_path: Path) -> None:
-    config = WorkflowConfig(work_dir=tmp_path / "work", transcriber=short_transcript,
-                            source=corrupt_source(tmp_path), **TINY)
+    config = WorkflowConfig(work_dir=tmp_path / "work", **TINY)
+    endpoints = dataclasses.replace(sandbox_endpoints(build_app(SandboxConfig.unlimited())),
+                                    youtube_media=stand_in_media(tmp_path))
     async with connect(database_url) as db, \
-            open_services(build_app(SandboxConfig.unlimited()), limits=UNLIMITED) as services:
+            open_services(endpoints, limits=UNLIMITED) as services:
         report = await run_batch(db, services, ["opusSample1", UNKNOWN, SILENT, CORRUPT], config,
                                  concurrency=4)
         assert report.statuses == {"completed": 1, "failed": 3}
@@ -220,9 +215,9 @@ async def test_bad_inputs_fail_with_stage_and_reason(database_url: str, tmp_path
         assert failed[UNKNOWN][:2] == ("metadata", "video_not_found")
         assert UNKNOWN in failed[UNKNOWN][2]
         assert failed[SILENT][:2] == ("analyze", "no_highlights")
-        assert "usable clip" in failed[SILENT][2]
-        assert failed[CORRUPT][:2] == ("render", "media_unreadable")
-        assert "corrupt.mp4 is not readable media" in failed[CORRUPT][2]
+        assert "no speech" in failed[SILENT][2]
+        assert failed[CORRUPT][:2] == ("download", "not_media")
+        assert "not readable media" in failed[CORRUPT][2]
         assert all(message.startswith(f"{stage}: ") for stage, _, message in failed.values())
         for youtube_id in failed:
             assert (await videos.find_video(db, youtube_id)).status == "failed"
@@ -244,14 +239,23 @@ def broken_highlights(request: httpx.Request) -> httpx.Response:
 async def test_llm_answer_breaking_the_schema_fails_the_analysis(
         database_url: str, tmp_path: Path, breakage: str) -> None:
     sandbox = SandboxConfig.unlimited()
+    app = build_app(sandbox)
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     if breakage == "mock transport":
-        transports["openai"] = httpx.MockTransport(broken_highlights)
+        heard = httpx.ASGITransport(app)
+
+        async def answer(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/audio/transcriptions"):  # only the chat breaks
+                return await heard.handle_async_request(request)
+            return broken_highlights(request)
+
+        transports["openai"] = httpx.MockTransport(answer)
     else:
         sandbox.inject("openai.chat.completions", "malformed")  # half the body: bad JSON
     config = WorkflowConfig(work_dir=tmp_path / "work", render=False, **TINY)
     async with connect(database_url) as db, \
-            open_services(build_app(sandbox), limits=UNLIMITED, transports=transports) as services:
+            open_services(sandbox_endpoints(build_app(sandbox)).with_transports(transports),
+                          limits=UNLIMITED) as services:
         report = await run_batch(db, services, ["opusSample1"], config)
         assert report.statuses == {"failed": 1}
         stage, code, message = (await failures(db))["opusSample1"]
@@ -264,7 +268,7 @@ async def test_llm_answer_breaking_the_schema_fails_the_analysis(
 async def test_malformed_id_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     config = WorkflowConfig(work_dir=tmp_path / "work", render=False, **TINY)
     async with connect(f"sqlite:///{tmp_path}/w.db") as db, \
-            open_services(build_app(SandboxConfig.unlimited()), limits=UNLIMITED) as services:
+            open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as services:
         with pytest.raises(InvalidYouTubeId):
             await run_batch(db, services, ["opusSample1", "not an id"], config)
         assert await videos.count_videos(db) == 0
@@ -276,11 +280,12 @@ async def test_retryable_failure_goes_back_to_pending_then_completes(tmp_path: P
     sandbox.inject("stability.generate", "server_error", times=1)
     config = WorkflowConfig(work_dir=tmp_path / "work", render=False, mode=NAIVE, **TINY)
     async with connect(f"sqlite:///{tmp_path}/w.db") as db, \
-            open_services(build_app(sandbox), cached=False) as services:
+            open_services(sandbox_endpoints(build_app(sandbox)), cached=False) as services:
         report = await run_batch(db, services, ["opusSample1"], config)
         assert report.statuses == {"completed": 1}
         [job] = await jobs.list_jobs(db)
         assert job.attempts == 2
         moves = [(e.from_status, e.to_status) for e in await jobs.job_events(db, job.id)]
         assert ("rendering", "pending") in moves  # the thumbnail stage runs in "rendering"
-        assert services.usage()["openai"].calls == 1  # the retry skipped the finished stages
+        assert services.usage()["openai"].calls == 2  # transcription and highlights, once each:
+        # the retry skipped the finished stages

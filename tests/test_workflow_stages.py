@@ -12,12 +12,13 @@ import pytest
 from opusclip_lib.api import MalformedResponseError
 from opusclip_lib.api.models.openai import Highlight
 from opusclip_lib.config import data_dir
-from opusclip_lib.db import Database, Video, clips, connect, jobs, videos
+from opusclip_lib.db import Database, clips, connect, jobs, videos
 from opusclip_lib.media import FFmpegError, load_transcript, probe, sample_transcript
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import CircuitOpenError
 from opusclip_lib.sandbox import SandboxConfig, build_app
 from opusclip_lib.sandbox.catalogue import Catalogue
+from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import (
     NAIVE,
     STAGE_NAMES,
@@ -33,7 +34,6 @@ from opusclip_lib.workflow import (
     open_services,
     plan,
     run_video,
-    transcript_for,
 )
 from opusclip_lib.workflow.stages import clip_rows
 
@@ -48,7 +48,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def services() -> AsyncIterator[Services]:
-    async with open_services(build_app(SandboxConfig.unlimited()), limits=UNLIMITED) as opened:
+    async with open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as opened:
         yield opened
 
 
@@ -155,7 +155,7 @@ async def test_naive_mode_writes_row_by_row_to_the_same_result(tmp_path: Path) -
         config = WorkflowConfig(work_dir=tmp_path / mode, render=False, **TINY,
                                 **({"mode": NAIVE} if mode == "naive" else {}))
         async with connect(f"sqlite:///{tmp_path}/{mode}.db") as db, \
-                open_services(build_app(SandboxConfig.unlimited()),
+                open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())),
                               cached=mode != "naive") as services:
             job = await run_video(db, services, "R-j_8U_m7aS", config)
             assert job.status == "completed"
@@ -166,26 +166,6 @@ async def test_naive_mode_writes_row_by_row_to_the_same_result(tmp_path: Path) -
             assert ("batch update clips" in queries) == (mode == "optimised")
             assert (services.policy("openai") is None) == (mode == "naive")
     assert results["naive"] == results["optimised"] and results["naive"]
-
-
-def test_transcripts_are_real_for_the_sample_and_seeded_stand_ins_otherwise() -> None:
-    def video(youtube_id: str, title: str) -> Video:
-        return Video(id=1, youtube_id=youtube_id, url="", title=title, channel=None,
-                            duration_s=None, status="described", created_at=None,
-                            updated_at=None, metadata={"description": "event loops and "
-                                                       "semaphores", "tags": ["asyncio"]})
-
-    assert transcript_for(video("opusSample1", "x")) == load_transcript(sample_transcript())
-    first = transcript_for(video("R-j_8U_m7aS", "TaskGroup Explained"))
-    again = transcript_for(video("R-j_8U_m7aS", "TaskGroup Explained"))
-    other = transcript_for(video("y4SXvE9rwLb", "TaskGroup Explained"))
-    sample = load_transcript(sample_transcript())
-    assert first == again and first.segments != other.segments
-    assert [(s.start, s.end) for s in first.segments] == [(s.start, s.end)
-                                                           for s in sample.segments]
-    spoken = {w.text.strip(".").lower() for w in first.words}
-    assert spoken <= {"taskgroup", "explained", "event", "loops", "and", "semaphores",
-                      "asyncio"}
 
 
 def test_clip_rows_keep_usable_distinct_spans_best_first() -> None:

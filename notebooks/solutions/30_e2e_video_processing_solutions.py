@@ -22,6 +22,7 @@ from opusclip_lib import config
 from opusclip_lib.db import Database, clips, connect, jobs, reset, videos
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_endpoints
 from opusclip_lib.workflow import (
     JobUpdate,
     Services,
@@ -29,7 +30,6 @@ from opusclip_lib.workflow import (
     open_services,
     run_video,
 )
-from opusclip_lib.workflow.services import LATENCY_PROFILE_MS
 
 WORK = config.work_dir() / "30_e2e_video_processing_solutions"
 WORKFLOW = WorkflowConfig(work_dir=WORK, clips=3, max_clip_seconds=4.0)
@@ -143,13 +143,13 @@ async def main() -> None:
     async with connect(config.database_url()) as db:
         await reset(db)
         # Fresh clients per exercise: exercise 2 leaves Stability's circuit breaker open.
-        async with open_services(app) as services:
+        async with open_services(sandbox_endpoints(app)) as services:
             await exercise_1_crash_later(db, services)
-        async with open_services(app) as services:
+        async with open_services(sandbox_endpoints(app)) as services:
             await exercise_2_flaky_provider(db, sandbox, services)
-        async with open_services(app) as services:
+        async with open_services(sandbox_endpoints(app)) as services:
             await exercise_3_status_line(db, services)
-        async with open_services(app) as services:
+        async with open_services(sandbox_endpoints(app)) as services:
             await exercise_4_longer_clips(db, services)
 
 

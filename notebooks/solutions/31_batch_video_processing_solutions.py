@@ -22,6 +22,7 @@ from opusclip_lib.bench.pipeline import stage_latencies
 from opusclip_lib.db import Database, connect, reset
 from opusclip_lib.media import cpu_slots
 from opusclip_lib.sandbox import build_app
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 from opusclip_lib.workflow import (
     OPTIMISED,
     UNLIMITED,
@@ -32,7 +33,6 @@ from opusclip_lib.workflow import (
     open_services,
     run_batch,
 )
-from opusclip_lib.workflow.services import LATENCY_PROFILE_MS, sandbox_config
 
 WORK = config.work_dir() / "31_batch_video_processing_solutions"
 VIDEO_IDS = [video["id"] for video in
@@ -52,7 +52,7 @@ async def batch(db: Database, app: Starlette, ids: list[str], name: str, *, conc
     await reset(db)
     shutil.rmtree(WORK / name, ignore_errors=True)
     workflow = WorkflowConfig(work_dir=WORK / name, poll_s=0.02, **options)
-    async with open_services(app, limits=UNLIMITED) as services:
+    async with open_services(sandbox_endpoints(app), limits=UNLIMITED) as services:
         return await run_batch(db, services, ids, workflow, concurrency=concurrency)
 
 
@@ -107,7 +107,7 @@ async def exercise_3_live_dashboard(db: Database) -> None:
     await reset(db)
     shutil.rmtree(WORK / "dashboard", ignore_errors=True)
     print("3. job statuses, printed at each completion:")
-    async with open_services(sandbox(0.1), limits=UNLIMITED) as services:
+    async with open_services(sandbox_endpoints(sandbox(0.1)), limits=UNLIMITED) as services:
         await run_batch(db, services, VIDEO_IDS[:12],
                         WorkflowConfig(work_dir=WORK / "dashboard", render=False, poll_s=0.02),
                         concurrency=4, on_change=dashboard)
@@ -120,7 +120,7 @@ async def exercise_4_stop_and_go(db: Database) -> None:
     shutil.rmtree(WORK / "stop-and-go", ignore_errors=True)
     workflow = WorkflowConfig(work_dir=WORK / "stop-and-go", render=False, poll_s=0.02)
     ids = VIDEO_IDS[:12]
-    async with open_services(sandbox(0.1), limits=UNLIMITED) as services:
+    async with open_services(sandbox_endpoints(sandbox(0.1)), limits=UNLIMITED) as services:
         first = asyncio.create_task(run_batch(db, services, ids, workflow, concurrency=4))
         await asyncio.sleep(0.6)
         first.cancel()

@@ -19,21 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from opusclip_lib import config
-from opusclip_lib.db import Database, Video, connect, jobs, reset
-from opusclip_lib.media import Transcript
+from opusclip_lib.db import Database, connect, jobs, reset
 from opusclip_lib.metrics import Recorder, percentiles
 from opusclip_lib.monitoring import LiveStatus, Subscription, Update, job_update, open_feed
 from opusclip_lib.monitoring.feed import TransportChoice
 from opusclip_lib.sandbox import build_app
-from opusclip_lib.workflow import (
-    MediaUnreadable,
-    Services,
-    WorkflowConfig,
-    open_services,
-    run_batch,
-    transcript_for,
-)
-from opusclip_lib.workflow.services import LATENCY_PROFILE_MS, sandbox_config
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
+from opusclip_lib.workflow import Services, WorkflowConfig, open_services, run_batch
 
 REDIS_URL = config.redis_url()
 CHANNEL = f"opusclip_jobs_{secrets.token_hex(4)}"  # this run's own channel
@@ -115,13 +107,16 @@ async def exercise_2_slow_watcher(db: Database, services: Services, workflow: Wo
 async def exercise_3_alert_on_failure(db: Database, services: Services,
                                       workflow: WorkflowConfig, videos: Sequence[str]) -> None:
     doomed = videos[-1]
+    broken = workflow.work_dir / "broken.mp4"  # its media cannot be decoded
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(b"not a video")
+    stand_in = services.youtube_media
+    assert stand_in is not None
 
-    def transcriber(video: Video) -> Transcript:
-        if video.youtube_id == doomed:
-            raise MediaUnreadable("the audio track cannot be decoded")
-        return transcript_for(video)
+    def media(youtube_id: str) -> Path:
+        return broken if youtube_id == doomed else stand_in(youtube_id)
 
-    failing = dataclasses.replace(workflow, transcriber=transcriber)
+    failing = dataclasses.replace(services, youtube_media=media)
     alerts: list[Update] = []
 
     async def alert_on_failure(subscription: Subscription) -> None:
@@ -136,7 +131,7 @@ async def exercise_3_alert_on_failure(db: Database, services: Services,
         subscription = feed.updates()
         async with asyncio.TaskGroup() as group:
             group.create_task(alert_on_failure(subscription))
-            report = await run_batch(db, services, videos, failing, on_change=feed.publish)
+            report = await run_batch(db, failing, videos, workflow, on_change=feed.publish)
             await asyncio.sleep(LINGER_S)
             subscription.close()
     print(f"   batch: {report.statuses}; alerts raised: {len(alerts)}")
@@ -181,7 +176,8 @@ async def main() -> None:
     ids = [video.id for video in catalogue_app.state.sandbox.youtube.catalogue.videos]
     with tempfile.TemporaryDirectory() as folder:
         workflow = WorkflowConfig(work_dir=Path(folder), render=False)
-        async with connect(config.database_url()) as db, open_services(catalogue_app) as services:
+        async with connect(config.database_url()) as db, \
+                open_services(sandbox_endpoints(catalogue_app)) as services:
             await reset(db)
             print(f"backend: {db.name}; Redis: {REDIS_URL or 'not configured'}")
             # Each exercise takes videos of its own: a video already completed keeps its job.

@@ -24,6 +24,7 @@ from opusclip_lib.bench.pipeline import stage_latencies
 from opusclip_lib.db import Database, connect, jobs, reset
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 from opusclip_lib.workflow import (
     NAIVE,
     OPTIMISED,
@@ -35,7 +36,6 @@ from opusclip_lib.workflow import (
     open_services,
     run_batch,
 )
-from opusclip_lib.workflow.services import LATENCY_PROFILE_MS, sandbox_config
 
 WORK = config.work_dir() / "34_performance_optimization_solutions"
 SCALE = 0.1
@@ -61,7 +61,8 @@ async def measure(db: Database, app: Starlette, mode: Mode, ids: list[str], *,
     folder = WORK / f"{mode.name}-{len(ids)}-{concurrency}"
     shutil.rmtree(folder, ignore_errors=True)
     workflow = WorkflowConfig(work_dir=folder, mode=mode, poll_s=0.02, **({"render": False} | options))
-    async with open_services(app, cached=mode.cached, limits=UNLIMITED) as services:
+    async with open_services(sandbox_endpoints(app), cached=mode.cached,
+                             limits=UNLIMITED) as services:
         report = await run_batch(db, services, ids, workflow, concurrency=concurrency,
                                  recorder=recorder)
     return report, services

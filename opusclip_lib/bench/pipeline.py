@@ -8,7 +8,11 @@ The bound: a video's stages run one after another and a stage's clips side by si
 rendering off one video takes at least ``L = 0.1 + 0.8 + 2 + 1 = 3.9 s`` (times the scale), and
 ``C`` videos in flight finish at most ``C / L`` videos a second. The sweep reports the measured
 rate and its ratio to that bound per ``C`` (target >= 0.9 with rendering off; with ``--render``
-ffmpeg's CPU time comes on top, on the bound's same ``L``). The naive pipeline (one video and one
+ffmpeg's CPU time comes on top, on the bound's same ``L``). With ``--render`` each run also
+reports the *ffmpeg bound*: the CPU seconds its ffmpeg processes used (``RUSAGE_CHILDREN``, as
+the kernel accounted them when they were reaped; the sandbox's own process is still running, so
+it is not counted) divided by the cores, the least wall time those renders could take; the
+target is that bound over the measured time >= 0.85 at the best concurrency. The naive pipeline (one video and one
 clip at a time, no resilience, per-row commits) runs on ``--naive-videos`` for comparison.
 ``--memory-videos N`` measures the peak memory (tracemalloc, and the RSS growth) of N/10 and N
 videos without rendering: it must not grow with N. Every run gets a fresh database and folder.
@@ -20,13 +24,20 @@ import argparse
 import asyncio
 import json
 import math
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager, nullcontext
+from contextlib import (
+    AbstractContextManager,
+    ExitStack,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +45,8 @@ from typing import Any
 from opusclip_lib.config import data_dir
 from opusclip_lib.db import connect
 from opusclip_lib.db.maintenance import scratch_database
-from opusclip_lib.sandbox import serve
+from opusclip_lib.media import cpu_slots
+from opusclip_lib.sandbox import SandboxConfig, serve
 from opusclip_lib.workflow import (
     NAIVE,
     OPTIMISED,
@@ -46,9 +58,10 @@ from opusclip_lib.workflow import (
     open_services,
     run_batch,
 )
-from opusclip_lib.workflow.services import LATENCY_PROFILE_MS, sandbox_config
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 
 TARGET_RATIO = 0.9
+TARGET_FFMPEG_RATIO = 0.85
 THUMBNAIL_PX, SPEECH_SECONDS_PER_CHARACTER = 16, 0.005
 """Tiny thumbnails and short speech: drawing and synthesising them is the sandbox's CPU, which a
 real API spends on its own machines, not on the two cores the pipeline is measured on."""
@@ -63,6 +76,17 @@ class Run:
     completed: int
     seconds: float
     bound_per_min: float
+    ffmpeg_cpu_s: float = 0.0
+    cores: int = 1
+
+    @property
+    def ffmpeg_bound_s(self) -> float:
+        """The least wall time the run's ffmpeg work could take on all the cores."""
+        return self.ffmpeg_cpu_s / self.cores
+
+    @property
+    def ffmpeg_ratio(self) -> float:
+        return self.ffmpeg_bound_s / self.seconds if self.seconds else 0.0
 
     @property
     def videos_per_min(self) -> float:
@@ -73,7 +97,9 @@ class Run:
         return self.videos_per_min / self.bound_per_min
 
     def row(self) -> dict[str, Any]:
-        return asdict(self) | {"videos_per_min": self.videos_per_min, "ratio": self.ratio}
+        return asdict(self) | {"videos_per_min": self.videos_per_min, "ratio": self.ratio,
+                               "ffmpeg_bound_s": self.ffmpeg_bound_s,
+                               "ffmpeg_ratio": self.ffmpeg_ratio}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +138,25 @@ async def _serve_until_stdin_closes(scale: float, catalogue: Path) -> None:
     config.catalogue_path = catalogue
     config.stability.long_side_px = THUMBNAIL_PX
     config.elevenlabs.seconds_per_character = SPEECH_SECONDS_PER_CHARACTER
+    await serve_until_stdin_closes(config)
+
+
+async def serve_until_stdin_closes(config: SandboxConfig) -> None:
+    """The child's side of :func:`child_sandbox`: print the root URL, serve until stdin ends."""
     async with serve(config) as urls:
         print(urls.root, flush=True)
         await asyncio.to_thread(sys.stdin.read)
 
 
-@contextmanager
-def sandbox_process(scale: float, catalogue: Path) -> Iterator[str]:
+def sandbox_process(scale: float, catalogue: Path) -> AbstractContextManager[str]:
     """A loopback sandbox in its own process; yields its root URL."""
-    command = [sys.executable, "-m", __spec__.name if __spec__ else __name__, "serve",
-               str(scale), str(catalogue)]
+    return child_sandbox(__spec__.name if __spec__ else __name__, str(scale), str(catalogue))
+
+
+@contextmanager
+def child_sandbox(module: str, *args: str) -> Iterator[str]:
+    """``python -m MODULE serve ARGS`` (a benchmark serving its sandbox); yields its root URL."""
+    command = [sys.executable, "-m", module, "serve", *args]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           text=True) as server:
         assert server.stdin is not None and server.stdout is not None
@@ -177,6 +212,13 @@ async def peak_memory() -> AsyncIterator[dict[str, float]]:
         usage["rss_growth_mb"] = (peak_rss - before) / 2**20
 
 
+def children_cpu_s() -> float:
+    """User and system CPU seconds of this process's children that have ended and been reaped:
+    during a run, its ffmpeg processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def measure(args: argparse.Namespace, root: str, ids: list[str], folder: Path, *,
                   mode: Mode, concurrency: int, render: bool, memory: bool = False,
                   ) -> tuple[Run, Memory | None]:
@@ -188,9 +230,12 @@ async def measure(args: argparse.Namespace, root: str, ids: list[str], folder: P
                             stale_after_s=120.0)
     async with fresh_database(args.database_url, folder, name) as url, \
             connect(url, recorder=DroppingRecorder()) as db, \
-            open_services(root, cached=mode.cached, limits=UNLIMITED) as services:
+            open_services(sandbox_endpoints(root), cached=mode.cached,
+                          limits=UNLIMITED) as services:
+        children_before = children_cpu_s()
         async with peak_memory() if memory else nullcontext({}) as usage:
             report = await run_batch(db, services, ids, config, concurrency=concurrency)
+        ffmpeg_cpu_s = children_cpu_s() - children_before
         clips = await db.fetchval("SELECT count(*) FROM clips") / max(report.completed, 1)
     shutil.rmtree(work, ignore_errors=True)
     scale = args.memory_scale if memory else args.scale
@@ -198,13 +243,16 @@ async def measure(args: argparse.Namespace, root: str, ids: list[str], folder: P
     if report.completed != len(ids):
         print(f"  ! {name}: {report.statuses}")
     run = Run(mode.name, render, report.concurrency, len(ids), report.completed, report.seconds,
-              bound)
+              bound, ffmpeg_cpu_s, cpu_slots())
     return run, (Memory(len(ids), concurrency, report.seconds, **usage) if memory else None)
 
 
 def _print_run(run: Run) -> None:
+    ffmpeg = (f"{run.ffmpeg_cpu_s:>14.1f}{run.ffmpeg_bound_s:>10.1f}{run.ffmpeg_ratio:>8.2f}"
+              if run.render else "")
     print(f"  {run.mode:<10}{run.concurrency:>4}{run.videos:>8}{run.seconds:>10.2f}"
-          f"{run.videos_per_min:>12.1f}{run.bound_per_min:>12.1f}{run.ratio:>8.2f}", flush=True)
+          f"{run.videos_per_min:>12.1f}{run.bound_per_min:>12.1f}{run.ratio:>8.2f}{ffmpeg}",
+          flush=True)
 
 
 async def run(args: argparse.Namespace) -> tuple[list[Run], list[Memory]]:
@@ -218,8 +266,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Run], list[Memory]]:
         print(f"{args.videos} videos per run, {args.clips} clips each, rendering "
               f"{'on' if args.render else 'off'}, latency profile x{args.scale:g}: "
               f"L = {latency:.2f} s per video (optimised), bound = C / L")
+        ffmpeg = (f"{'ffmpeg cpu s':>14}{'bound s':>10}{'ratio':>8}" if args.render else "")
         print(f"  {'mode':<10}{'C':>4}{'videos':>8}{'seconds':>10}{'videos/min':>12}"
-              f"{'bound/min':>12}{'ratio':>8}")
+              f"{'bound/min':>12}{'ratio':>8}{ffmpeg}")
         with ExitStack() as servers:
             root = servers.enter_context(sandbox_process(args.scale, folder / "catalogue.json"))
             for concurrency in args.concurrency:
@@ -260,9 +309,15 @@ def report(runs: list[Run], memory: list[Memory]) -> list[str]:
                   f"the critical-path bound (target {TARGET_RATIO})")
             if not ok:
                 missed.append(f"ratio at C={result.concurrency}")
-    if any(r.render for r in runs):
-        print("  (with rendering the ratio is reported, not targeted: ffmpeg's CPU time adds to "
-              "L and the two cores bound the rate)")
+    rendered = [r for r in runs if r.mode == "optimised" and r.render]
+    if rendered:
+        best = max(rendered, key=lambda r: r.ffmpeg_ratio)
+        ok = best.ffmpeg_ratio >= TARGET_FFMPEG_RATIO
+        print(f"  {'PASS' if ok else 'MISS'} best C={best.concurrency}: {best.ffmpeg_ratio:.2f} of "
+              f"the ffmpeg bound ({best.ffmpeg_cpu_s:.1f} CPU-s / {best.cores} cores = "
+              f"{best.ffmpeg_bound_s:.1f} s; target {TARGET_FFMPEG_RATIO})")
+        if not ok:
+            missed.append("ffmpeg bound")
     naive = next((r for r in runs if r.mode == "naive"), None)
     best = max((r for r in runs if r.mode == "optimised"), key=lambda r: r.videos_per_min,
                default=None)

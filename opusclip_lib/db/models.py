@@ -73,6 +73,9 @@ class Video(_Row):
     status: str
     created_at: datetime | None
     updated_at: datetime | None
+    source: str | None = None
+    """What the user gave, a path or a URL; ``None`` for a YouTube id."""
+    content_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ HOOK_MAX = 1000
 PATH_MAX = 1024
 STATUS_MAX = 20
 KEY_MAX = 200
+SHA256_LENGTH = 64
 
 JOB_STATUSES = ("pending", "downloading", "transcribing", "analyzing", "rendering",
                 "completed", "failed", "cancelled")
@@ -161,6 +162,18 @@ def _job_failures(b: Backend) -> list[str]:
     ]
 
 
+def _video_sources(b: Backend) -> list[str]:
+    """Videos that are not on YouTube: a file or a web page. ``source`` is what the user gave
+    (an absolute path or a URL; NULL for a YouTube id), ``content_sha256`` the media's hash, the
+    idempotency key of a file (the same file given twice is one video)."""
+    add = "ADD COLUMN" if b.name == "sqlite" else "ADD COLUMN IF NOT EXISTS"  # SQLite: see below
+    return [
+        f"ALTER TABLE videos {add} source VARCHAR({URL_MAX})",
+        f"ALTER TABLE videos {add} content_sha256 CHAR({SHA256_LENGTH})",
+        "CREATE UNIQUE INDEX IF NOT EXISTS videos_content_sha256_key ON videos (content_sha256)",
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -173,6 +186,7 @@ MIGRATIONS = (
     Migration(2, "job queue", _jobs),
     Migration(3, "api call log and response cache", _api_calls),
     Migration(4, "job failures for error tracking", _job_failures),
+    Migration(5, "videos from files and web pages", _video_sources),
 )
 
 
@@ -190,6 +204,11 @@ async def migrate(db: Database) -> int:
             continue
         try:
             async with db.transaction() as tx:
+                # Applied since the read above, by another process? SQLite has no ADD COLUMN
+                # IF NOT EXISTS; its BEGIN IMMEDIATE makes this check and the DDL one step.
+                if await tx.fetchval("SELECT count(*) FROM schema_version WHERE version = ?",
+                                     (migration.version,), name="migrate"):
+                    continue
                 for statement in migration.statements(b):
                     await tx.execute(statement, name=f"migrate v{migration.version}")
                 await tx.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)",

@@ -1,4 +1,8 @@
-"""Videos: one row per YouTube video, keyed by its 11-character id.
+"""Videos: one row per video, keyed by an 11-character id.
+
+A YouTube video's key is its YouTube id. A video from a file or a web page keeps what the user
+gave in ``source`` and gets a key derived from its content hash or URL (:func:`source_key`);
+a file's ``content_sha256`` is unique, so the same file given twice is one video.
 
 Functions take an executor: the ``Database`` (each call autocommits) or a ``Connection`` from
 ``db.transaction()`` (calls join that transaction).
@@ -6,6 +10,9 @@ Functions take an executor: the ``Database`` (each call autocommits) or a ``Conn
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +25,20 @@ from opusclip_lib.db.schema import NAME_MAX, STATUS_MAX, TITLE_MAX, URL_MAX
 from opusclip_lib.db.validate import Column
 
 WATCH_URL = "https://www.youtube.com/watch?v="
+MEDIA_URL = re.compile(rf"{validate.HTTP_URL.pattern}|file:///\S*", re.ASCII)
+"""A web page or media URL, or the ``file://`` URI of a local file."""
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def source_key(digest: bytes) -> str:
+    """An 11-character key from a hash (64 bits in URL-safe base64), shaped like a YouTube id so
+    the rest of the workflow (folders, jobs, feeds) treats every video alike."""
+    return base64.urlsafe_b64encode(digest[:8]).decode().rstrip("=")
+
+
+def url_key(url: str) -> str:
+    """The key of a web page's video: its URL is the idempotency key until it is downloaded."""
+    return source_key(hashlib.sha256(url.encode()).digest())
 
 
 def _watch_url_by_default(data: dict[str, list[Any]]) -> None:
@@ -32,13 +53,16 @@ VIDEOS = repository.Table(
     [
         Column("youtube_id", required=True, pattern=validate.YOUTUBE_ID,
                shape=validate.YOUTUBE_ID_SHAPE, error=InvalidYouTubeId),
-        Column("url", max_len=URL_MAX, pattern=validate.HTTP_URL, shape=validate.URL_SHAPE,
-               error=InvalidUrl),  # missing: the watch page of the id
+        Column("url", max_len=URL_MAX, pattern=MEDIA_URL,
+               shape=f"{validate.URL_SHAPE}, or a file:// URI", error=InvalidUrl),
+        # missing: the watch page of the id
         Column("title", max_len=TITLE_MAX),
         Column("channel", max_len=NAME_MAX),
         Column("duration_s", "number", low=0),
         Column("metadata", "json"),
         Column("status", default="new", max_len=STATUS_MAX),
+        Column("source", max_len=URL_MAX),
+        Column("content_sha256", pattern=SHA256, shape="64 lowercase hex digits"),
     ],
     key=("youtube_id",),
     fill=_watch_url_by_default,
@@ -59,6 +83,12 @@ async def get_video(ex: Executor, video_id: int) -> Video:
 async def find_video(ex: Executor, youtube_id: str) -> Video | None:
     """By YouTube id; ``None`` if unknown (a malformed id raises ``InvalidYouTubeId``)."""
     row = await repository.find_one(ex, VIDEOS, "youtube_id", validate.youtube_id(youtube_id))
+    return Video.from_row(row) if row else None
+
+
+async def find_by_content(ex: Executor, content_sha256: str) -> Video | None:
+    """The video of a file by its content hash; ``None`` if no file with it was added."""
+    row = await repository.find_one(ex, VIDEOS, "content_sha256", content_sha256)
     return Video.from_row(row) if row else None
 
 

@@ -97,3 +97,23 @@ def write_caption_files(captions: Sequence[Caption], folder: str | os.PathLike[s
     script = folder / "captions.ass"
     script.write_text(ass_document(captions, width=width, height=height), encoding="utf-8")
     return script
+
+
+def _clock(seconds: float, separator: str) -> str:
+    millis = round(max(seconds, 0.0) * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}{separator}{millis % 1000:03d}"
+
+
+def srt_document(captions: Sequence[Caption]) -> str:
+    """The captions as SubRip cues (what most players and editors import)."""
+    return "".join(f"{index}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n{c.text}\n\n"
+                   for index, c in enumerate(captions, start=1))
+
+
+def vtt_document(captions: Sequence[Caption]) -> str:
+    """The captions as WebVTT cues (what browsers show with ``<track>``)."""
+    cues = "".join(f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{c.text}\n\n"
+                   for c in captions)
+    return f"WEBVTT\n\n{cues}"

@@ -92,17 +92,21 @@ def default_limiter() -> asyncio.Semaphore:
 
 
 @contextmanager
-def atomic_output(final: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_output(final: str | os.PathLike[str], *,
+                  temp_dir: str | os.PathLike[str] | None = None) -> Iterator[Path]:
     """Yield a temp path next to ``final``; rename it over ``final`` only if the block succeeds.
 
     The temp name is hidden, random and in the destination folder, so the rename is atomic
     (same filesystem), and keeps the real suffix so ffmpeg still picks the right muxer; ffmpeg
     creates the file itself, with the usual permissions. On any exception, cancellation
-    included, the temp file is removed and ``final`` is untouched.
+    included, the temp file is removed and ``final`` is untouched. ``temp_dir`` (on the same
+    filesystem) holds the temp file instead: a folder whose leftovers someone cleans up.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temp = final.with_name(f".{final.stem}.{secrets.token_hex(4)}.part{final.suffix}")
+    folder = final.parent if temp_dir is None else Path(temp_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{final.stem}.{secrets.token_hex(4)}.part{final.suffix}"
     try:
         yield temp
         os.replace(temp, final)

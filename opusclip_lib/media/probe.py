@@ -19,6 +19,9 @@ from opusclip_lib.media.ffmpeg import STDERR_TAIL_LINES, FFmpegError, ffmpeg_exe
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #\S+: Video: .*?(\d{2,5})x(\d{2,5})(?:.*?([\d.]+) fps)?")
 _AUDIO = re.compile(r"Stream #\S+: Audio: ")
+_CONTAINER = re.compile(r"Input #0, ([\w,]+), from")
+TEXT_CONTAINERS = frozenset({"tty"})
+"""What ffmpeg calls a plain text file it opens anyway (as ANSI art)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,12 @@ class MediaInfo:
     height: int | None
     fps: float | None
     has_audio: bool
+    container: str | None = None
+    """ffmpeg's demuxer names, e.g. ``mov,mp4,m4a,3gp,3g2,mj2``; ``tty`` for a text file."""
+
+    @property
+    def is_text(self) -> bool:
+        return self.container in TEXT_CONTAINERS
 
 
 def parse_probe(path: Path, report: str, returncode: int | None = None) -> MediaInfo:
@@ -45,7 +54,8 @@ def parse_probe(path: Path, report: str, returncode: int | None = None) -> Media
     if video := _VIDEO.search(report):
         width, height = int(video.group(1)), int(video.group(2))
         fps = float(video.group(3)) if video.group(3) else None
-    return MediaInfo(path, duration, width, height, fps, bool(_AUDIO.search(report)))
+    container = match.group(1) if (match := _CONTAINER.search(report)) else None
+    return MediaInfo(path, duration, width, height, fps, bool(_AUDIO.search(report)), container)
 
 
 async def probe(path: str | os.PathLike[str]) -> MediaInfo:

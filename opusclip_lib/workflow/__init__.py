@@ -1,13 +1,16 @@
-"""The whole Video-OpusClip workflow as durable jobs: YouTube -> DB -> transcript -> OpenAI
-highlights -> clip rows -> ffmpeg 9:16 renders -> Stability thumbnails -> ElevenLabs voice-overs.
+"""The whole Video-OpusClip workflow as durable jobs: a video (YouTube, a web page, a file) ->
+DB -> download -> OpenAI transcription -> OpenAI highlights -> clip rows -> ffmpeg 9:16 renders
+-> Stability thumbnails -> ElevenLabs voice-overs.
 
 ::
 
     from opusclip_lib.db import connect
     from opusclip_lib.sandbox import SandboxConfig, build_app
+    from opusclip_lib.sandbox.endpoints import sandbox_endpoints
     from opusclip_lib.workflow import WorkflowConfig, open_services, run_batch, run_video
 
-    async with connect(url) as db, open_services(build_app(SandboxConfig())) as services:
+    endpoints = sandbox_endpoints(build_app(SandboxConfig()))   # or endpoints_from_env()
+    async with connect(url) as db, open_services(endpoints) as services:
         job = await run_video(db, services, "opusSample1", WorkflowConfig(max_clip_seconds=3))
         report = await run_batch(db, services, ids, WorkflowConfig(render=False),
                                  concurrency=8, recorder=recorder, progress=True)
@@ -19,7 +22,8 @@ same stages, for comparison.
 ``recorder.frame("stage")`` is every stage run (one row per video and stage: the Gantt data,
 :func:`opusclip_lib.charts.pipeline.stage_gantt`); :func:`status_timeline` reads the same story
 back from ``job_events``, across crashes and restarts. A separate worker process:
-``python -m opusclip_lib.workflow.worker --database-url URL --videos ID,ID``.
+``python -m opusclip_lib.workflow.worker --database-url URL --videos ID,ID``; one video from
+the command line, files out: ``opusclip clip SOURCE`` (:mod:`opusclip_lib.workflow.clip`).
 """
 
 from opusclip_lib.workflow.batch import (
@@ -32,26 +36,46 @@ from opusclip_lib.workflow.batch import (
     run_video,
 )
 from opusclip_lib.workflow.config import KIND, NAIVE, OPTIMISED, Mode, WorkflowConfig
+from opusclip_lib.workflow.endpoints import (
+    Endpoint,
+    Endpoints,
+    endpoints_at,
+    endpoints_from_env,
+)
 from opusclip_lib.workflow.engine import Engine, JobUpdate, OnChange, job_update, worker_name
 from opusclip_lib.workflow.errors import (
+    DownloadFailed,
     Failure,
     MediaUnreadable,
+    NoAudio,
     NoHighlights,
+    NotMedia,
+    SourceError,
+    SourceNotFound,
+    SourceTooLarge,
+    SourceTooLong,
+    TranscriptionRejected,
+    UnsupportedSource,
     VideoNotFound,
     WorkflowError,
     classify,
 )
 from opusclip_lib.workflow.files import ClipFiles, VideoFiles, clean_partials
 from opusclip_lib.workflow.services import UNLIMITED, ApiLimits, Services, open_services
+from opusclip_lib.workflow.sources import Source, register, resolve
 from opusclip_lib.workflow.stages import STAGE_NAMES, STAGES, Stage, VideoRun, plan
 from opusclip_lib.workflow.timeline import status_timeline
-from opusclip_lib.workflow.transcripts import transcript_for
+from opusclip_lib.workflow.transcription import Transcriber, stitch
 
 __all__ = [
     "KIND", "NAIVE", "OPTIMISED", "STAGES", "STAGE_NAMES", "UNLIMITED", "ApiLimits",
-    "BatchReport", "ClipFiles", "DroppingRecorder", "Engine", "Failure", "JobUpdate",
-    "MediaUnreadable", "Mode", "NoHighlights", "OnChange", "Services", "Stage", "StageProgress",
-    "VideoFiles", "VideoNotFound", "VideoRun", "WorkflowConfig", "WorkflowError", "classify",
-    "clean_partials", "critical_path_bound", "drain", "job_update", "open_services",
-    "plan", "run_batch", "run_video", "status_timeline", "transcript_for", "worker_name",
+    "BatchReport", "ClipFiles", "DownloadFailed", "DroppingRecorder", "Endpoint", "Endpoints",
+    "Engine", "Failure", "JobUpdate", "MediaUnreadable", "Mode", "NoAudio", "NoHighlights",
+    "NotMedia", "OnChange", "Services", "Source", "SourceError", "SourceNotFound",
+    "SourceTooLarge", "SourceTooLong", "Stage", "StageProgress", "Transcriber",
+    "TranscriptionRejected", "UnsupportedSource", "VideoFiles", "VideoNotFound", "VideoRun",
+    "WorkflowConfig", "WorkflowError", "classify", "clean_partials", "critical_path_bound",
+    "drain", "endpoints_at", "endpoints_from_env", "job_update", "open_services", "plan",
+    "register", "resolve", "run_batch", "run_video", "status_timeline", "stitch",
+    "worker_name",
 ]

@@ -11,9 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from opusclip_lib.config import work_dir
-from opusclip_lib.db.models import Video
-from opusclip_lib.media import Transcript, sample_video
-from opusclip_lib.workflow.transcripts import transcript_for
 
 KIND = "opusclip.workflow"
 """``processing_jobs.kind`` of a video's workflow job."""
@@ -39,18 +36,23 @@ NAIVE = Mode("naive", parallel=False, cached=False, batched=False)
 OPTIMISED = Mode("optimised", parallel=True, cached=True, batched=True)
 
 
-def sample_source(youtube_id: str) -> Path:
-    """The offline stand-in for downloading: every video's media is the bundled sample talk."""
-    return sample_video()
+MAX_UPLOAD_BYTES = 24 * 1024 * 1024
+"""Chunk bound under OpenAI's 25 MB transcription upload limit (multipart overhead included)."""
+
+ProgressNote = Callable[[str, str], None]
+"""``note(stage, message)``: how far a long stage got (a download's percentage)."""
 
 
 @dataclass(frozen=True, slots=True)
 class WorkflowConfig:
     """Knobs of one workflow run.
 
-    ``max_clip_seconds`` trims each highlight (tests use 2-3 s clips to render fast);
-    ``source`` and ``transcriber`` are the offline stand-ins for downloading and speech-to-text,
-    replaceable in tests (a corrupt file, a silent transcript). Jobs send a heartbeat every
+    ``max_clip_seconds`` trims each highlight (tests use 2-3 s clips to render fast).
+    ``max_duration_s`` and ``max_download_bytes`` refuse a source that is too long or too big
+    (checked before downloading when the page says, and again on the file).
+    Transcription sends chunks of at most ``transcribe_chunk_bytes``, ``transcribe_concurrency``
+    at a time (lower the bound to force several chunks). ``progress`` hears a long stage's notes
+    (they also go to ``job_events``). Jobs send a heartbeat every
     ``heartbeat_s``; one silent for ``stale_after_s`` is requeued by any worker's reaper.
     A retryable failure waits ``retry_backoff_s * 2**(attempt-1)`` before the next attempt.
     """
@@ -60,11 +62,17 @@ class WorkflowConfig:
     clips: int = 3
     render: bool = True
     captions: bool = True
+    voiceover: bool = True
     min_clip_seconds: float = 1.0
     max_clip_seconds: float | None = None
     voice_id: str = DEFAULT_VOICE
-    source: Callable[[str], Path] = sample_source
-    transcriber: Callable[[Video], Transcript] = transcript_for
+    max_duration_s: float | None = 4 * 3600.0
+    max_download_bytes: int | None = 8 * 1024**3
+    download_timeout_s: float = 30.0
+    transcribe_chunk_bytes: int = MAX_UPLOAD_BYTES
+    transcribe_concurrency: int = 4
+    language: str | None = None
+    progress: ProgressNote | None = None
     heartbeat_s: float = 5.0
     stale_after_s: float = 30.0
     max_attempts: int = 3

@@ -235,7 +235,8 @@ class Engine:
         job = lease.job
         video = await videos.get_video(self.db, job.video_id)
         run = VideoRun(self.db, self.services, self.config, video,
-                       VideoFiles.of(self.config.work_dir, video.youtube_id))
+                       VideoFiles.of(self.config.work_dir, video.youtube_id), job_id=job.id,
+                       worker=self.worker)
         clean_partials(run.files.folder)
         stages = plan(self.config)
         if job.stage != stages[0].name:

@@ -39,6 +39,59 @@ class MediaUnreadable(WorkflowError):
     code = "media_unreadable"
 
 
+class SourceError(WorkflowError):
+    """Bad input: the message names the source (a path or a URL) and ``stage`` the stage that
+    found it (the job's ``error_message`` starts with the stage too)."""
+
+    code = "bad_source"
+
+    def __init__(self, source: str, reason: str, *, stage: str) -> None:
+        self.source = source
+        self.stage = stage
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class SourceNotFound(SourceError):
+    code = "source_not_found"
+
+
+class NotMedia(SourceError):
+    """Not a media file at all, or a corrupt or empty one."""
+
+    code = "not_media"
+
+
+class NoAudio(SourceError):
+    code = "no_audio"
+
+
+class SourceTooLong(SourceError):
+    code = "source_too_long"
+
+
+class SourceTooLarge(SourceError):
+    code = "source_too_large"
+
+
+class UnsupportedSource(SourceError):
+    """A URL no yt-dlp extractor knows, and not a direct media file either."""
+
+    code = "unsupported_source"
+
+
+class DownloadFailed(SourceError):
+    """The server answered with an error, or did not answer in time."""
+
+    code = "download_failed"
+
+
+class TranscriptionRejected(SourceError):
+    """The transcription endpoint refused the audio (400, 413)."""
+
+    code = "transcription_rejected"
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """``defer_s``: come back after this many seconds without spending the attempt (nothing

@@ -3,14 +3,24 @@
 ::
 
     <work_dir>/videos/<youtube_id>/
-        metadata.json           YouTube's answer (metadata stage)
-        source.mp4              link to the media (download stage, the offline stand-in)
+        metadata.json           YouTube's answer, the page's or the file's (metadata stage)
+        download/               yt-dlp's working folder, its ``.part`` file resumable
+        source.mp4              the media: downloaded, or a link to a local file (download)
+        chunks/                 the audio cut at silences, while transcribing in several
         transcript.json         (transcribe stage)
         highlights.json         the LLM's picks as it returned them (analyze stage)
         clips/<id>.mp4          9:16 render (render stage; ``id`` is the clip row's id)
         clips/<id>.png          Stability thumbnail (thumbnail stage)
         clips/<id>.voice.wav    ElevenLabs speech (voiceover stage)
         clips/<id>.voiced.mp4   the render with the speech as its sound (voiceover, when rendering)
+
+Shared by all videos, keyed by content hash (one extraction and one transcription per distinct
+media, however many videos have it)::
+
+    <work_dir>/audio/<media sha256>.ogg          speech audio, compact (transcribe stage;
+                                                 its temporary file in the video's folder)
+    <work_dir>/transcripts/<audio sha256>.json   the transcript
+    <work_dir>/transcripts/chunks/<sha256>.json  each chunk's answer
 
 Every file is written under a hidden temporary name in its own folder and renamed into place
 when complete (:func:`opusclip_lib.media.atomic_output`), so a final name always means a whole
@@ -60,6 +70,10 @@ class VideoFiles:
     @property
     def source(self) -> Path:
         return self.folder / "source.mp4"
+
+    @property
+    def downloads(self) -> Path:
+        return self.folder / "download"
 
     @property
     def transcript(self) -> Path:

@@ -1,26 +1,27 @@
-"""The four API clients a workflow run uses, opened together against the sandbox or the real APIs.
+"""The four API clients a workflow run uses, opened together on one set of endpoints.
 
-``target`` picks where they talk: a sandbox app (in-process ``httpx.ASGITransport``, real base
-URLs), a served sandbox (:class:`~opusclip_lib.sandbox.SandboxURLs` from ``serve()``, or the
-root URL of one running in another process: real HTTP on loopback) or ``None`` for the real
-services (keys from the environment). With ``cached=True`` each client sits behind a
-:func:`~opusclip_lib.resilience.defaults_for` policy: retries with the SDKs' backoff, a circuit
-breaker, per-provider concurrency and rate limits, and a small response cache for the JSON
-APIs; images and audio are cached where they belong, on disk as stage artifacts.
+Where they talk is an :class:`~opusclip_lib.workflow.endpoints.Endpoints`: the real services
+(``None``: :func:`~opusclip_lib.workflow.endpoints.endpoints_from_env`), any gateway or
+compatible server, or the sandbox through its own adapter
+(:func:`opusclip_lib.sandbox.endpoints.sandbox_endpoints`). With ``cached=True`` each client
+sits behind a :func:`~opusclip_lib.resilience.defaults_for` policy: retries with the SDKs'
+backoff, a circuit breaker, per-provider concurrency and rate limits, and a small response cache
+for the JSON APIs; images and audio are cached where they belong, on disk as stage artifacts.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from starlette.applications import Starlette
 
 from opusclip_lib.api import (
     APIClient,
+    ConfigurationError,
     ElevenLabsClient,
     OpenAIClient,
     StabilityClient,
@@ -31,23 +32,14 @@ from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import ConcurrencyLimiter, Fallback, MemoryCache, Resilience
 from opusclip_lib.resilience import defaults_for as resilience_defaults
 from opusclip_lib.resilience.policy import STALE_TTL
-from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, SandboxURLs
-from opusclip_lib.sandbox.elevenlabs import ElevenLabsAPI
-from opusclip_lib.sandbox.openai_chat import OpenAIAPI
-from opusclip_lib.sandbox.stability import StabilityAPI
-from opusclip_lib.sandbox.youtube import YouTubeAPI
+from opusclip_lib.workflow.endpoints import PROVIDERS, Endpoints, YouTubeMedia, endpoints_from_env
 
 T = TypeVar("T")
 
-PROVIDERS = ("youtube", "openai", "stability", "elevenlabs")
 JSON_PROVIDERS = frozenset({"youtube", "openai"})
 CLIENTS: dict[str, type[APIClient]] = {"youtube": YouTubeClient, "openai": OpenAIClient,
                                        "stability": StabilityClient,
                                        "elevenlabs": ElevenLabsClient}
-LOOPBACK_PREFIXES = {"youtube": YouTubeAPI.local_prefix, "openai": OpenAIAPI.local_prefix,
-                     "stability": StabilityAPI.local_prefix,
-                     "elevenlabs": ElevenLabsAPI.local_prefix}
-"""Where each fake API lives under a served sandbox's root URL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +71,8 @@ class Services:
     openai: OpenAIClient
     stability: StabilityClient
     elevenlabs: ElevenLabsClient
+    youtube_media: YouTubeMedia | None = None
+    """From the endpoints: where a YouTube id's media comes from when not downloaded."""
 
     def clients(self) -> dict[str, APIClient]:
         return {name: getattr(self, name) for name in PROVIDERS}
@@ -112,25 +106,40 @@ def make_policy(provider: str, limits: ApiLimits, recorder: Recorder | None) -> 
     return policy
 
 
-@asynccontextmanager
-async def open_services(target: Starlette | SandboxURLs | str | None = None, *,
-                        cached: bool = True,
-                        limits: ApiLimits | None = None, recorder: Recorder | None = None,
-                        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-                        ) -> AsyncIterator[Services]:
-    """``async with open_services(build_app(config)) as services:``, all four clients open.
+class MissingKey(httpx.AsyncBaseTransport):
+    """The transport of a provider whose key is not set: a run that never calls it (a local
+    file needs no YouTube, ``--no-voiceover`` no ElevenLabs) needs no key; the first call
+    raises :class:`~opusclip_lib.api.ConfigurationError` naming the variable to set."""
 
-    ``transports`` replaces a provider's transport (``{"openai": httpx.MockTransport(...)}``)
-    to script an answer the sandbox would not give.
+    def __init__(self, provider: str, variable: str) -> None:
+        self.provider = provider
+        self.variable = variable
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise ConfigurationError(f"no API key: set the environment variable {self.variable}",
+                                 provider=self.provider)
+
+
+@asynccontextmanager
+async def open_services(endpoints: Endpoints | None = None, *, cached: bool = True,
+                        limits: ApiLimits | None = None, recorder: Recorder | None = None,
+                        ) -> AsyncIterator[Services]:
+    """``async with open_services(endpoints) as services:``, all four clients open.
+
+    ``None``: the real services (:func:`endpoints_from_env`). To script an answer the sandbox
+    would not give, replace a provider's transport:
+    ``endpoints.with_transports({"openai": httpx.MockTransport(...)})``.
     """
+    endpoints = endpoints_from_env() if endpoints is None else endpoints
     limits = limits or ApiLimits()
-    overrides = transports or {}
     async with AsyncExitStack() as stack:
         opened: dict[str, Any] = {}
         for name in PROVIDERS:
+            endpoint = endpoints.of(name)
             options: dict[str, Any] = {
                 "recorder": recorder,
                 "resilience": make_policy(name, limits, recorder) if cached else None,
+                "base_url": endpoint.base_url,
             }
             if limits.connections is not None:
                 options["limits"] = httpx.Limits(max_connections=limits.connections,
@@ -138,28 +147,11 @@ async def open_services(target: Starlette | SandboxURLs | str | None = None, *,
                                                  keepalive_expiry=4.0)
             if name == "youtube":
                 options["etag_cache_size"] = limits.cache_size
-            if isinstance(target, SandboxURLs | str):
-                root = target.root if isinstance(target, SandboxURLs) else target.rstrip("/")
-                options["base_url"] = root + LOOPBACK_PREFIXES[name]
-            if name in overrides:
-                options["transport"] = overrides[name]
-            elif isinstance(target, Starlette):
-                options["transport"] = httpx.ASGITransport(target)
-            key = None if target is None else SANDBOX_KEY
-            opened[name] = await stack.enter_async_context(CLIENTS[name](key, **options))
-        yield Services(**opened)
-
-
-LATENCY_PROFILE_MS = {"youtube.videos.list": 100.0, "openai.chat.completions": 800.0,
-                      "stability.generate": 2000.0, "elevenlabs.text_to_speech": 1000.0}
-"""Typical latencies of the calls one video makes, by sandbox endpoint."""
-
-
-def sandbox_config(latency_ms: Mapping[str, float] | None = None, *,
-                   scale: float = 1.0) -> SandboxConfig:
-    """An unlimited sandbox (no quota, rate or concurrency limit) answering after
-    ``latency_ms * scale`` per endpoint: the four APIs' stand-in for workers and benchmarks."""
-    config = SandboxConfig.unlimited()
-    for endpoint, ms in (latency_ms or {}).items():
-        config.set_latency(endpoint, ms * scale)
-    return config
+            client = CLIENTS[name]
+            key = endpoint.key or os.environ.get(client.key_variable)
+            if endpoint.transport is not None:
+                options["transport"] = endpoint.transport
+            elif not key:
+                key, options["transport"] = "unset", MissingKey(name, client.key_variable)
+            opened[name] = await stack.enter_async_context(client(key, **options))
+        yield Services(**opened, youtube_media=endpoints.youtube_media)

@@ -11,9 +11,10 @@ next stage. "Done" takes both witnesses: the row says so *and* the artifact is o
 =============  ===========  =====================================  ===========================
 stage          job status   work                                   row marker
 =============  ===========  =====================================  ===========================
-metadata       downloading  YouTube ``videos.list``                videos.status ``described``
-download       downloading  link the media (offline stand-in)      ``downloaded``
-transcribe     transcribing the transcript (sample or stand-in)    ``transcribed``
+metadata       downloading  YouTube ``videos.list``, the page's   videos.status ``described``
+                            info (yt-dlp) or the file's probe
+download       downloading  yt-dlp, or link the local file         ``downloaded``
+transcribe     transcribing audio -> chunks -> OpenAI transcription ``transcribed``
 analyze        analyzing    OpenAI highlights -> clip rows         ``analyzed``
 render         rendering    ffmpeg 9:16 per clip (if rendering)    clips.clip_path
 thumbnail      rendering    Stability image per clip               clips.thumbnail_path
@@ -23,7 +24,10 @@ voiceover      rendering    ElevenLabs speech (+ mux) per clip     clips.voiceov
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
+import shutil
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -34,10 +38,33 @@ from typing import Any
 from opusclip_lib.api.models.openai import Highlight
 from opusclip_lib.api.models.youtube import Video as YouTubeVideo
 from opusclip_lib.db import Clip, Database, Executor, Video, clips, videos
-from opusclip_lib.media import FFmpegError, Transcript, mux_voiceover, probe, render_clip
+from opusclip_lib.db.progress import record_progress
+from opusclip_lib.db.videos import WATCH_URL
+from opusclip_lib.media import (
+    FFmpegError,
+    MediaInfo,
+    Transcript,
+    atomic_output,
+    mux_voiceover,
+    probe,
+    render_clip,
+)
+from opusclip_lib.media.audio import AUDIO_SUFFIX, extract_audio
 from opusclip_lib.pipelines import map_bounded, map_sequential
+from opusclip_lib.resilience.singleflight import SingleFlight
+from opusclip_lib.workflow import download as fetching
 from opusclip_lib.workflow.config import WorkflowConfig
-from opusclip_lib.workflow.errors import MediaUnreadable, NoHighlights, VideoNotFound
+from opusclip_lib.workflow.errors import (
+    MediaUnreadable,
+    NoAudio,
+    NoHighlights,
+    NotMedia,
+    SourceError,
+    SourceNotFound,
+    SourceTooLarge,
+    SourceTooLong,
+    VideoNotFound,
+)
 from opusclip_lib.workflow.files import (
     VideoFiles,
     link,
@@ -47,6 +74,7 @@ from opusclip_lib.workflow.files import (
     write_wav,
 )
 from opusclip_lib.workflow.services import Services, live
+from opusclip_lib.workflow.transcription import Transcriber, sha256_file
 
 Write = Callable[[Executor], Awaitable[None]]
 ClipChange = dict[str, Any]
@@ -69,6 +97,29 @@ class VideoRun:
     files: VideoFiles
     clips: list[Clip] = field(default_factory=list)
     loaded_transcript: Transcript | None = None
+    job_id: int | None = None
+    worker: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``youtube`` (a YouTube id), ``url`` (a web page or media URL) or ``file``."""
+        source = self.video.source
+        if source is None:
+            return "youtube"
+        return "url" if source.startswith(("http://", "https://")) else "file"
+
+    @property
+    def label(self) -> str:
+        """The source as the user gave it, for error messages."""
+        return self.video.source or WATCH_URL + self.video.youtube_id
+
+    async def note(self, stage: str, status: str, message: str) -> None:
+        """A long stage's progress: to ``config.progress`` and into the job's events."""
+        if self.config.progress is not None:
+            self.config.progress(stage, message)
+        if self.job_id is not None:
+            await record_progress(self.db, self.job_id, status, f"{stage}: {message}",
+                                  worker=self.worker)
 
     def reached(self, status: str) -> bool:
         return (self.video.status in VIDEO_PROGRESS
@@ -160,9 +211,73 @@ def metadata_columns(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+async def checked_media(run: VideoRun, path: Path, *, stage: str) -> MediaInfo:
+    """``path`` probed: media, with an audio track, within the length limit; else a typed
+    error naming the source and ``stage``."""
+    if not path.exists():
+        raise SourceNotFound(run.label, "no such file", stage=stage)
+    if path.is_file() and path.stat().st_size == 0:
+        raise NotMedia(run.label, "the file is empty", stage=stage)
+    try:
+        info = await probe(path)
+    except FFmpegError as exc:
+        detail = exc.stderr_tail.strip().splitlines()[-1:] or ["no details"]
+        raise NotMedia(run.label, f"not readable media ({detail[0]})", stage=stage) from exc
+    if info.is_text:
+        raise NotMedia(run.label, "a text file, not media", stage=stage)
+    if info.duration is None or info.duration <= 0:
+        raise NotMedia(run.label, "the media has no duration (empty or corrupt)", stage=stage)
+    if info.width is None:
+        raise NotMedia(run.label, "no video track: clips need a picture", stage=stage)
+    if not info.has_audio:
+        raise NoAudio(run.label, "the video has no audio track, so nothing to transcribe",
+                      stage=stage)
+    _within_limits(run, info.duration, path.stat().st_size, stage=stage)
+    return info
+
+
+def _within_limits(run: VideoRun, duration_s: float | None, size: int | None, *,
+                   stage: str) -> None:
+    limit_s, limit_bytes = run.config.max_duration_s, run.config.max_download_bytes
+    if duration_s is not None and limit_s is not None and duration_s > limit_s:
+        raise SourceTooLong(run.label, f"the video lasts {duration_s:,.0f} s; the limit is "
+                                       f"{limit_s:,.0f} s", stage=stage)
+    if size is not None and limit_bytes is not None and size > limit_bytes:
+        raise SourceTooLarge(run.label, f"the media is {size:,} bytes; the limit is "
+                                        f"{limit_bytes:,}", stage=stage)
+
+
+async def _describe_source(run: VideoRun) -> dict[str, Any]:
+    """metadata.json of a file (its probe) or a web page (what yt-dlp reads from it)."""
+    if run.kind == "file":
+        path = Path(run.video.source or "")
+        info = await checked_media(run, path, stage="metadata")
+        return {"title": path.stem, "duration": info.duration, "uploader": None,
+                "filesize": path.stat().st_size, "source": run.label}
+    page = await fetching.page_info(run.label, timeout_s=run.config.download_timeout_s,
+                                    stage="metadata")
+    size = page.get("filesize") or page.get("filesize_approx")
+    _within_limits(run, page.get("duration"), size, stage="metadata")
+    return {"title": page.get("title"), "duration": page.get("duration"),
+            "uploader": page.get("uploader"), "filesize": size, "source": run.label,
+            "webpage_url": page.get("webpage_url"), "extractor": page.get("extractor_key")}
+
+
+def source_columns(item: Mapping[str, Any]) -> dict[str, Any]:
+    """``videos`` columns from a file's or a page's metadata.json."""
+    return {"title": (item.get("title") or "")[:500] or None,
+            "channel": (item.get("uploader") or "")[:200] or None,
+            "duration_s": item.get("duration"),
+            "metadata": {key: item.get(key) for key in ("uploader", "extractor", "webpage_url",
+                                                         "filesize")}}
+
+
 async def fetch_metadata(run: VideoRun) -> Write | None:
     if run.done("described", run.files.metadata):
         return None
+    if run.kind != "youtube":
+        item = await ensure_json(run.files.metadata, partial(_describe_source, run))
+        return run.video_write(status="described", **source_columns(item))
 
     async def ask_youtube() -> dict[str, Any]:
         found = live(await run.services.youtube.videos([run.video.youtube_id]))
@@ -175,22 +290,91 @@ async def fetch_metadata(run: VideoRun) -> Write | None:
     return run.video_write(status="described", **metadata_columns(item))
 
 
+async def _fetch(run: VideoRun, url: str) -> None:
+    """yt-dlp into ``download/`` (resuming), then one atomic rename to ``source.mp4``."""
+    reported = [-1]
+
+    async def progress(update: fetching.DownloadProgress) -> None:
+        fraction = update.fraction
+        step = int(fraction * 10) if fraction is not None else -1
+        if step > reported[0]:
+            reported[0] = step
+            total = f" of {update.total_bytes / 1e6:.1f} MB" if update.total_bytes else ""
+            await run.note("download", "downloading",
+                           f"{(fraction or 0):.0%} ({update.downloaded_bytes / 1e6:.1f} MB"
+                           f"{total})")
+
+    try:
+        path = await fetching.download(url, run.files.downloads,
+                                       timeout_s=run.config.download_timeout_s,
+                                       max_bytes=run.config.max_download_bytes, stage="download",
+                                       on_progress=progress)
+    except SourceError:  # refused or failed: nothing to resume (a cancelled one keeps .part)
+        shutil.rmtree(run.files.downloads, ignore_errors=True)
+        raise
+    os.replace(path, run.files.source)
+    shutil.rmtree(run.files.downloads, ignore_errors=True)
+
+
 async def download(run: VideoRun) -> Write | None:
     if run.done("downloaded", run.files.source):
         return None
     if not run.files.source.exists():
-        media = run.config.source(run.video.youtube_id)
-        if not media.is_file():
-            raise MediaUnreadable(f"no media file at {media}")
-        link(media, run.files.source)
-    return run.video_write(status="downloaded")
+        if run.kind == "file":
+            local = Path(run.video.source or "")
+            if not local.is_file():
+                raise SourceNotFound(run.label, "no such file", stage="download")
+            link(local, run.files.source)
+        elif run.kind == "url":
+            await _fetch(run, run.label)
+        elif run.services.youtube_media is not None:
+            media = run.services.youtube_media(run.video.youtube_id)
+            if not media.is_file():
+                raise MediaUnreadable(f"no media file at {media}")
+            link(media, run.files.source)
+        else:
+            await _fetch(run, run.label)
+    info = await checked_media(run, run.files.source, stage="download")
+    if run.kind == "youtube":  # YouTube's own duration stays, whatever the media stand-in
+        return run.video_write(status="downloaded")
+    return run.video_write(status="downloaded", duration_s=info.duration)
+
+
+_shared_work = SingleFlight()
+"""Videos with the same media (a file given twice, the sandbox's stand-in media) extract and
+transcribe it once, even when they run side by side."""
+
+
+async def speech_audio(run: VideoRun) -> Path:
+    """The source's speech audio, extracted once per distinct media (keyed by its hash)."""
+    source_sha = await asyncio.to_thread(sha256_file, run.files.source)
+    audio = run.config.work_dir / "audio" / f"{source_sha}{AUDIO_SUFFIX}"
+
+    async def extract() -> Path:
+        if not audio.exists():  # a killed run's leftover is in the video's folder: cleaned
+            with atomic_output(audio, temp_dir=run.files.folder) as temp:
+                await extract_audio(run.files.source, temp, duration=run.video.duration_s)
+        return audio
+
+    return await _shared_work.do(f"audio {audio}", extract)
 
 
 async def transcribe(run: VideoRun) -> Write | None:
     if run.done("transcribed", run.files.transcript):
         return None
     if not run.files.transcript.exists():
-        run.loaded_transcript = run.config.transcriber(run.video)
+        audio = await speech_audio(run)
+        transcriber = Transcriber(run.services.openai, run.config.work_dir / "transcripts",
+                                  max_chunk_bytes=run.config.transcribe_chunk_bytes,
+                                  concurrency=run.config.transcribe_concurrency,
+                                  language=run.config.language)
+        scratch = run.files.folder / "chunks"
+        heard = await _shared_work.do(
+            f"transcript {audio}", partial(transcriber.transcript, audio, scratch,
+                                           source=run.label))
+        shutil.rmtree(scratch, ignore_errors=True)
+        run.loaded_transcript = heard.model_copy(update={
+            "video_id": run.video.youtube_id, "title": run.video.title or run.video.youtube_id})
         write_bytes(run.files.transcript, run.loaded_transcript.model_dump_json().encode())
     return run.video_write(status="transcribed")
 
@@ -339,5 +523,8 @@ STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 def plan(config: WorkflowConfig) -> tuple[Stage, ...]:
     """The stages a video goes through under ``config``: all of them, but ``render`` only when
-    rendering (without it the voice-over is the speech alone, not muxed into a clip)."""
-    return tuple(stage for stage in STAGES if config.render or stage.name != "render")
+    rendering (without it the voice-over is the speech alone, not muxed into a clip) and
+    ``voiceover`` only when asked for."""
+    skipped = {name for name, wanted in (("render", config.render),
+                                         ("voiceover", config.voiceover)) if not wanted}
+    return tuple(stage for stage in STAGES if stage.name not in skipped)

@@ -30,10 +30,11 @@ from opusclip_lib.observability import (
     shutdown_tracing,
 )
 from opusclip_lib.observability.sampling import observe_worker
-from opusclip_lib.sandbox import build_app
+from opusclip_lib.targets import TARGET_HELP, endpoints_for
 from opusclip_lib.workflow.batch import BatchReport, DroppingRecorder, run_batch
 from opusclip_lib.workflow.config import NAIVE, OPTIMISED, WorkflowConfig
-from opusclip_lib.workflow.services import UNLIMITED, open_services, sandbox_config
+from opusclip_lib.workflow.services import UNLIMITED, open_services
+from opusclip_lib.workflow.sources import register, resolve
 
 
 def _latency(text: str) -> tuple[str, float]:
@@ -48,7 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--videos", required=True,
                         type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
-                        help="comma-separated YouTube ids")
+                        help="comma-separated sources: YouTube ids or URLs, web pages, files")
+    parser.add_argument("--target", default="sandbox", help=TARGET_HELP)
     parser.add_argument("--work-dir", type=Path, help="artifacts folder (default: work/workflow)")
     parser.add_argument("--concurrency", type=int, default=4, help="videos in flight")
     parser.add_argument("--clips", type=int, default=3, help="highlights asked per video")
@@ -83,14 +85,15 @@ async def work(args: argparse.Namespace) -> BatchReport:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        sandbox = build_app(sandbox_config(dict(args.latency)))
+        endpoints = endpoints_for(args.target, latency_ms=dict(args.latency))
         metrics = Metrics() if args.metrics_port is not None else None
         recorder = DroppingRecorder() if metrics is None else MetricsRecorder(metrics)
         async with connect(args.database_url, recorder=recorder) as db, \
-                open_services(sandbox, cached=not args.naive, limits=UNLIMITED,
+                open_services(endpoints, cached=not args.naive, limits=UNLIMITED,
                               recorder=None if metrics is None else recorder) as services, \
                 observe_worker(db, services.clients(), metrics, args.metrics_port):
-            return await run_batch(db, services, args.videos, config_from(args),
+            keys = [(await register(db, await resolve(text))).youtube_id for text in args.videos]
+            return await run_batch(db, services, keys, config_from(args),
                                    concurrency=args.concurrency, progress=args.progress)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)

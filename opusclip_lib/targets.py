@@ -1,0 +1,31 @@
+"""Where the command-line tools send their API calls: ``sandbox``, ``live`` or a root URL.
+
+* ``sandbox``: the in-process sandbox (offline, no key). Imported only when chosen, so a live
+  run never loads it;
+* ``live``: the real services, keys from the environment, any provider redirected with
+  ``OPUSCLIP_<PROVIDER>_BASE_URL`` (:func:`~opusclip_lib.workflow.endpoints.endpoints_from_env`);
+* ``http(s)://...``: one root serving the four APIs, a served sandbox or a gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opusclip_lib.workflow.endpoints import Endpoints, endpoints_at, endpoints_from_env
+
+TARGET_HELP = ("sandbox (offline, the default), live (the real APIs, keys from the environment) "
+               "or the root URL of a served sandbox or gateway")
+
+
+def endpoints_for(target: str, *, latency_ms: Mapping[str, float] | None = None) -> Endpoints:
+    """The endpoints ``target`` names; ``latency_ms`` slows the in-process sandbox down."""
+    if target == "live":
+        return endpoints_from_env()
+    if target == "sandbox":
+        from opusclip_lib.sandbox import build_app
+        from opusclip_lib.sandbox.endpoints import sandbox_config, sandbox_endpoints
+
+        return sandbox_endpoints(build_app(sandbox_config(latency_ms)))
+    if target.startswith(("http://", "https://")):
+        return endpoints_at(target)
+    raise ValueError(f"unknown target {target!r}: use {TARGET_HELP}")
