@@ -16,6 +16,7 @@ from opusclip_lib.config import PROJECT_ROOT
 from opusclip_lib.db import connect
 from opusclip_lib.observability.profiling import profiled, top_frames
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import UNLIMITED, BatchReport, WorkflowConfig, open_services, run_batch
 
 VIDEOS = ("opusSample1", "R-j_8U_m7aS")
@@ -25,7 +26,7 @@ async def one_run(folder: Path) -> BatchReport:
     config = WorkflowConfig(work_dir=folder / "work", clips=2, max_clip_seconds=2.0,
                             poll_s=0.05)
     async with connect(f"sqlite:///{folder / 'profile.db'}") as db, \
-            open_services(build_app(SandboxConfig.unlimited()), limits=UNLIMITED) as services:
+            open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as services:
         return await run_batch(db, services, VIDEOS, config, concurrency=2)
 
 

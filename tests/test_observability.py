@@ -43,6 +43,7 @@ from opusclip_lib.observability import (
 from opusclip_lib.observability.alerts import AlertRules, evaluate, publish
 from opusclip_lib.observability.logging import MAX_MESSAGE_CHARS, REDACTED
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import (
     NAIVE,
     STAGE_NAMES,
@@ -88,7 +89,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 async def one_job(db: Database, tmp_path: Path, sandbox: SandboxConfig | None = None, *,
                   recorder: MetricsRecorder | None = None, **options: object) -> jobs.Job:
     config = WorkflowConfig(work_dir=tmp_path / "work", **(TINY | options))  # type: ignore[arg-type]
-    async with open_services(build_app(sandbox or SandboxConfig.unlimited()), limits=UNLIMITED,
+    async with open_services(sandbox_endpoints(build_app(sandbox or SandboxConfig.unlimited())), limits=UNLIMITED,
                              cached=False, recorder=recorder) as services:
         return await run_video(db, services, "opusSample1", config, recorder=recorder)
 
@@ -115,7 +116,7 @@ async def test_context_reaches_taskgroup_and_gather_children(log_lines: io.Strin
 async def test_every_line_inside_a_failing_job_carries_its_context(
         db: Database, tmp_path: Path, log_lines: io.StringIO) -> None:
     sandbox = SandboxConfig.unlimited()
-    sandbox.inject("openai.*", "server_error")
+    sandbox.inject("openai.chat.completions", "server_error")
     job = await one_job(db, tmp_path, sandbox, max_attempts=1, render=False)
     assert job.status == "failed"
     inside = [line for line in parsed(log_lines) if line["logger"].startswith(
@@ -198,7 +199,7 @@ async def test_spans_carry_the_semantic_convention_attributes(
 async def test_a_failed_stage_span_carries_the_exception(db: Database, tmp_path: Path,
                                                          spans: InMemorySpanExporter) -> None:
     sandbox = SandboxConfig.unlimited()
-    sandbox.inject("openai.*", "server_error")
+    sandbox.inject("openai.chat.completions", "server_error")
     job = await one_job(db, tmp_path, sandbox, max_attempts=1, render=False)
     assert job.status == "failed"
     [stage] = [s for s in spans.get_finished_spans() if s.name == "stage analyze"]
@@ -314,10 +315,10 @@ async def test_debug_mode_names_the_blocking_coroutine() -> None:
 async def test_a_storm_groups_into_one_fingerprint_and_raises_an_alert(
         db: Database, tmp_path: Path, log_lines: io.StringIO) -> None:
     sandbox = SandboxConfig.unlimited()
-    sandbox.inject("openai.*", "server_error")
+    sandbox.inject("openai.chat.completions", "server_error")
     config = WorkflowConfig(work_dir=tmp_path / "work", mode=NAIVE, max_attempts=1,
                             render=False, **TINY)
-    async with open_services(build_app(sandbox), limits=UNLIMITED, cached=False) as services:
+    async with open_services(sandbox_endpoints(build_app(sandbox)), limits=UNLIMITED, cached=False) as services:
         failed = [await run_video(db, services, youtube_id, config)
                   for youtube_id in ("opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb")]
     assert {job.status for job in failed} == {"failed"}
@@ -432,7 +433,7 @@ async def test_a_worker_process_continues_the_trace_of_the_enqueuer_over_otlp(
 
     url = f"sqlite:///{tmp_path}/cross.db"
     assert state.tracer is not None
-    async with connect(url) as db, open_services(build_app(SandboxConfig.unlimited()),
+    async with connect(url) as db, open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())),
                                                  limits=UNLIMITED) as services:
         with state.tracer.start_as_current_span("web request") as request:
             [job] = await Engine(db, services, WorkflowConfig(work_dir=tmp_path)).enqueue(

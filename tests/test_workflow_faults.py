@@ -9,28 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from starlette.applications import Starlette
 
 from opusclip_lib.db import Database, connect, jobs
 from opusclip_lib.db.schema import clear
 from opusclip_lib.media import ffmpeg_exe
 from opusclip_lib.resilience import CircuitBreaker, RetryPolicy
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import (
     UNLIMITED,
+    Endpoints,
     Engine,
     JobUpdate,
     Services,
     WorkflowConfig,
+    clean_partials,
     open_services,
     run_batch,
-    clean_partials,
     run_video,
 )
 
@@ -42,10 +44,10 @@ OUTAGE_S = 1.5
 GUARD_S = 120  # generous: only a hang trips it
 
 
-def sandbox(config: SandboxConfig | None = None) -> Starlette:
+def sandbox(config: SandboxConfig | None = None) -> Endpoints:
     config = config or SandboxConfig.unlimited()
     config.stability.long_side_px = 16  # tiny thumbnails: drawn on the test's event loop
-    return build_app(config)
+    return sandbox_endpoints(build_app(config))
 
 
 async def no_sleep(seconds: float) -> None:
@@ -53,7 +55,7 @@ async def no_sleep(seconds: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def quick_retries(target: Starlette) -> AsyncIterator[Services]:
+async def quick_retries(target: Endpoints) -> AsyncIterator[Services]:
     """Services whose retries do not wait (the backoff is the policy's; its sleep is ours)."""
     async with open_services(target, limits=UNLIMITED) as services:
         for name in ("youtube", "openai", "stability", "elevenlabs"):
@@ -169,8 +171,10 @@ async def test_a_worker_rides_out_a_short_database_outage(
                 group.create_task(outage())
                 report = await run_batch(db, services, IDS, config, concurrency=2,
                                          on_change=on_change)
+            failed = [(job.error_code, job.error_message)
+                      for job in await jobs.list_jobs(db) if job.status != "completed"]
     assert proxy.dropped > 0  # the outage really cut live connections
-    assert report.statuses == {"completed": len(IDS)}
+    assert report.statuses == {"completed": len(IDS)}, failed
 
 
 # --- item 11: an open circuit breaker defers the job ----------------------------------------
@@ -252,9 +256,10 @@ def one_second_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 async def test_a_one_second_video_fails_as_a_media_error_naming_the_stage(
         db: Database, tmp_path: Path, one_second_video: Path) -> None:
-    config = WorkflowConfig(work_dir=tmp_path / "work", source=lambda _: one_second_video,
-                            max_clip_seconds=2.0, clips=2, heartbeat_s=0.2, poll_s=0.02)
-    async with quick_retries(sandbox()) as services:
+    config = WorkflowConfig(work_dir=tmp_path / "work", max_clip_seconds=2.0, clips=2,
+                            heartbeat_s=0.2, poll_s=0.02)
+    endpoints = dataclasses.replace(sandbox(), youtube_media=lambda _: one_second_video)
+    async with quick_retries(endpoints) as services:
         job = await run_video(db, services, "opusSample1", config)
     assert job.status == "failed"
     assert job.error_code == "clip_out_of_range"

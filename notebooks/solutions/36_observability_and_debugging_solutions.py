@@ -25,7 +25,7 @@ from opusclip_lib.observability import Metrics, MetricsRecorder, bound, configur
 from opusclip_lib.observability.alerts import Alert
 from opusclip_lib.sandbox import SandboxConfig, build_app
 from opusclip_lib.workflow import UNLIMITED, WorkflowConfig, open_services, run_batch
-from opusclip_lib.workflow.services import LATENCY_PROFILE_MS, sandbox_config
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 
 VIDEO_IDS = ["opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb"]
 
@@ -43,7 +43,7 @@ async def batch(folder: Path, sandbox: SandboxConfig, *, recorder: MetricsRecord
     workflow = WorkflowConfig(work_dir=folder / "work", clips=1, max_clip_seconds=1.0,
                               render=False, poll_s=0.02, **options)
     async with connect(f"sqlite:///{folder / 'exercise.db'}", recorder=recorder) as db, \
-            open_services(build_app(sandbox), limits=UNLIMITED, recorder=recorder) as services:
+            open_services(sandbox_endpoints(build_app(sandbox)), limits=UNLIMITED, recorder=recorder) as services:
         report = await run_batch(db, services, VIDEO_IDS, workflow, concurrency=3,
                                  recorder=recorder)
         if report.completed != len(VIDEO_IDS):

@@ -50,6 +50,7 @@ from opusclip_lib.observability import (
 )
 from opusclip_lib.observability.tracing import state
 from opusclip_lib.sandbox import SANDBOX_KEY
+from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import UNLIMITED, DroppingRecorder, WorkflowConfig, open_services
 from opusclip_lib.workflow.batch import run_batch
 
@@ -97,7 +98,7 @@ async def pipeline_rate(root: str, ids: list[str], folder: Path, name: str, on: 
     with instrumentation(on) as recorder:
         async with connect(f"sqlite:///{folder / f'{name}.db'}",
                            recorder=recorder or DroppingRecorder()) as db, \
-                open_services(root, limits=UNLIMITED, recorder=recorder) as services:
+                open_services(sandbox_endpoints(root), limits=UNLIMITED, recorder=recorder) as services:
             report = await run_batch(db, services, ids, config, concurrency=concurrency,
                                      recorder=recorder)
     if report.completed != len(ids):

@@ -182,7 +182,12 @@ class PostgresBackend(Backend):
     async def release(self, raw: Any, *, discard: bool) -> None:
         assert self._pool is not None
         if not discard:
-            await self._pool.release(raw)
+            try:
+                await self._pool.release(raw)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                # Resetting the session for reuse failed (it was lost after the work finished):
+                # asyncpg has closed it already, and the work's outcome stands either way.
+                pass
             return
         try:
             pid = raw.get_server_pid()
