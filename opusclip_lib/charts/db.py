@@ -43,7 +43,7 @@ def rows_per_second(results: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("rows/s (log scale)")
     ax.set_title("Insert throughput by method")
     ax.grid(axis="x", which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return ax
 
 
