@@ -79,10 +79,13 @@ def kernel_config(socket_dir: str) -> Config:
 
 def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout: int,
                     config: Config | None = None) -> NotebookClient:
-    """A client that runs ``notebook`` in a fresh local kernel, in the notebook's own folder."""
+    """A client that runs ``notebook`` in a fresh local kernel, in the notebook's own folder.
+
+    Stream outputs are coalesced and their carriage returns applied, so a text progress bar
+    (``tqdm``) is saved as its final line, not as every redraw."""
     return NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                           resources={"metadata": {"path": str(path.parent)}},
-                          config=config or Config())
+                          coalesce_streams=True, config=config or Config())
 
 
 def execute(path: Path, out_dir: Path, timeout: int) -> NotebookResult:

@@ -67,3 +67,23 @@ async def test_charts_draw_recorded_frames(tmp_path: Path) -> None:
                              "seconds": 0.01}])
     assert rows_per_second(results).get_xscale() == "log"
     matplotlib.pyplot.close("all")
+
+
+def test_rows_per_second_draws_dots_not_bars_on_its_log_axis() -> None:
+    results = pd.DataFrame([
+        {"backend": backend, "method": method, "rows": 100, "seconds": seconds}
+        for backend in ("sqlite", "postgresql")
+        for method, seconds in (("per row", 1.0), ("batch", 0.01))])
+    ax = rows_per_second(results)
+    assert len(ax.patches) == 0  # a bar on a log axis would start at an arbitrary baseline
+    assert [list(line.get_xdata()) for line in ax.lines] == [[100.0, 10_000.0]] * 2
+    matplotlib.pyplot.close("all")
+
+
+def test_cache_hit_rate_is_drawn_against_the_look_up_number() -> None:
+    lookups = pd.DataFrame({"store": "memory", "start": [0.5, 0.1, 0.9],
+                            "hit": [True, False, True]})
+    ax = cache_hit_rate(lookups)
+    assert list(ax.lines[0].get_xdata()) == [1, 2, 3]
+    assert list(ax.lines[0].get_ydata()) == [0.0, 0.5, 2 / 3]
+    matplotlib.pyplot.close("all")

@@ -94,3 +94,14 @@ def test_breaker_states_steps_through_open_and_closed(recorder: Recorder) -> Non
     assert transitions["state"].tolist() == ["open", "half-open", "closed"]
     ax = breaker_states(transitions, until=recorder.now())
     assert set(ax.lines[0].get_ydata()) == {0, 1, 2}
+
+
+def test_attempt_timeline_draws_ok_green_and_errors_red_whatever_comes_first(
+        recorder: Recorder) -> None:
+    attempts = recorder.frame("attempt")
+    failures_first = attempts.sort_values("outcome", key=lambda s: s.eq("ok"))
+    ax = attempt_timeline(failures_first)
+    colours = {t.get_text(): h.get_facecolor()
+               for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+    assert colours["ok"] == matplotlib.colors.to_rgba("tab:green")
+    assert colours["503"] == matplotlib.colors.to_rgba("tab:red")

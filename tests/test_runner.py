@@ -55,3 +55,18 @@ def test_kernels_talk_over_unix_sockets_not_loopback_tcp(tmp_path, capfd) -> Non
     executed = nbformat.read(out / "notebooks" / "00_transport.ipynb", as_version=4)
     assert executed.cells[1].outputs[0]["text"].strip() == "ipc"
     assert "running over TCP" not in capfd.readouterr().err
+
+
+def test_execute_saves_a_text_progress_bar_as_its_last_state(tmp_path) -> None:
+    out = tmp_path / "build"
+    for sub in ("notebooks", "figures"):
+        (out / sub).mkdir(parents=True)
+    code = ("import sys, time\nfor n in range(3):\n"
+            "    sys.stderr.write(f'\\rdone {n}/2'); sys.stderr.flush(); time.sleep(0.05)\n"
+            "_ = sys.stderr.write('\\n')")
+    result = runner.execute(_notebook(tmp_path, "02_bar.ipynb", code), out, timeout=60)
+    assert result.ok
+    saved = nbformat.read(out / "notebooks" / "02_bar.ipynb", as_version=4)
+    outputs = saved.cells[1].outputs
+    assert [(o.output_type, o.get("name")) for o in outputs] == [("stream", "stderr")]
+    assert outputs[0].text == "done 2/2\n"

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from opusclip_lib.api import APIError, YouTubeClient
 from opusclip_lib.bench import api as api_bench

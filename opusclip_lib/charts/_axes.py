@@ -8,6 +8,12 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 
+def outcome_colour(outcome: object) -> str:
+    """One colour per call outcome in every chart: ok green, refused by the breaker grey, any
+    error red."""
+    return {"ok": "tab:green", "CircuitOpenError": "tab:grey"}.get(str(outcome), "tab:red")
+
+
 def chart_axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
     """``ax`` when the caller places the chart (a cell of its own grid), else the axes of a new
     figure ``size`` inches wide and high."""

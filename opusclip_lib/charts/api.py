@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from opusclip_lib.charts._axes import chart_axes, concurrency_axes
+from opusclip_lib.charts._axes import chart_axes, concurrency_axes, outcome_colour
 
 PERCENTILES = {"p50": ("tab:green", 50), "p95": ("tab:orange", 95), "p99": ("tab:red", 99)}
 
@@ -65,11 +65,10 @@ def call_outcomes(attempts: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """
     ax = chart_axes(ax, (8, 2.5))
     outcomes = list(dict.fromkeys(["ok", *sorted(set(attempts["outcome"]) - {"ok"})]))
-    colours = {"ok": "tab:green", "CircuitOpenError": "tab:grey"}
     for row, outcome in enumerate(outcomes):
         times = attempts.loc[attempts["outcome"] == outcome, "start"]
         ax.scatter(times, np.full(len(times), row), s=18,
-                   color=colours.get(outcome, "tab:red"), label=f"{outcome} ({len(times)})")
+                   color=outcome_colour(outcome), label=f"{outcome} ({len(times)})")
     ax.set_yticks(range(len(outcomes)), outcomes)
     ax.set_ylim(-0.6, len(outcomes) - 0.4)
     ax.set_xlabel("seconds since start")

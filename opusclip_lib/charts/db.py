@@ -28,17 +28,22 @@ def latency_percentiles(queries: pd.DataFrame, *, top: int = 15, ax: Axes | None
 
 
 def rows_per_second(results: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Insert throughput by method and backend on a log scale (columns backend, method, rows,
-    seconds: the benchmark's JSON)."""
+    """Insert throughput by method and backend, one dot per measurement on a log scale (columns
+    backend, method, rows, seconds: the benchmark's JSON). Dots, not bars: a bar on a log axis
+    starts at an arbitrary baseline, so its length means nothing."""
     frame = results.assign(rows_per_s=results["rows"] / results["seconds"])
     table = frame.pivot_table(index="method", columns="backend", values="rows_per_s",
                               sort=False)
     ax = chart_axes(ax, (9, 0.5 * len(table) + 1.5))
-    table.iloc[::-1].plot.barh(ax=ax, logx=True, width=0.8)
+    for backend in table.columns:
+        ax.plot(table[backend], range(len(table)), "o", markersize=8, label=str(backend))
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(table)), list(table.index))
+    ax.set_ylim(len(table) - 0.5, -0.5)       # first method on top
     ax.set_xlabel("rows/s (log scale)")
-    ax.set_ylabel("")
     ax.set_title("Insert throughput by method")
     ax.grid(axis="x", which="both", alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return ax
 
 
@@ -62,14 +67,17 @@ def pool_utilisation(samples: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def cache_hit_rate(lookups: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Cumulative hit rate over time per store (``kind="cache"`` events)."""
+    """Cumulative hit rate against the look-up number, per store (``kind="cache"`` events).
+
+    Per look-up, not per second: the hit rate depends on which keys were asked for, not on how
+    fast they were asked."""
     ax = chart_axes(ax, _SIZE)
     for store, group in lookups.sort_values("start").groupby("store", sort=False):
-        hits = group["hit"].astype(float)
-        ax.plot(group["start"], hits.expanding().mean(),
+        hits = group["hit"].astype(float).reset_index(drop=True)
+        ax.plot(hits.index + 1, hits.expanding().mean(),
                 label=f"{store} ({int(hits.sum())} hits / {len(group)} look-ups)")
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("seconds since start")
+    ax.set_xlabel("look-up number")
     ax.set_ylabel("cumulative hit rate")
     ax.set_title("Cache hit rate")
     ax.legend(fontsize="small")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from opusclip_lib.charts._axes import chart_axes
+from opusclip_lib.charts._axes import chart_axes, outcome_colour
 from opusclip_lib.charts.timeline import timeline
 
 _BREAKER_LEVELS = {"closed": 0, "half-open": 1, "open": 2}
@@ -71,7 +71,8 @@ def attempt_timeline(attempts: pd.DataFrame, *, max_calls: int = 30,
     frame = attempts.assign(lane=attempts["name"] + " #" + attempts["call"].astype(str))
     frame = frame[frame["lane"].isin(frame["lane"].drop_duplicates().head(max_calls))]
     frame = frame.sort_values(["call", "attempt"])
-    ax = timeline(frame, lane="lane", color_by="outcome", title="Attempts and backoff", ax=ax)
+    ax = timeline(frame, lane="lane", color_by="outcome", color_of=outcome_colour,
+                  title="Attempts and backoff", ax=ax)
     rows = frame["lane"].map({lane: i for i, lane in enumerate(dict.fromkeys(frame["lane"]))})
     queued_from = frame["start"] - frame["queued"]
     retried = frame["attempt"] > 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
@@ -10,15 +13,18 @@ from opusclip_lib.charts._axes import chart_axes
 
 
 def timeline(frame: pd.DataFrame, *, lane: str = "name", color_by: str | None = None,
-             title: str = "", ax: Axes | None = None) -> Axes:
+             color_of: Callable[[Any], Any] | None = None, title: str = "",
+             ax: Axes | None = None) -> Axes:
     """Draw events (columns ``start``, ``seconds`` and ``lane``) as horizontal bars.
 
     Failed events (``ok`` False) are hatched, so an error stands out in a crowd of successes.
+    ``color_of(group)`` fixes a group's colour (so "ok" can always be green); by default the
+    groups take the tab10 colours in order of appearance.
     """
     ax = chart_axes(ax, (9, 0.35 * max(frame[lane].nunique(), 4) + 1))
     lanes = list(dict.fromkeys(frame[lane]))
     groups = list(dict.fromkeys(frame[color_by])) if color_by else [None]
-    colors = {g: plt.cm.tab10(i % 10) for i, g in enumerate(groups)}
+    colors = {g: color_of(g) if color_of else plt.cm.tab10(i % 10) for i, g in enumerate(groups)}
     for _, row in frame.iterrows():
         group = row[color_by] if color_by else None
         failed = "ok" in row and not bool(row["ok"])
