@@ -38,6 +38,7 @@ from opusclip_lib.db.schema import MIGRATIONS
 from opusclip_lib.db.urls import parse_url
 
 COLUMNS = videos.VIDEOS.columns
+assert COLUMNS[-2:] == ("source", "content_sha256"), "as_tuples writes the columns in this order"
 PER_ROW = "per-row autocommit"
 SQLITE_DEFAULTS = "per-row autocommit, SQLite defaults"
 TARGET_RATIO = 100.0
@@ -74,7 +75,7 @@ def make_rows(count: int) -> list[dict[str, Any]]:
 def as_tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What a raw-driver user writes: dicts to tuples in column order, metadata to JSON."""
     return [(r["youtube_id"], r["url"], r["title"], r["channel"], r["duration_s"],
-             json.dumps(r["metadata"]), "new") for r in rows]
+             json.dumps(r["metadata"]), "new", None, None) for r in rows]  # no source, no hash
 
 
 async def _per_row(db: Database, rows: list[dict[str, Any]]) -> None:
