@@ -56,6 +56,8 @@ def table(report: Path) -> str:
             continue
         params = (match["params"] or "").split("-")
         backend = next((p for p in params if p in BACKENDS), "")
+        if not backend:
+            continue  # a supporting test, not a cell of the matrix
         variant = " ".join(p for p in params if p and p != backend)
         fault = match["fault"].replace("_", " ") + (f" ({variant})" if variant else "")
         cells[fault][backend] = outcome(case)

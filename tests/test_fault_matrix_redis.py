@@ -49,7 +49,8 @@ class Fault:
     heal: Callable[[], Awaitable[None]]
 
 
-@pytest.fixture(params=["closed port", "hung listener", "paused redis"])
+@pytest.fixture(params=["closed port", "hung listener", "paused redis"],
+                ids=["redis-closed port", "redis-hung listener", "redis-paused"])  # matrix columns
 async def fault(request: pytest.FixtureRequest) -> AsyncIterator[Fault]:
     """A Redis URL that fails the way ``request.param`` says, and how to bring Redis back
     there (a scratch ``redis-server`` on the same port)."""

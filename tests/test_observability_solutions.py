@@ -33,7 +33,8 @@ async def test_36_exercise_1_every_job_line_has_the_worker() -> None:
 
 async def test_36_exercise_2_the_thumbnail_stage_trips_the_alert() -> None:
     alerts = await solutions("36_observability_and_debugging").exercise_2_slow_stage_alert()
-    assert [alert.summary.split()[1] for alert in alerts] == ["thumbnail"]
+    # The thumbnail stage calls Stability; other stages may be slow too on a busy machine.
+    assert "thumbnail" in [alert.summary.split()[1] for alert in alerts]
 
 
 async def test_36_exercise_3_a_429_storm_opens_the_breaker() -> None:

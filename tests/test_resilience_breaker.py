@@ -98,9 +98,11 @@ async def test_policy_short_circuits_without_calling_and_stops_retrying() -> Non
         calls += 1
         raise FakeAPIError(500)
 
-    with pytest.raises(CircuitOpenError):
+    with pytest.raises(FakeAPIError) as raised:
         await policy.call(down)
     assert calls == 2  # the breaker opened mid-retry; the other four attempts were not spent
+    # The call did reach the provider: its own failure is reported, the refusal is the cause.
+    assert isinstance(raised.value.__cause__, CircuitOpenError)
 
     result = await policy.call(down, fallback=lambda error: b"placeholder")
     assert calls == 2

@@ -17,7 +17,9 @@ from opusclip_lib import config
 from opusclip_lib.db import DatabaseError, connect, maintenance, reset, videos
 from opusclip_lib.db.backend import Backend
 from opusclip_lib.db.database import Database
-from opusclip_lib.db.schema import Migration
+from opusclip_lib.db.schema import MIGRATIONS, Migration
+
+NEXT = MIGRATIONS[-1].version + 1  # the next migration after the shipped ones
 
 CHANNEL_PAGE = "SELECT id, youtube_id, title FROM videos WHERE channel = ? AND status = ?"
 WHOLE_CHANNEL = "SELECT id, youtube_id, title FROM videos WHERE channel = ?"
@@ -40,10 +42,10 @@ def add_language(b: Backend) -> list[str]:
 
 
 async def exercise_1_a_fourth_migration(db: Database) -> None:
-    naive = Migration(4, "clip language", lambda b: ["ALTER TABLE clips ADD COLUMN language "
+    naive = Migration(NEXT, "clip language", lambda b: ["ALTER TABLE clips ADD COLUMN language "
                                                      "VARCHAR(8)"])
     await apply(db, naive)
-    await db.execute("DELETE FROM schema_version WHERE version = 4")  # the crash before the record
+    await db.execute("DELETE FROM schema_version WHERE version = ?", (NEXT,))  # the crash before the record
     try:
         await apply(db, naive)
     except DatabaseError as error:
@@ -51,14 +53,14 @@ async def exercise_1_a_fourth_migration(db: Database) -> None:
     else:
         raise AssertionError("the naive migration ran twice without an error")
     await db.execute("ALTER TABLE clips DROP COLUMN language")  # start again with the fixed one
-    await db.execute("DELETE FROM schema_version WHERE version = 4")
-    idempotent = Migration(4, "clip language", add_language)
+    await db.execute("DELETE FROM schema_version WHERE version = ?", (NEXT,))
+    idempotent = Migration(NEXT, "clip language", add_language)
     await apply(db, idempotent)
     if db.name == "sqlite":
         print("idempotent: applied; SQLite needs no IF NOT EXISTS here, the column and its "
               "version row commit together or not at all")
         return
-    await db.execute("DELETE FROM schema_version WHERE version = 4")  # crash again
+    await db.execute("DELETE FROM schema_version WHERE version = ?", (NEXT,))  # crash again
     await apply(db, idempotent)
     print("idempotent: ran again after the simulated crash, no error")
     # The version table stops a *recorded* migration from running twice. Only the statements

@@ -14,6 +14,7 @@ from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience.adaptive import AdaptiveLimiter
 from opusclip_lib.resilience.breaker import BreakerState, CircuitBreaker
 from opusclip_lib.resilience.cache import MISS, Cache, MemoryCache
+from opusclip_lib.resilience.errors import CircuitOpenError
 from opusclip_lib.resilience.fallback import Fallback, describe
 from opusclip_lib.resilience.quota import QuotaBudget
 from opusclip_lib.resilience.ratelimit import ConcurrencyLimiter, Limiter, RateLimiter
@@ -124,9 +125,33 @@ class Resilience:
                     ) -> T | Fallback[T]:
         self._calls += 1
         call = self._calls  # numbers the lanes of the attempt timeline
+        answered: list[Exception] = []  # failures the provider itself gave in this call
+
+        async def attempt(number: int, waited: float) -> T:
+            try:
+                return await self._attempt(operation, cost, call, number, waited)
+            except CircuitOpenError:
+                raise
+            except Exception as error:
+                answered.append(error)
+                raise
+
         try:
-            result = await self.retry.run(
-                lambda number, waited: self._attempt(operation, cost, call, number, waited))
+            result = await self.retry.run(attempt)
+        except CircuitOpenError as refused:
+            if not answered:  # nothing reached the provider: the refusal is the whole story
+                substitute = await self._substitute(refused, cache_key, fallback)
+                if substitute is None:
+                    raise
+                return substitute
+            # The call reached the provider and failed; the breaker only refused the retry.
+            # Report what the provider said: a caller may wait out a refusal for free, but this
+            # call did fail.
+            failure = answered[-1]
+            substitute = await self._substitute(failure, cache_key, fallback)
+            if substitute is None:
+                raise failure from refused
+            return substitute
         except Exception as error:
             if not _provider_failure(error):
                 raise
