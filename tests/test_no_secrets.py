@@ -67,6 +67,7 @@ async def test_logs_at_debug_hold_no_key(monkeypatch: pytest.MonkeyPatch, tmp_pa
     from opusclip_lib.db import connect
     from opusclip_lib.observability import configure_logging, configure_tracing, shutdown_tracing
     from opusclip_lib.sandbox import SandboxConfig, build_app
+    from opusclip_lib.sandbox.endpoints import sample_media
     from opusclip_lib.workflow import Services, WorkflowConfig, run_video
     from opusclip_lib.workflow.services import CLIENTS
 
@@ -81,7 +82,8 @@ async def test_logs_at_debug_hold_no_key(monkeypatch: pytest.MonkeyPatch, tmp_pa
         async with AsyncExitStack() as stack, connect(f"sqlite:///{tmp_path}/k.db") as db:
             clients = {name: await stack.enter_async_context(
                 client(transport=httpx.ASGITransport(app))) for name, client in CLIENTS.items()}
-            job = await run_video(db, Services(**clients), "opusSample1",
+            services = Services(**clients, youtube_media=sample_media)  # offline: no download
+            job = await run_video(db, services, "opusSample1",
                                   WorkflowConfig(work_dir=tmp_path / "work", clips=1,
                                                  max_clip_seconds=1.0, poll_s=0.05))
         log = logging.getLogger("opusclip_lib.canary")
