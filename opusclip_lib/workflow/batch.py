@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: a saved notebook keeps their last line, not a frozen widget
 
 from opusclip_lib.db import Database, Job, jobs, validate
 from opusclip_lib.db.jobs import FINISHED
