@@ -10,7 +10,7 @@ import pytest
 from opusclip_lib.api import OpenAIClient, ServerError
 from opusclip_lib.media import load_transcript
 from opusclip_lib.media.samples import SAMPLE_TITLES, sample_transcript, sample_video
-from opusclip_lib.sandbox import build_app
+from opusclip_lib.sandbox import build_app, fingerprint, openai_audio
 from tests.audio_cuts import cut, tones
 
 pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
@@ -114,8 +114,23 @@ async def test_other_audio_gets_a_stand_in_on_its_voiced_spans(sandbox):
 async def test_the_stand_in_is_deterministic(sandbox):
     audio = tones(((0.2, 1.4),))
     first = (await transcribe(sandbox, audio, filename="t.mp3")).json()
+    openai_audio._HEARD.clear()  # heard afresh, not remembered
     second = (await transcribe(sandbox, audio, filename="renamed.mp3")).json()
     assert first == second
+
+
+async def test_the_same_upload_is_decoded_once(sandbox, monkeypatch):
+    decoded = []
+
+    async def counting_decode(audio: bytes) -> Any:
+        decoded.append(len(audio))
+        return await fingerprint.decode(audio)
+
+    monkeypatch.setattr(openai_audio, "decode", counting_decode)
+    audio = tones(((0.3, 1.1),), "wav")
+    answers = [(await transcribe(sandbox, audio, filename=name)).json() for name in ("a.wav", "b.wav")]
+    assert decoded == [len(audio)]
+    assert answers[0] == answers[1]
 
 
 async def test_text_srt_and_vtt_formats(sandbox):

