@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from opusclip_lib.config import PROJECT_ROOT
@@ -266,6 +267,23 @@ async def test_metrics_endpoint_serves_what_a_job_did(db: Database, tmp_path: Pa
     assert any(value > 0 for labels, value in families["opusclip_db_query_seconds"]
                if labels.get("query") == "claim jobs")
     assert any(value > 0 for _, value in families["opusclip_event_loop_lag_seconds"])
+
+
+def test_repeated_events_count_in_one_series_per_label_values() -> None:
+    recorder = MetricsRecorder(Metrics())
+    for status in (200, 200, 503, None):
+        recorder.add("http", "youtube.videos.list", seconds=0.01, ok=status == 200,
+                     provider="youtube", status=status)
+    recorder.add("cache", "youtube", hit=True)
+    recorder.add("cache", "youtube", hit=True)
+    families = {family.name: family for family in text_string_to_metric_families(
+        generate_latest(recorder.metrics.registry).decode())}
+    counts = {sample.labels["status"]: sample.value
+              for sample in families["opusclip_api_request_seconds"].samples
+              if sample.name.endswith("_count")}
+    assert counts == {"200": 2, "503": 1, "error": 1}
+    assert [sample.value for sample in families["opusclip_cache_lookups"].samples
+            if sample.name.endswith("_total")] == [2]
 
 
 def test_a_taken_metrics_port_warns_and_work_goes_on(caplog: pytest.LogCaptureFixture) -> None:

@@ -97,7 +97,7 @@ async def pipeline_rate(root: str, ids: list[str], folder: Path, name: str, on: 
                             stale_after_s=120.0)
     with instrumentation(on) as recorder:
         async with connect(f"sqlite:///{folder / f'{name}.db'}",
-                           recorder=recorder or DroppingRecorder()) as db, \
+                           recorder=DroppingRecorder() if recorder is None else recorder) as db, \
                 open_services(sandbox_endpoints(root), limits=UNLIMITED, recorder=recorder) as services:
             report = await run_batch(db, services, ids, config, concurrency=concurrency,
                                      recorder=recorder)
@@ -110,7 +110,8 @@ async def api_rate(youtube_url: str, concurrency: int, seconds: float, on: bool)
     ids = fresh_ids()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with instrumentation(on) as metrics_recorder:
-        recorder = metrics_recorder or Recorder()
+        # not `or`: a MetricsRecorder keeps no events, so its len() is 0 and it is falsy
+        recorder = Recorder() if metrics_recorder is None else metrics_recorder
         async with YouTubeClient(SANDBOX_KEY, base_url=youtube_url, limits=limits,
                                  recorder=recorder,
                                  resilience=bench_policy(concurrency, recorder)) as client:

@@ -19,9 +19,10 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import Token
+from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
@@ -71,14 +72,26 @@ def http_start(provider: str, operation: str, method: str, url: Any) -> _Call | 
     """A client span for one exchange (when tracing); ``url.full`` keeps scheme, host and path
     (no query: it may hold the key). When tracing or logging at INFO, the log context gets
     ``provider`` until :func:`http_end`, which logs a failed call with its ``request_id``."""
-    span = None if state.tracer is None else _child_span(
-        f"{method} {provider}.{operation}", SpanKind.CLIENT,
-        {"http.request.method": method, "server.address": url.host,
-         "server.port": url.port or (443 if url.scheme == "https" else 80),
-         "url.full": f"{url.scheme}://{url.host}{url.path}"})
-    if span is None and not logger.isEnabledFor(logging.INFO):
+    span = None
+    tracer = state.tracer
+    if tracer is not None and trace.get_current_span().is_recording():
+        name, attributes = _client_span(provider, operation, method, url.scheme, url.host,
+                                        url.port, url.path)
+        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    elif not logger.isEnabledFor(logging.INFO):
         return None
     return _Call(provider, span, context.push(provider=provider))
+
+
+@functools.lru_cache(maxsize=1024)
+def _client_span(provider: str, operation: str, method: str, scheme: str, host: str,
+                 port: int | None, path: str) -> tuple[str, Mapping[str, Any]]:
+    """The name and starting attributes of a client span, built once per endpoint: a client
+    calls the same few paths over and over."""
+    return f"{method} {provider}.{operation}", MappingProxyType({
+        "http.request.method": method, "server.address": host,
+        "server.port": port or (443 if scheme == "https" else 80),
+        "url.full": f"{scheme}://{host}{path}"})
 
 
 def http_end(call: _Call | None, status_code: int | None, request_id: str | None,
@@ -90,9 +103,10 @@ def http_end(call: _Call | None, status_code: int | None, request_id: str | None
                        extra={"request_id": request_id, "http_status": status_code})
     span = call.span
     if span is not None:
-        if status_code is not None:  # one call, one lock: what is known only at the end
-            span.set_attributes({"http.response.status_code": status_code,
-                                 **({"opusclip.request_id": request_id} if request_id else {})})
+        if status_code is not None:  # what is known only at the end
+            span.set_attribute("http.response.status_code", status_code)
+            if request_id:
+                span.set_attribute("opusclip.request_id", request_id)
         if error is None and status_code is not None and status_code >= 400:
             span.set_status(Status(StatusCode.ERROR, str(status_code)))
         _end(span, error)

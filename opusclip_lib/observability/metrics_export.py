@@ -15,13 +15,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
 
 from opusclip_lib.metrics import Recorder
 
 logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 #: Seconds: from a cache hit or a SQLite read (sub-millisecond) to a long render.
 BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -58,23 +61,34 @@ class Metrics:
                                   buckets=BUCKETS_S, registry=r)
         self.alerts = Counter("opusclip_alerts", "Alerts raised in-process", ["alert"],
                               registry=r)
+        self._children: dict[tuple[Any, ...], Any] = {}  # (metric, *label values): child
 
     def observe(self, kind: str, name: str, seconds: float, ok: bool,
                 labels: dict[str, Any]) -> None:
         """One recorder event into the matching metric; kinds without a metric are ignored."""
         if kind == "http":
             status = labels.get("status")
-            self.api_seconds.labels(labels.get("provider", name.split(".", 1)[0]),
-                                    "error" if status is None else str(status)).observe(seconds)
+            self._child(self.api_seconds, labels.get("provider") or name.split(".", 1)[0],
+                        "error" if status is None else str(status)).observe(seconds)
         elif kind == "query":
-            self.query_seconds.labels(labels.get("backend", ""), name,
-                                      "ok" if ok else "error").observe(seconds)
+            self._child(self.query_seconds, labels.get("backend", ""), name,
+                        "ok" if ok else "error").observe(seconds)
         elif kind == "stage":
-            self.stage_seconds.labels(name, "ok" if ok else "error").observe(seconds)
+            self._child(self.stage_seconds, name, "ok" if ok else "error").observe(seconds)
         elif kind == "cache":
-            self.cache_lookups.labels(name, "hit" if labels.get("hit") else "miss").inc()
+            self._child(self.cache_lookups, name, "hit" if labels.get("hit") else "miss").inc()
         elif kind == "breaker":
-            self.breaker_state.labels(name).set(BREAKER_STATES.get(str(labels.get("state")), 0))
+            self._child(self.breaker_state, name).set(
+                BREAKER_STATES.get(str(labels.get("state")), 0))
+
+    def _child(self, metric: M, *values: str) -> M:
+        """``metric.labels(*values)``, looked up once per metric and values: ``labels()``
+        validates and locks on every call, and an event arrives with every API call and query."""
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
 
 class MetricsRecorder(Recorder):
