@@ -41,7 +41,9 @@ async def exercise_2_survive_deleted_videos() -> None:
 
     found = await run_pipeline([1, 2, 404, 4], [Stage("metadata", metadata_or_nothing, workers=2,
                                                       fan_out=True)])
-    print("videos that came out:", sorted(meta["video_id"] for meta in found))
+    came_out = sorted(meta["video_id"] for meta in found)
+    print("videos that came out:", came_out)
+    assert came_out == [1, 2, 4]
 
 
 async def exercise_3_deadline_per_call() -> None:
@@ -56,6 +58,7 @@ async def exercise_3_deadline_per_call() -> None:
     transcripts = await map_bounded(transcribe_within, video_ids, limit=5)
     late = [v for v, t in zip(video_ids, transcripts) if t is None]
     print(f"{len(late)} timed out: {late}")
+    assert {v for v in video_ids if 7 * v % 5 >= 3} <= set(late)  # 0.195 s and 0.21 s: always late
     # transcribe takes 0.15 s x (1 + (7 * id % 5) / 10): 0.195 s or 0.21 s when 7 * id % 5 is
     # 3 or 4, that is for ids ending in 2, 4, 7 or 9. Those blow the 0.19 s deadline (the 0.18 s
     # calls, when 7 * id % 5 is 2, make it with a narrow margin).
@@ -77,6 +80,7 @@ async def exercise_4_fix_the_stubborn_fetch() -> None:
             await cooperative_fetch()
     except TimeoutError:
         print(f"TimeoutError raised as it should be; recorded: {cancellations}")
+    assert cancellations == ["fetch was cancelled"]
 
 
 async def exercise_5_measure_backpressure() -> None:
@@ -104,6 +108,7 @@ async def exercise_5_measure_backpressure() -> None:
             Stage("store", store, workers=2, queue_size=queue_size),
         ], keep_results=False)
         print(f"queue_size={queue_size:>2}: at most {worst} videos in flight")
+        assert worst <= 2 * queue_size + 2 + 2 + 1
     # Bounded by the queue sizes plus one item per worker plus the one the feeder holds:
     # 2 * queue_size + 2 + 2 + 1. Memory depends on those settings, never on the source length.
 
@@ -140,6 +145,7 @@ async def exercise_6_find_and_fix_the_blocker() -> tuple[list[str], list[str]]:
     before, blocked_s = await four_videos(make_clips)
     print(f"before: {len(before)} report(s), {blocked_s:.2f} s; first names: "
           f"{before[0].split(' coro=<')[1].split('(')[0] if before else '-'}")
+    assert before  # each blocking call holds the loop 0.08 s, past the 0.05 s threshold
     after, fixed_s = await four_videos(make_clips_fixed)
     print(f"after:  {len(after)} report(s), {fixed_s:.2f} s (one video: about 0.13 s)")
     return before, after

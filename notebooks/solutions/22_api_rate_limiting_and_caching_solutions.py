@@ -149,6 +149,7 @@ async def exercise_3_cache_size(app: Any, video_ids: list[str]) -> None:
     rates = [(await run_workload(app, MemoryCache(maxsize=size), requests))[0] for size in sizes]
     print("3. steady-state hit rate by cache size: "
           + ", ".join(f"{size}: {rate:.0%}" for size, rate in zip(sizes, rates, strict=True)))
+    assert rates[-1] > rates[0]  # a bigger LRU never holds less of the popular head
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.plot(sizes, [100 * rate for rate in rates], marker="o")
     ax.set_xlabel("cache size (entries, LRU)")
@@ -179,6 +180,7 @@ async def exercise_4_shared_cache(app: Any, video_ids: list[str]) -> None:
             await delete_matching(redis, prefix + "*")
     print(f"4. first process: {first[0]:.0%} steady-state hits, {first[1]} API calls; "
           f"second process: {second[0]:.0%}, {second[1]} API calls")
+    assert second[1] == 0
     # The second policy has an empty memory but shares Redis: every answer the first one
     # stored is a hit, so it makes no API call at all.
 

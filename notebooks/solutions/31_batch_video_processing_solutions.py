@@ -68,6 +68,7 @@ async def exercise_1_rendering_on(db: Database) -> None:
         report = await batch(db, app, VIDEO_IDS[:4], f"render-c{concurrency}",
                              concurrency=concurrency, render=True, max_clip_seconds=1.0)
         print(f"   C={concurrency}: {report.videos_per_min:6.1f} videos/min {report.statuses}")
+        assert report.statuses == {"completed": 4}, report.statuses
     print("   throughput stops growing once every core runs an ffmpeg: the render stage's bound "
           "(cpu_slots() processes) binds before C / L")
 
@@ -81,6 +82,7 @@ async def exercise_2_closer_to_real_time(db: Database) -> None:
     for concurrency in (1, 2, 4, 8):
         report = await batch(db, app, ids, f"scale-c{concurrency}", concurrency=concurrency,
                              render=False)
+        assert report.completed == len(ids)
         clips = await clips_per_video(db, len(ids))
         bound = 60 * critical_path_bound(stage_latencies(scale, clips, OPTIMISED), concurrency)
         print(f"   C={concurrency}: {report.videos_per_min:6.1f} videos/min, bound {bound:6.1f}, "
@@ -112,6 +114,7 @@ async def exercise_3_live_dashboard(db: Database) -> None:
                         WorkflowConfig(work_dir=WORK / "dashboard", render=False, poll_s=0.02),
                         concurrency=4, on_change=dashboard)
     print(f"   at most {most_running} jobs in a running status at once (C = 4)")
+    assert 1 <= most_running <= 4
 
 
 async def exercise_4_stop_and_go(db: Database) -> None:
@@ -136,9 +139,12 @@ async def exercise_4_stop_and_go(db: Database) -> None:
     duplicates = await db.fetchval("SELECT count(*) FROM (SELECT video_id, start_s, end_s "
                                    "FROM clips GROUP BY video_id, start_s, end_s "
                                    "HAVING count(*) > 1) AS repeated")
-    print(f"   after the second run: {report.statuses}; jobs completed once each: "
-          f"{len(completions) == len(ids) and all(row['n'] == 1 for row in completions)}; "
+    once_each = len(completions) == len(ids) and all(row["n"] == 1 for row in completions)
+    print(f"   after the second run: {report.statuses}; jobs completed once each: {once_each}; "
           f"duplicated clips: {duplicates}")
+    assert report.statuses == {"completed": len(ids)}
+    assert once_each
+    assert duplicates == 0
 
 
 async def main() -> None:
