@@ -50,8 +50,8 @@ def make_app() -> tuple[Any, list[str]]:
     """The sandbox as in the notebook, and the ids of its 200 videos."""
     config = SandboxConfig()
     config.stability.requests_per_window = LIMIT
-    config.stability.window_seconds = WINDOW
-    config.stability.timeout_seconds = 6.0
+    config.stability.window_s = WINDOW
+    config.stability.block_s = 6.0
     config.stability.long_side_px = 16
     config.set_latency("stability.generate", 100)
     config.set_latency("youtube.videos.list", 20)

@@ -102,7 +102,7 @@ async def exercise_2_slow_stage_alert() -> list[Alert]:
 
 async def exercise_3_a_different_storm() -> dict[str, int]:
     sandbox = quick_sandbox()
-    sandbox.inject("stability.*", "rate_limit", retry_after=0.05)
+    sandbox.inject("stability.*", "rate_limit", retry_after_s=0.05)
     with tempfile.TemporaryDirectory() as folder:
         statuses = await batch(Path(folder), sandbox, max_attempts=1, cool_down_s=0.1)
     print("statuses:", statuses)
