@@ -93,10 +93,10 @@ async def test_one_video_end_to_end(db: Database, services: Services, tmp_path: 
         assert clip.end_s - clip.start_s <= 2.0 and clip.hook and clip.transcript
         rendered = await probe(clip.clip_path)
         assert (rendered.width, rendered.height) == (360, 640)
-        assert abs(rendered.duration - (clip.end_s - clip.start_s)) < 0.15
+        assert abs(rendered.duration_s - (clip.end_s - clip.start_s)) < 0.15
         assert Path(clip.thumbnail_path).read_bytes().startswith(b"\x89PNG")
         voiced = await probe(clip.voiceover_path)
-        assert voiced.has_audio and abs(voiced.duration - rendered.duration) < 0.15
+        assert voiced.has_audio and abs(voiced.duration_s - rendered.duration_s) < 0.15
         with wave.open(str(VideoFiles.of(config.work_dir, "opusSample1").clip(clip.id).voice)
                        ) as audio:
             assert audio.getframerate() == 22_050 and audio.getnframes() > 0

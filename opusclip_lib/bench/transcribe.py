@@ -54,7 +54,7 @@ def sandbox_process(latency_ms: float) -> AbstractContextManager[str]:
 
 async def long_talk(dest: Path, minutes: float) -> Path:
     """The sample's speech audio, looped to ``minutes``."""
-    loops = math.ceil(minutes * 60 / ((await probe(sample_video())).duration or 60))
+    loops = math.ceil(minutes * 60 / ((await probe(sample_video())).duration_s or 60))
     with atomic_output(dest) as temp:
         await run_ffmpeg(["-stream_loop", str(loops - 1), "-i", str(sample_video()),
                           "-t", f"{minutes * 60:.0f}", *AUDIO_ARGS], output=temp)
@@ -64,7 +64,7 @@ async def long_talk(dest: Path, minutes: float) -> Path:
 async def measure(args: argparse.Namespace, root: str, folder: Path) -> list[Run]:
     audio = await long_talk(folder / "talk.ogg", args.minutes)
     chunk_bytes = int(args.chunk_mb * 1024 * 1024)
-    duration = (await probe(audio)).duration or 0.0
+    duration_s = (await probe(audio)).duration_s or 0.0
     scratch = folder / "chunks"
     runs: list[Run] = []
     async with open_services(sandbox_endpoints(root), limits=UNLIMITED,
@@ -74,10 +74,10 @@ async def measure(args: argparse.Namespace, root: str, folder: Path) -> list[Run
             transcriber = Transcriber(services.openai, cache, max_chunk_bytes=chunk_bytes,
                                       concurrency=concurrency)
             if not scratch.exists():  # cut once, untimed
-                await transcriber.chunks(audio, duration, scratch, source="bench")
+                await transcriber.chunks(audio, duration_s, scratch, source="bench")
                 shutil.rmtree(cache)
             started = time.perf_counter()
-            parts = await transcriber.chunks(audio, duration, scratch, source="bench")
+            parts = await transcriber.chunks(audio, duration_s, scratch, source="bench")
             seconds = time.perf_counter() - started
             chunks = len(parts)
             sequential = runs[0].seconds if runs else seconds

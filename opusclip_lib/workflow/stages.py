@@ -225,14 +225,14 @@ async def checked_media(run: VideoRun, path: Path, *, stage: str) -> MediaInfo:
         raise NotMedia(run.label, f"not readable media ({detail[0]})", stage=stage) from exc
     if info.is_text:
         raise NotMedia(run.label, "a text file, not media", stage=stage)
-    if info.duration is None or info.duration <= 0:
+    if info.duration_s is None or info.duration_s <= 0:
         raise NotMedia(run.label, "the media has no duration (empty or corrupt)", stage=stage)
     if info.width is None:
         raise NotMedia(run.label, "no video track: clips need a picture", stage=stage)
     if not info.has_audio:
         raise NoAudio(run.label, "the video has no audio track, so nothing to transcribe",
                       stage=stage)
-    _within_limits(run, info.duration, path.stat().st_size, stage=stage)
+    _within_limits(run, info.duration_s, path.stat().st_size, stage=stage)
     return info
 
 
@@ -252,7 +252,7 @@ async def _describe_source(run: VideoRun) -> dict[str, Any]:
     if run.kind == "file":
         path = Path(run.video.source or "")
         info = await checked_media(run, path, stage="metadata")
-        return {"title": path.stem, "duration": info.duration, "uploader": None,
+        return {"title": path.stem, "duration": info.duration_s, "uploader": None,
                 "filesize": path.stat().st_size, "source": run.label}
     page = await fetching.page_info(run.label, timeout_s=run.config.download_timeout_s,
                                     stage="metadata")
@@ -337,7 +337,7 @@ async def download(run: VideoRun) -> Write | None:
     info = await checked_media(run, run.files.source, stage="download")
     if run.kind == "youtube":  # YouTube's own duration stays, whatever the media stand-in
         return run.video_write(status="downloaded")
-    return run.video_write(status="downloaded", duration_s=info.duration)
+    return run.video_write(status="downloaded", duration_s=info.duration_s)
 
 
 _shared_work = SingleFlight()
@@ -353,7 +353,7 @@ async def speech_audio(run: VideoRun) -> Path:
     async def extract() -> Path:
         if not audio.exists():  # a killed run's leftover is in the video's folder: cleaned
             with atomic_output(audio, temp_dir=run.files.folder) as temp:
-                await extract_audio(run.files.source, temp, duration=run.video.duration_s)
+                await extract_audio(run.files.source, temp, duration_s=run.video.duration_s)
         return audio
 
     return await _shared_work.do(f"audio {audio}", extract)
