@@ -37,7 +37,7 @@ from opusclip_lib.workflow import (
 )
 from opusclip_lib.workflow.stages import clip_rows
 
-TINY = {"max_clip_seconds": 2.0, "clips": 2, "heartbeat_s": 0.2, "poll_s": 0.05}
+TINY = {"max_clip_s": 2.0, "clips": 2, "heartbeat_s": 0.2, "poll_s": 0.05}
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_clip_rows_keep_usable_distinct_spans_best_first() -> None:
              Highlight(start=60, end=60.5, title="too short", hook="h", virality_score=99),
              Highlight(start=120, end=130, title="past the end", hook="h", virality_score=90),
              Highlight(start=80, end=83, title="best", hook="h", virality_score=70)]
-    config = WorkflowConfig(max_clip_seconds=2.0)
+    config = WorkflowConfig(max_clip_s=2.0)
     rows = clip_rows(7, picks, transcript, config)
     assert [(r["title"], r["start_s"], r["end_s"], r["ranking"]) for r in rows] == [
         ("past the end", 120.0, 121.953, 1), ("best", 80.0, 82.0, 2), ("long", 10.0, 12.0, 3)]

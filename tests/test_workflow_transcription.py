@@ -31,7 +31,7 @@ from opusclip_lib.workflow import (
 )
 from tests.test_clip_command import web_server
 
-TINY = {"max_clip_seconds": 2.0, "clips": 1, "render": False, "voiceover": False,
+TINY = {"max_clip_s": 2.0, "clips": 1, "render": False, "voiceover": False,
         "heartbeat_s": 0.2, "poll_s": 0.05}
 
 

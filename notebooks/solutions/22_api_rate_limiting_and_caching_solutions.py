@@ -87,7 +87,7 @@ async def exercise_1_aiolimiter_burst(app: Any) -> None:
     first_429 = attempts.loc[attempts["status"] == 429, "start"].min()
     print(f"1. aiolimiter.AsyncLimiter({LIMIT}, {WINDOW:g}): {len(refused(results))} of 60 "
           f"refused, the first at {first_429:.2f} s")
-    ax = requests_per_window(attempts, limit=LIMIT, window=WINDOW)
+    ax = requests_per_window(attempts, limit=LIMIT, window_s=WINDOW)
     ax.set_title("AsyncLimiter(15, 1): a burst of 15, then 15/s on top")
     ax.figure.savefig(work_dir() / "22_aiolimiter_burst.png", dpi=100, bbox_inches="tight")
     plt.close(ax.figure)

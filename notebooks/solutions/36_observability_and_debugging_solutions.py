@@ -40,7 +40,7 @@ def quick_sandbox(scale: float = 0.05) -> SandboxConfig:
 
 async def batch(folder: Path, sandbox: SandboxConfig, *, recorder: MetricsRecorder | None = None,
                 cool_down_s: float | None = None, **options: Any) -> dict[str, int]:
-    workflow = WorkflowConfig(work_dir=folder / "work", clips=1, max_clip_seconds=1.0,
+    workflow = WorkflowConfig(work_dir=folder / "work", clips=1, max_clip_s=1.0,
                               render=False, poll_s=0.02, **options)
     async with connect(f"sqlite:///{folder / 'exercise.db'}", recorder=recorder) as db, \
             open_services(sandbox_endpoints(build_app(sandbox)), limits=UNLIMITED,

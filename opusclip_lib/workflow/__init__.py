@@ -11,7 +11,7 @@ DB -> download -> OpenAI transcription -> OpenAI highlights -> clip rows -> ffmp
 
     endpoints = sandbox_endpoints(build_app(SandboxConfig()))   # or endpoints_from_env()
     async with connect(url) as db, open_services(endpoints) as services:
-        job = await run_video(db, services, "opusSample1", WorkflowConfig(max_clip_seconds=3))
+        job = await run_video(db, services, "opusSample1", WorkflowConfig(max_clip_s=3))
         report = await run_batch(db, services, ids, WorkflowConfig(render=False),
                                  concurrency=8, recorder=recorder, progress=True)
         report.videos_per_min

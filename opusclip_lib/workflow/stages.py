@@ -382,16 +382,16 @@ async def transcribe(run: VideoRun) -> Write | None:
 def clip_rows(video_id: int, picks: Iterable[Highlight], transcript: Transcript,
               config: WorkflowConfig) -> list[dict[str, Any]]:
     """Usable clips from the LLM's picks, best first: inside the transcript, trimmed to
-    ``max_clip_seconds``, at least ``min_clip_seconds`` long, each span once."""
+    ``max_clip_s``, at least ``min_clip_s`` long, each span once."""
     rows: list[dict[str, Any]] = []
     spans: set[tuple[float, float]] = set()
     for pick in sorted(picks, key=lambda h: h.virality_score, reverse=True):
         start = round(pick.start, 3)
         end = min(pick.end, transcript.duration)
-        if config.max_clip_seconds is not None:
-            end = min(end, start + config.max_clip_seconds)
+        if config.max_clip_s is not None:
+            end = min(end, start + config.max_clip_s)
         end = round(end, 3)
-        if end - start < config.min_clip_seconds or (start, end) in spans:
+        if end - start < config.min_clip_s or (start, end) in spans:
             continue
         spans.add((start, end))
         rows.append({"video_id": video_id, "ranking": len(rows) + 1, "start_s": start,
@@ -419,7 +419,7 @@ async def analyze(run: VideoRun) -> Write | None:
     rows = clip_rows(run.video.id, picks, transcript, run.config)
     if not rows:
         raise NoHighlights(f"none of the {len(picks)} highlight(s) is a usable clip (at least "
-                           f"{run.config.min_clip_seconds:g} s inside the "
+                           f"{run.config.min_clip_s:g} s inside the "
                            f"{transcript.duration:g} s transcript)")
 
     async def write(ex: Executor) -> None:
