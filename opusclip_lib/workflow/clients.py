@@ -12,10 +12,10 @@ from typing import Generic, TypeVar
 
 from opusclip_lib.workflow.endpoints import PROVIDERS
 
-YouTubeT = TypeVar("YouTubeT", covariant=True)
-OpenAIT = TypeVar("OpenAIT", covariant=True)
-StabilityT = TypeVar("StabilityT", covariant=True)
-ElevenLabsT = TypeVar("ElevenLabsT", covariant=True)
+YouTubeT = TypeVar("YouTubeT")
+OpenAIT = TypeVar("OpenAIT")
+StabilityT = TypeVar("StabilityT")
+ElevenLabsT = TypeVar("ElevenLabsT")
 
 
 @dataclass(frozen=True, slots=True)
