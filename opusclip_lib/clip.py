@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--target", default="sandbox", help=TARGET_HELP)
     parser.add_argument("--database-url", help="default: OPUSCLIP_DATABASE_URL or SQLite")
     parser.add_argument("--work-dir", type=Path, help="artifacts (default work/workflow)")
-    parser.add_argument("--max-clip-seconds", type=float, help="trim each clip to this length")
+    parser.add_argument("--max-clip-seconds", dest="max_clip_s", type=float,
+                        help="trim each clip to this length")
     parser.add_argument("--max-duration", type=float, default=4 * 3600.0,
                         help="refuse a longer video (seconds)")
     parser.add_argument("--download-timeout", type=float, default=30.0,
@@ -76,7 +77,7 @@ def config_from(args: argparse.Namespace) -> WorkflowConfig:
     say = (lambda stage, message: None) if args.quiet else _say
     options = {"work_dir": args.work_dir} if args.work_dir else {}
     return WorkflowConfig(clips=args.clips, voiceover=args.voiceover,
-                          max_clip_seconds=args.max_clip_seconds,
+                          max_clip_s=args.max_clip_s,
                           max_duration_s=args.max_duration,
                           download_timeout_s=args.download_timeout,
                           transcribe_chunk_bytes=int(args.chunk_mb * 1024 * 1024),

@@ -27,8 +27,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -47,6 +45,7 @@ from opusclip_lib.cassettes import REDACTED, RecordMode, record_mode, use_casset
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import defaults_for
 from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, build_app
+from opusclip_lib.workflow import Services
 
 C = TypeVar("C", bound=APIClient)
 
@@ -58,96 +57,81 @@ DEFAULT_KEYS: dict[RecordMode, str | None] = {"none": REDACTED, "sandbox": SANDB
 """Replay sends the placeholder the cassettes hold; live reads each client's variable."""
 
 
-@dataclass(frozen=True, slots=True)
-class APIClients:
-    """The four open clients, and where their answers come from."""
-
-    youtube: YouTubeClient
-    openai: OpenAIClient
-    stability: StabilityClient
-    elevenlabs: ElevenLabsClient
-    mode: RecordMode
-    cassette: Path
-
-    def clients(self) -> dict[str, APIClient]:
-        return {provider: getattr(self, provider) for provider in CLIENTS}
-
-    def usage(self) -> pd.DataFrame:
-        """Calls, failures and units spent per provider so far in this block."""
-        return pd.DataFrame([
-            {"provider": provider, "calls": client.usage.calls,
-             "failures": client.usage.failures, "unit": client.usage.unit,
-             "spent": client.usage.cost}
-            for provider, client in self.clients().items()]).set_index("provider")
+def usage_table(services: Services) -> pd.DataFrame:
+    """Calls, failures and units spent per provider so far, one row each."""
+    return pd.DataFrame([
+        {"provider": provider, "calls": usage.calls, "failures": usage.failures,
+         "unit": usage.unit, "spent": usage.cost}
+        for provider, usage in services.usage().items()]).set_index("provider")
 
 
 class PacedTransport(httpx.AsyncBaseTransport):
-    """Waits ``seconds`` before ``inner`` answers: a replayed call then takes as long as the
+    """Waits ``delay_s`` before ``inner`` answers: a replayed call then takes as long as the
     sandbox took when it was recorded, so a replay keeps the concurrency of a real run (vcrpy
     answers at once, without ever suspending the task)."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, seconds: float) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, delay_s: float) -> None:
         self.inner = inner
-        self.seconds = seconds
+        self.delay_s = delay_s
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(self.seconds)
+        await asyncio.sleep(self.delay_s)
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
-def sandbox_config(latency: Mapping[str, float]) -> SandboxConfig:
-    """The sandbox a block records against: default limits, ``latency`` seconds per provider."""
+def recording_sandbox(latency_s: Mapping[str, float]) -> SandboxConfig:
+    """The sandbox a block records against: the default limits (unlike the unlimited
+    :func:`opusclip_lib.sandbox.endpoints.sandbox_config`), ``latency_s`` per provider."""
     sandbox = SandboxConfig()
-    for provider, seconds in latency.items():
+    for provider, seconds in latency_s.items():
         sandbox.set_latency(provider, seconds * 1000)
     return sandbox
 
 
 def _transport(mode: RecordMode, provider: str, app: Starlette | None,
-               seconds: float) -> httpx.AsyncBaseTransport | None:
+               delay_s: float) -> httpx.AsyncBaseTransport | None:
     """``None`` is the clients' default sender (aiohttp, or ``OPUSCLIP_HTTP_TRANSPORT``)."""
     if app is not None:
         return httpx.ASGITransport(app)
-    if mode == "none" and seconds > 0:
+    if mode == "none" and delay_s > 0:
         # The default sender cannot be wrapped; httpx-aiohttp's transport reaches vcrpy through
         # the same aiohttp patch, so the replay path is the default one plus the wait.
-        return PacedTransport(AiohttpTransport(limits=CLIENTS[provider].default_limits), seconds)
+        return PacedTransport(AiohttpTransport(limits=CLIENTS[provider].default_limits), delay_s)
     return None
 
 
 @asynccontextmanager
 async def api_clients(folder: str, name: str, *, recorder: Recorder | None = None,
-                      resilience: bool = False, latency: Mapping[str, float] | None = None,
-                      keys: Mapping[str, str] | None = None) -> AsyncIterator[APIClients]:
+                      resilience: bool = False, latency_s: Mapping[str, float] | None = None,
+                      keys: Mapping[str, str] | None = None) -> AsyncIterator[Services]:
     """Open the four clients on ``cassettes/<folder>/<name>.yaml`` (see the module docstring).
 
     ``recorder`` gets every HTTP call (and, with ``resilience=True``, each provider's
     :func:`~opusclip_lib.resilience.defaults_for` policy records its attempts too).
-    ``latency``: seconds each provider takes to answer, in the sandbox when recording and on
+    ``latency_s``: what each provider takes to answer, in the sandbox when recording and on
     replay, so the timing shape survives the cassette; live services take what they take.
     ``keys`` replaces a provider's key (an invalid one, to show the error).
     """
     mode = record_mode()
-    latency = latency or {}
+    latency_s = latency_s or {}
     chosen = {provider: (keys or {}).get(provider, DEFAULT_KEYS[mode]) for provider in CLIENTS}
     in_use = [key or os.environ.get(CLIENTS[provider].key_variable)
               for provider, key in chosen.items()]
-    app = build_app(sandbox_config(latency)) if mode == "sandbox" else None
+    app = build_app(recording_sandbox(latency_s)) if mode == "sandbox" else None
 
     def client(provider: str, client_class: type[C]) -> C:
         return client_class(
             chosen[provider], recorder=recorder,
             resilience=defaults_for(provider, recorder=recorder) if resilience else None,
-            transport=_transport(mode, provider, app, latency.get(provider, 0.0)))
+            transport=_transport(mode, provider, app, latency_s.get(provider, 0.0)))
 
-    with use_cassette(folder, name, mode=mode, secrets=in_use) as cassette:
+    with use_cassette(folder, name, mode=mode, secrets=in_use):
         async with AsyncExitStack() as stack:
             enter = stack.enter_async_context
-            yield APIClients(youtube=await enter(client("youtube", YouTubeClient)),
-                             openai=await enter(client("openai", OpenAIClient)),
-                             stability=await enter(client("stability", StabilityClient)),
-                             elevenlabs=await enter(client("elevenlabs", ElevenLabsClient)),
-                             mode=mode, cassette=Path(cassette.path))
+            yield Services(youtube=await enter(client("youtube", YouTubeClient)),
+                           openai=await enter(client("openai", OpenAIClient)),
+                           stability=await enter(client("stability", StabilityClient)),
+                           elevenlabs=await enter(client("elevenlabs", ElevenLabsClient)))

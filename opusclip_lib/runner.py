@@ -77,25 +77,25 @@ def kernel_config(socket_dir: str) -> Config:
     return Config(KernelManager={"transport": "ipc", "ip": os.path.join(socket_dir, "kernel")})
 
 
-def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout: int,
+def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout_s: int,
                     config: Config | None = None) -> NotebookClient:
     """A client that runs ``notebook`` in a fresh local kernel, in the notebook's own folder.
 
     Stream outputs are coalesced and their carriage returns applied, so a text progress bar
     (``tqdm``) is saved as its final line, not as every redraw."""
-    return NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    return NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
                           resources={"metadata": {"path": str(path.parent)}},
                           coalesce_streams=True, config=config or Config())
 
 
-def execute(path: Path, out_dir: Path, timeout: int) -> NotebookResult:
+def execute(path: Path, out_dir: Path, timeout_s: int) -> NotebookResult:
     """Run one notebook in a fresh kernel; a failing cell is reported, not raised."""
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     error = None
     short_tmp = "/tmp" if os.path.isdir("/tmp") else None
     with tempfile.TemporaryDirectory(prefix="oc-", dir=short_tmp) as socket_dir:
-        client = notebook_client(notebook, path, timeout, kernel_config(socket_dir))
+        client = notebook_client(notebook, path, timeout_s, kernel_config(socket_dir))
         try:
             client.execute()
         except CellExecutionError as exc:
@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="opusclip run", description=__doc__)
     parser.add_argument("--only", default="*", help="glob of notebook names, e.g. '1*'")
     parser.add_argument("--out", type=Path, default=config.PROJECT_ROOT / "build")
-    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    parser.add_argument("--timeout", dest="timeout_s", type=int, default=600,
+                        help="seconds per cell")
     parser.add_argument("--no-site", action="store_true", help="skip the static site")
     args = parser.parse_args(argv)
 
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     with tqdm(notebooks, unit="notebook") as bar:
         for path in bar:
             bar.set_postfix_str(path.stem)
-            result = execute(path, args.out, args.timeout)
+            result = execute(path, args.out, args.timeout_s)
             results.append(result)
             mark = "ok" if result.ok else f"FAILED ({result.error})"
             bar.write(f"{path.stem:<40} {result.seconds:6.1f} s  {mark}")

@@ -1,6 +1,6 @@
 """A *short*: the best moment of a video with a thumbnail and a voice-over, made by four API calls.
 
-Each step takes the open clients (:class:`opusclip_lib.offline.APIClients`) and a :class:`Short`,
+Each step takes the open clients (:class:`opusclip_lib.workflow.Services`) and a :class:`Short`,
 adds what its API answered and hands the short on, so the steps chain as pipeline stages with
 one concurrency bound each::
 
@@ -20,9 +20,8 @@ from typing import TypeVar
 from opusclip_lib.api import NotFoundError
 from opusclip_lib.api.models import Highlight, Video
 from opusclip_lib.media import Transcript, load_transcript, sample_transcript
-from opusclip_lib.offline import APIClients
 from opusclip_lib.pipelines import Stage
-from opusclip_lib.workflow.services import live
+from opusclip_lib.workflow.services import Services, live
 
 T = TypeVar("T")
 
@@ -64,7 +63,7 @@ def _after(value: T | None, step: str) -> T:
     return value
 
 
-async def fetch_video(api: APIClients, short: Short) -> Short:
+async def fetch_video(api: Services, short: Short) -> Short:
     """YouTube ``videos.list``: title, description, tags (1 quota unit)."""
     found = live(await api.youtube.videos([short.video_id]))
     if not found:
@@ -73,7 +72,7 @@ async def fetch_video(api: APIClients, short: Short) -> Short:
     return short
 
 
-async def pick_highlight(api: APIClients, short: Short) -> Short:
+async def pick_highlight(api: Services, short: Short) -> Short:
     """OpenAI structured output: the best of a few moments, with a title and a hook."""
     transcript = transcript_of(_after(short.video, "fetch_video"))
     picks = live(await api.openai.pick_highlights(transcript.segments, CANDIDATES))
@@ -81,7 +80,7 @@ async def pick_highlight(api: APIClients, short: Short) -> Short:
     return short
 
 
-async def make_thumbnail(api: APIClients, short: Short) -> Short:
+async def make_thumbnail(api: Services, short: Short) -> Short:
     """Stability Stable Image Core: a 16:9 thumbnail for the highlight's title."""
     highlight = _after(short.highlight, "pick_highlight")
     image = live(await api.stability.generate_core(
@@ -91,7 +90,7 @@ async def make_thumbnail(api: APIClients, short: Short) -> Short:
     return short
 
 
-async def record_voiceover(api: APIClients, short: Short) -> Short:
+async def record_voiceover(api: Services, short: Short) -> Short:
     """ElevenLabs text to speech: the hook, read by :data:`NARRATOR`."""
     highlight = _after(short.highlight, "pick_highlight")
     speech = live(await api.elevenlabs.text_to_speech(highlight.hook, NARRATOR,
@@ -100,14 +99,14 @@ async def record_voiceover(api: APIClients, short: Short) -> Short:
     return short
 
 
-STEPS: dict[str, Callable[[APIClients, Short], Awaitable[Short]]] = {
+STEPS: dict[str, Callable[[Services, Short], Awaitable[Short]]] = {
     "youtube": fetch_video, "openai": pick_highlight, "stability": make_thumbnail,
     "elevenlabs": record_voiceover,
 }
 """The steps in order, each named after the provider it calls."""
 
 
-def short_stages(api: APIClients, workers: Mapping[str, int]) -> list[Stage]:
+def short_stages(api: Services, workers: Mapping[str, int]) -> list[Stage]:
     """The four steps as pipeline stages, ``workers[provider]`` at a time (default 1)."""
     return [Stage(name, partial(step, api), workers=workers.get(name, 1))
             for name, step in STEPS.items()]

@@ -278,7 +278,7 @@ async def make_video(wav: Path, title: str, segments: list[dict], duration: floa
                  "-c:a", "aac", "-b:a", "48k", "-ar", "44100", "-t", f"{duration:.3f}",
                  "-movflags", "+faststart", "-map_metadata", "-1", "-fflags", "+bitexact",
                  "-flags:v", "+bitexact", "-flags:a", "+bitexact"],
-                output=temp.resolve(), duration=duration, on_progress=advance, cwd=workdir,
+                output=temp.resolve(), duration_s=duration, on_progress=advance, cwd=workdir,
             )
 
 
@@ -298,7 +298,7 @@ async def make_sample(speaker: Speaker, video_id: str) -> None:
                   "duration": duration, "segments": segments}
     sample_transcript(video_id).write_text(json.dumps(transcript, indent=1) + "\n")
     info = await probe(video)
-    print(f"{video}: {info.duration:.2f} s, {info.width}x{info.height}, "
+    print(f"{video}: {info.duration_s:.2f} s, {info.width}x{info.height}, "
           f"{video.stat().st_size / 1e6:.2f} MB; {len(segments)} sentences")
 
 

@@ -60,7 +60,7 @@ def other_tasks() -> set[asyncio.Task[Any]]:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_slow_answer_raises_the_typed_timeout(sandbox: SandboxURLs, transport: str) -> None:
     # A hang that ends when the client hangs up, so the server has nothing left to finish.
-    sandbox.sandbox.config.inject("youtube.videos.list", "timeout", hang_seconds=5)
+    sandbox.sandbox.config.inject("youtube.videos.list", "timeout", hang_s=5)
     recorder = Recorder()
     async with loopback_client(sandbox, transport, timeout=0.2, recorder=recorder) as yt:
         with pytest.raises(APITimeoutError) as caught:
@@ -89,7 +89,7 @@ async def test_a_refused_connection_raises_connection_error(transport: str) -> N
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_cancelling_mid_request_leaks_no_connection_or_task(sandbox: SandboxURLs,
                                                                   transport: str) -> None:
-    sandbox.sandbox.config.inject("youtube.videos.list", "timeout", hang_seconds=10, times=1)
+    sandbox.sandbox.config.inject("youtube.videos.list", "timeout", hang_s=10, times=1)
     one_connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     recorder = Recorder()
     async with loopback_client(sandbox, transport, limits=one_connection, recorder=recorder,

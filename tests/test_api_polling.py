@@ -52,7 +52,7 @@ def policy(clock: FakeClock, deadline_s: float = 60.0) -> PollPolicy:
 @pytest.fixture
 def config() -> SandboxConfig:
     config = SandboxConfig.unlimited()
-    config.stability.job_seconds = 0.0
+    config.stability.job_s = 0.0
     return config
 
 
@@ -84,7 +84,7 @@ async def test_a_finished_job_is_fetched_once(app):
 
 
 async def test_polls_back_off_until_the_job_is_ready(app, config):
-    config.stability.job_seconds = 3600
+    config.stability.job_s = 3600
     clock = FakeClock()
     jobs = app.state.sandbox.stability.jobs
     stats = PollStats()
@@ -108,7 +108,7 @@ async def test_polls_back_off_until_the_job_is_ready(app, config):
 
 
 async def test_past_the_deadline_the_error_keeps_the_id_and_resume_finishes(app, config):
-    config.stability.job_seconds = 3600
+    config.stability.job_s = 3600
     clock = FakeClock()
     jobs = app.state.sandbox.stability.jobs
     async with client(app) as sd:
@@ -136,7 +136,7 @@ async def test_a_transient_poll_failure_does_not_restart_the_job(app, config):
 
 
 async def test_a_rate_limited_poll_waits_at_least_what_the_server_asks(app, config):
-    config.inject("stability.results", "rate_limit", times=1, retry_after=3)
+    config.inject("stability.results", "rate_limit", times=1, retry_after_s=3)
     clock = FakeClock()
     async with client(app) as sd:
         generation_id = await sd.start_upscale(png(), "a sharper fox")
@@ -152,7 +152,7 @@ async def test_a_permanent_poll_failure_is_raised_at_once():
 
 
 async def test_cancelling_stops_the_polling(app, config):
-    config.stability.job_seconds = 3600
+    config.stability.job_s = 3600
     polling = asyncio.Event()
 
     async def park(seconds: float) -> None:

@@ -65,7 +65,7 @@ async def test_a_cut_stream_leaves_no_file_and_says_how_much_came(served, config
 
 
 async def test_a_stalled_audio_stream_times_out_between_chunks(served, config):
-    config.inject("elevenlabs.text_to_speech.stream", "stall", after_chunks=2, hang_seconds=60)
+    config.inject("elevenlabs.text_to_speech.stream", "stall", after_chunks=2, hang_s=60)
     async with ElevenLabsClient("xi-test", base_url=served.elevenlabs) as tts:
         with pytest.raises(StreamTimeoutError):
             async with asyncio.timeout(HANG_GUARD_S), tts.stream_speech(
@@ -154,7 +154,7 @@ async def test_a_server_side_failure_closes_with_1011(served, config, kind, afte
 
 
 async def test_a_stalled_websocket_times_out(served, config):
-    config.inject("elevenlabs.text_to_speech.websocket", "stall", after_chunks=1, hang_seconds=60)
+    config.inject("elevenlabs.text_to_speech.websocket", "stall", after_chunks=1, hang_s=60)
     async with ElevenLabsClient("xi-test", base_url=served.elevenlabs,
                                 output_format="pcm_16000") as tts:
         with pytest.raises(StreamTimeoutError):

@@ -183,7 +183,7 @@ async def test_an_error_before_the_first_byte_is_retried(served, config):
 
 
 async def test_a_stall_longer_than_the_chunk_timeout_raises_a_timeout(served, config):
-    config.inject("openai.chat.completions", "stall", after_chunks=3, hang_seconds=60)
+    config.inject("openai.chat.completions", "stall", after_chunks=3, hang_s=60)
     async with OpenAIClient("sk-test", base_url=served.openai) as ai:
         with pytest.raises(StreamTimeoutError, match="stalled") as caught:
             async with asyncio.timeout(HANG_GUARD_S), ai.stream_chat(

@@ -85,7 +85,7 @@ def test_medians_keep_the_middle_run_per_stack_and_level() -> None:
     runs.append(bench.Run("client", 10, 50, 1.0))
     middle = {(r.stack, r.concurrency): r.requests for r in bench.medians(runs)}
     assert middle == {("aiohttp", 10): 200, ("client", 10): 50}
-    table = bench.rows(bench.medians(runs), latency=0.05)
+    table = bench.rows(bench.medians(runs), latency_s=0.05)
     client = next(row for row in table if row["stack"] == "client")
     assert client["x_ideal"] == pytest.approx(50 / 200)
     assert client["x_aiohttp"] == pytest.approx(50 / 200)
@@ -110,13 +110,13 @@ async def test_api_charts_draw_recorded_events() -> None:
 
     figure = latency_histograms(http)
     assert figure.axes[-1].get_xscale() == "log"
-    assert throughput_over_time(http, bin_seconds=0.01).get_ylabel() == "calls / s"
-    assert error_rate_over_time(http, bin_seconds=0.01).get_ylim()[0] == 0
+    assert throughput_over_time(http, bin_s=0.01).get_ylabel() == "calls / s"
+    assert error_rate_over_time(http, bin_s=0.01).get_ylim()[0] == 0
     outcomes = call_outcomes(recorder.frame("attempt"))
     assert [label.get_text() for label in outcomes.get_yticklabels()] == ["ok", "500"]
     runs = pd.DataFrame({"stack": ["aiohttp", "aiohttp"], "concurrency": [1, 10],
                          "req_per_s": [19.0, 180.0]})
-    assert throughput_vs_concurrency(runs, latency=0.05).get_yscale() == "log"
+    assert throughput_vs_concurrency(runs, latency_s=0.05).get_yscale() == "log"
     sweep = pd.DataFrame({"concurrency": [1, 2, 4], "seconds": [1.0, 0.5, 0.26],
                           "ideal": [1.0, 2.0, 4.0]})
     assert len(speedup_vs_concurrency(sweep).get_lines()) == 2

@@ -36,9 +36,10 @@ from opusclip_lib.cassettes import (
     use_cassette,
 )
 from opusclip_lib.media import SAMPLE_VIDEO_ID, load_transcript, sample_transcript, sample_video
-from opusclip_lib.offline import APIClients, api_clients
+from opusclip_lib.offline import api_clients, usage_table
 from opusclip_lib.record_cassettes import record, sources
 from opusclip_lib.resilience import Resilience
+from opusclip_lib.workflow import Services
 from tests.audio_cuts import cut
 from tests.test_no_secrets import find_secrets
 
@@ -65,7 +66,7 @@ class Answers:
     voices: list[str]
 
 
-async def call_each_client(api: APIClients) -> Answers:
+async def call_each_client(api: Services) -> Answers:
     """One call of every client method the notebooks use."""
     videos = await api.youtube.videos([SAMPLE_VIDEO_ID])
     search = await api.youtube.search("asyncio", max_results=3)
@@ -100,7 +101,7 @@ async def test_each_client_replays_from_its_cassette(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(TRANSPORT_VARIABLE, transport)
     async with api_clients(FOLDER, "each_client") as api:
         answers = await call_each_client(api)
-        usage = api.usage()
+        usage = usage_table(api)
     assert answers.videos[0].snippet.title == "Async Python in Two Minutes"
     assert len(answers.found) == 3 and VOICE in answers.voices
     assert 1 <= len(answers.highlights) <= 2
@@ -117,8 +118,8 @@ async def test_binary_bodies_replay_byte_exact(monkeypatch: pytest.MonkeyPatch) 
         answers = await call_each_client(api)
     assert answers.image.image.startswith(b"\x89PNG\r\n\x1a\n")
     assert answers.speech.audio[:3] == b"ID3" or answers.speech.audio[:2] == b"\xff\xfb"
-    [png] = recorded_bodies(api.cassette, "/stable-image/generate/core")
-    [mp3, timed] = recorded_bodies(api.cassette, "/v1/text-to-speech/")
+    [png] = recorded_bodies(cassette_path(FOLDER, "each_client"), "/stable-image/generate/core")
+    [mp3, timed] = recorded_bodies(cassette_path(FOLDER, "each_client"), "/v1/text-to-speech/")
     assert hashlib.sha256(answers.image.image).digest() == hashlib.sha256(png).digest()
     assert answers.speech.audio == mp3
     assert answers.timed.audio == base64.b64decode(json.loads(timed)["audio_base64"])
@@ -133,11 +134,13 @@ async def test_a_multipart_audio_upload_replays_byte_exact(monkeypatch: pytest.M
     async with api_clients(FOLDER, "transcription") as api:
         heard = await api.openai.transcribe(audio, filename="await.mp3")
     assert [w.word for w in heard.words[:4]] == ["The", "keyword", "await", "marks"]
-    [recorded] = recorded_bodies(api.cassette, "/audio/transcriptions")
+    [recorded] = recorded_bodies(cassette_path(FOLDER, "transcription"),
+                                 "/audio/transcriptions")
     replayed = type(heard).model_validate_json(recorded)
     assert heard.model_dump_json(exclude={"request_id"}) == replayed.model_dump_json(
         exclude={"request_id"})
-    interactions = yaml.safe_load(api.cassette.read_text())["interactions"]
+    recorded_yaml = cassette_path(FOLDER, "transcription").read_text()
+    interactions = yaml.safe_load(recorded_yaml)["interactions"]
     [sent] = [i["request"]["body"] for i in interactions if "transcriptions" in i["request"]["uri"]]
     assert audio in (sent if isinstance(sent, bytes) else sent.encode("utf-8", "surrogateescape"))
 
@@ -262,11 +265,11 @@ async def test_an_api_error_is_recorded_and_replayed(monkeypatch: pytest.MonkeyP
 
 async def test_latency_paces_the_replay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Replay waits the recorded latency per call, so concurrent calls overlap as they did."""
-    latency = {"youtube": 0.2}
+    latency_s = {"youtube": 0.2}
     durations = []
     for mode in ("sandbox", "none"):
         use(monkeypatch, mode, tmp_path)
-        async with api_clients("paced", "three_calls", latency=latency) as api:
+        async with api_clients("paced", "three_calls", latency_s=latency_s) as api:
             started = time.perf_counter()
             async with asyncio.TaskGroup() as tasks:
                 for query in ("asyncio", "httpx", "sqlite"):

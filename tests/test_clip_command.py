@@ -106,7 +106,7 @@ async def assert_good_clips(out: Path, video_id: str, *, other: str) -> dict[str
         await run_ffmpeg(["-i", str(video), "-f", "null", "-"])  # decodes to the end
         info = await probe(video)
         assert info.width * 16 == info.height * 9
-        assert info.duration > 1.0
+        assert info.duration_s > 1.0
         length = clip["end_s"] - clip["start_s"]
         for start, end, text in cues(out / clip["files"]["srt"]["path"]):
             assert 0 <= start < end <= length + 1e-3

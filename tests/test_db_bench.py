@@ -54,7 +54,7 @@ def test_bench_writes_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 async def test_charts_draw_recorded_frames(tmp_path: Path) -> None:
     async with connect(f"sqlite:///{tmp_path}/charts.db") as db:
         cache = VideoCache(db, MemoryStore())
-        async with db.sample_pool(interval=0.005):
+        async with db.sample_pool(interval_s=0.005):
             await videos.insert_videos(db, bench.make_rows(20))
             ids = [row["youtube_id"] for row in bench.make_rows(20)]
             await asyncio.gather(*(cache.get(youtube_id) for youtube_id in ids * 3))

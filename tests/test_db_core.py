@@ -76,7 +76,7 @@ def test_placeholders_are_rewritten_outside_quotes_only() -> None:
                                  "sqlite:////proc/no/such/dir/x.db"])
 async def test_unreachable_database_raises_typed_error(url: str) -> None:
     with pytest.raises(OperationalError, match="cannot open a"):
-        async with connect(url, acquire_timeout=2):
+        async with connect(url, acquire_timeout_s=2):
             pass
 
 
@@ -303,7 +303,7 @@ async def test_a_connection_cannot_be_shared_between_tasks(db: Database) -> None
 
 
 async def test_pool_acquire_times_out(db_url: str) -> None:
-    async with connect(db_url, max_size=1, acquire_timeout=0.2) as small:
+    async with connect(db_url, max_size=1, acquire_timeout_s=0.2) as small:
         async with small.acquire():
             with pytest.raises(PoolTimeout, match="max_size=1"):
                 async with small.acquire():
@@ -352,7 +352,7 @@ async def test_every_query_is_recorded(db: Database) -> None:
 
 async def test_pool_sampler_records_usage(db: Database) -> None:
     db.recorder.clear()
-    async with db.sample_pool(interval=0.01), db.acquire(), db.acquire():
+    async with db.sample_pool(interval_s=0.01), db.acquire(), db.acquire():
         await asyncio.sleep(0.05)
     samples = db.recorder.frame("pool")
     assert len(samples) >= 3

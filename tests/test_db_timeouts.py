@@ -24,5 +24,5 @@ async def test_connect_hands_the_deadlines_to_the_backend(tmp_path: Path) -> Non
 
 async def test_acquire_timeout_sets_acquire_s(tmp_path: Path) -> None:
     async with connect(f"sqlite:///{tmp_path}/t.db", timeouts=Timeouts(acquire_s=3),
-                       acquire_timeout=0.5) as db:
+                       acquire_timeout_s=0.5) as db:
         assert db.timeouts.acquire_s == 0.5

@@ -45,7 +45,7 @@ def _ffmpeg_children() -> list[psutil.Process]:
 async def test_progress_increases_and_ends_done(tmp_path: Path) -> None:
     seen: list[Progress] = []
     with atomic_output(tmp_path / "pattern.mp4") as temp:
-        await run_ffmpeg(_test_pattern(1.5), output=temp, duration=1.5, on_progress=seen.append)
+        await run_ffmpeg(_test_pattern(1.5), output=temp, duration_s=1.5, on_progress=seen.append)
 
     assert len(seen) >= 2
     assert [p.seconds for p in seen] == sorted(p.seconds for p in seen)
@@ -100,7 +100,7 @@ async def test_process_ignoring_terminate_is_killed_after_grace_period() -> None
     stubborn = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
                 "signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"]
     began = time.perf_counter()
-    async with spawn(stubborn, grace_period=0.3) as process:
+    async with spawn(stubborn, grace_s=0.3) as process:
         assert process.stdout is not None
         await process.stdout.readline()
     assert process.returncode == -9

@@ -37,9 +37,9 @@ async def test_clip_is_cut_to_the_window_in_9_by_16(tmp_path: Path, reframe: str
     clip = await render_clip(sample_video(), tmp_path / "clip.mp4", START, END, reframe=reframe)
 
     info = await probe(clip.path)
-    assert info.duration == pytest.approx(END - START, abs=0.1)
+    assert info.duration_s == pytest.approx(END - START, abs=0.1)
     assert (info.width, info.height) == (360, 640) and info.has_audio
-    assert clip.duration == info.duration and clip.captions == 0
+    assert clip.duration_s == info.duration_s and clip.captions == 0
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
@@ -101,4 +101,4 @@ async def test_voiceover_replaces_the_sound_and_keeps_the_length(tmp_path: Path)
 
     info = await probe(dubbed)
     assert info.has_audio and (info.width, info.height) == (360, 640)
-    assert info.duration == pytest.approx(END - START, abs=0.1)
+    assert info.duration_s == pytest.approx(END - START, abs=0.1)

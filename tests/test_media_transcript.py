@@ -28,11 +28,11 @@ def transcript():
 
 async def test_sample_video_matches_its_transcript(transcript) -> None:
     info = await probe(sample_video())
-    assert 60 <= info.duration <= 180
+    assert 60 <= info.duration_s <= 180
     assert (info.width, info.height) == (640, 360) and info.has_audio
     assert sample_video().stat().st_size < 3_000_000
     assert transcript.video_id == SAMPLE_VIDEO_ID and transcript.title == SAMPLE_TITLE
-    assert transcript.duration == pytest.approx(info.duration, abs=0.1)
+    assert transcript.duration == pytest.approx(info.duration_s, abs=0.1)
 
 
 def test_transcript_words_are_timed_in_order(transcript) -> None:
@@ -89,5 +89,5 @@ def test_parse_probe_reads_the_header_ffmpeg_prints() -> None:
   Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 44100 Hz, mono, fltp, 56 kb/s (default)
 At least one output file must be specified"""
     info = parse_probe(sample_video(), report)
-    assert (info.duration, info.width, info.height, info.fps, info.has_audio) == (
+    assert (info.duration_s, info.width, info.height, info.fps, info.has_audio) == (
         62.5, 360, 640, 29.97, True)

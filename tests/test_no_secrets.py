@@ -85,7 +85,7 @@ async def test_logs_at_debug_hold_no_key(monkeypatch: pytest.MonkeyPatch, tmp_pa
             services = Services(**clients, youtube_media=sample_media)  # offline: no download
             job = await run_video(db, services, "opusSample1",
                                   WorkflowConfig(work_dir=tmp_path / "work", clips=1,
-                                                 max_clip_seconds=1.0, poll_s=0.05))
+                                                 max_clip_s=1.0, poll_s=0.05))
         log = logging.getLogger("opusclip_lib.canary")
         log.debug("key %s", CANARY_KEYS["OPENAI_API_KEY"],
                   extra={"api_key": CANARY_KEYS["STABILITY_API_KEY"],

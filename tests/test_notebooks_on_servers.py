@@ -23,4 +23,5 @@ RUNS = [(path, backend) for path in discover("1*") for backend in ("postgres", "
 def test_notebook_runs_on_server(path, backend, monkeypatch) -> None:
     monkeypatch.setenv("OPUSCLIP_DATABASE_URL", require_server(backend))
     notebook = nbformat.read(path, as_version=4)
-    notebook_client(notebook, path, timeout=300).execute()  # a failing cell raises, with its traceback
+    # a failing cell raises, with its traceback
+    notebook_client(notebook, path, timeout_s=300).execute()

@@ -55,7 +55,7 @@ from opusclip_lib.workflow import (
 )
 from tests.conftest import overdue_job
 
-TINY = {"max_clip_seconds": 2.0, "clips": 2, "heartbeat_s": 0.2, "poll_s": 0.05}
+TINY = {"max_clip_s": 2.0, "clips": 2, "heartbeat_s": 0.2, "poll_s": 0.05}
 JOB_FIELDS = ("job_id", "video_id", "stage", "attempt")
 
 

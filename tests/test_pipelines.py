@@ -203,7 +203,7 @@ async def test_pipeline_queues_apply_backpressure_to_the_source() -> None:
 
 async def test_pipeline_runs_the_video_workflow_with_a_fan_out_stage() -> None:
     def quick(func: Callable[..., Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
-        return functools.partial(func, base=0.002)
+        return functools.partial(func, base_s=0.002)
 
     async def video_ids() -> AsyncIterator[int]:
         for video_id in range(12):
@@ -229,7 +229,7 @@ async def test_pipeline_runs_the_video_workflow_with_a_fan_out_stage() -> None:
 async def test_recorder_gets_one_task_event_per_call_with_its_slot() -> None:
     recorder = Recorder()
     with pytest.raises(simulated.VideoNotFound):
-        await map_bounded(functools.partial(simulated.fetch_metadata, base=0.001),
+        await map_bounded(functools.partial(simulated.fetch_metadata, base_s=0.001),
                           [11, 12, 404], limit=2, recorder=recorder)
     tasks = recorder.frame("task")
     assert set(tasks["name"]) == {"fetch_metadata"}
@@ -240,7 +240,7 @@ async def test_recorder_gets_one_task_event_per_call_with_its_slot() -> None:
 
 async def test_fan_out_returns_each_branch_by_name() -> None:
     result = await fan_out(7, {"transcript": simulated.transcribe,
-                               "scenes": functools.partial(simulated.detect_scenes, base=0.001),
+                               "scenes": functools.partial(simulated.detect_scenes, base_s=0.001),
                                "thumbnail": simulated.make_thumbnail})
     assert result == {"transcript": simulated.Transcript(7, words=2 * 79),
                       "scenes": [0.0, 45.0], "thumbnail": "thumbnails/7.jpg"}

@@ -66,7 +66,8 @@ async def recorder() -> Recorder:
 
 
 def test_requests_per_window_shows_the_limit(recorder: Recorder) -> None:
-    ax = requests_per_window(recorder.frame("attempt"), limit=20, window=0.1, provider="stability")
+    ax = requests_per_window(recorder.frame("attempt"), limit=20, window_s=0.1,
+                             provider="stability")
     counts = ax.lines[0].get_ydata()
     assert 0 < max(counts) <= 20
     assert ax.lines[1].get_ydata()[0] == 20  # the limit line

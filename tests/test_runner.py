@@ -21,13 +21,13 @@ def test_execute_writes_notebook_html_and_figures(tmp_path) -> None:
     for sub in ("notebooks", "figures"):
         (out / sub).mkdir(parents=True)
     code = "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n%matplotlib inline\nplt.plot([1, 2]); plt.show()"
-    result = runner.execute(_notebook(tmp_path, "00_tiny.ipynb", code), out, timeout=60)
+    result = runner.execute(_notebook(tmp_path, "00_tiny.ipynb", code), out, timeout_s=60)
     assert result.ok and result.title == "A tiny notebook"
     assert (out / "notebooks" / "00_tiny.ipynb").exists()
     assert (out / "notebooks" / "00_tiny.html").exists()
     assert [p.name for p in result.figures] == ["00_tiny_01.png"]
 
-    failing = runner.execute(_notebook(tmp_path, "01_fail.ipynb", "1 / 0"), out, timeout=60)
+    failing = runner.execute(_notebook(tmp_path, "01_fail.ipynb", "1 / 0"), out, timeout_s=60)
     assert not failing.ok and "ZeroDivisionError" in failing.error
 
     index = runner.write_index([result, failing], out, "postgresql://me:secret@db/test")
@@ -50,7 +50,7 @@ def test_kernels_talk_over_unix_sockets_not_loopback_tcp(tmp_path, capfd) -> Non
     for sub in ("notebooks", "figures"):
         (out / sub).mkdir(parents=True)
     code = "import json, ipykernel\nprint(json.load(open(ipykernel.get_connection_file()))['transport'])"
-    result = runner.execute(_notebook(tmp_path, "00_transport.ipynb", code), out, timeout=60)
+    result = runner.execute(_notebook(tmp_path, "00_transport.ipynb", code), out, timeout_s=60)
     assert result.ok, result.error
     executed = nbformat.read(out / "notebooks" / "00_transport.ipynb", as_version=4)
     assert executed.cells[1].outputs[0]["text"].strip() == "ipc"
@@ -64,7 +64,7 @@ def test_execute_saves_a_text_progress_bar_as_its_last_state(tmp_path) -> None:
     code = ("import sys, time\nfor n in range(3):\n"
             "    sys.stderr.write(f'\\rdone {n}/2'); sys.stderr.flush(); time.sleep(0.05)\n"
             "_ = sys.stderr.write('\\n')")
-    result = runner.execute(_notebook(tmp_path, "02_bar.ipynb", code), out, timeout=60)
+    result = runner.execute(_notebook(tmp_path, "02_bar.ipynb", code), out, timeout_s=60)
     assert result.ok
     saved = nbformat.read(out / "notebooks" / "02_bar.ipynb", as_version=4)
     outputs = saved.cells[1].outputs

@@ -62,7 +62,7 @@ DURATION = re.compile(r"^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 @pytest.fixture
 async def sandbox():
     config = SandboxConfig.unlimited()
-    config.stability.job_seconds = 0
+    config.stability.job_s = 0
     async with clients(build_app(config)) as opened:
         yield opened
 
@@ -199,7 +199,7 @@ async def test_stability_job_shapes_follow_behaviour_md(sandbox):
 
 async def test_stability_in_progress_answer_is_202_with_its_status():
     config = SandboxConfig.unlimited()
-    config.stability.job_seconds = 3600
+    config.stability.job_s = 3600
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16)).save(buffer, format="PNG")
     async with clients(build_app(config)) as api:

@@ -110,7 +110,7 @@ async def test_errors_keyless_unknown_voice_and_fastapi_422(sandbox):
 
 async def test_concurrency_over_the_plan_queues_briefly_then_429(config, sandbox):
     config.elevenlabs.plan = "free"
-    config.elevenlabs.queue_seconds = 0.05
+    config.elevenlabs.queue_s = 0.05
     config.set_latency("elevenlabs", Latency.fixed(300))
     responses = await asyncio.gather(*(
         sandbox.elevenlabs.post(f"/v1/text-to-speech/{RACHEL}", params={
@@ -120,7 +120,7 @@ async def test_concurrency_over_the_plan_queues_briefly_then_429(config, sandbox
     assert busy.json()["detail"]["status"] == "too_many_concurrent_requests"
     assert {r.headers.get("maximum-concurrent-requests") for r in responses
             if r.status_code == 200} == {"2"}
-    config.elevenlabs.queue_seconds = 1.0
+    config.elevenlabs.queue_s = 1.0
     queued = await asyncio.gather(*(
         sandbox.elevenlabs.post(f"/v1/text-to-speech/{RACHEL}", params={
             "output_format": "pcm_8000"}, json={"text": f"clip {n}"}) for n in range(3)))

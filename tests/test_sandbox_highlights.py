@@ -136,7 +136,7 @@ def test_the_request_is_read_from_the_task():
 async def test_the_clients_helpers_read_as_sense_through_the_sandbox():
     app = build_app(SandboxConfig())
     async with OpenAIClient("sk-test", transport=httpx.ASGITransport(app)) as ai:
-        picks = await ai.pick_highlights(GARDEN, 3, min_seconds=10, max_seconds=30)
+        picks = await ai.pick_highlights(GARDEN, 3, min_s=10, max_s=30)
         titles = await ai.suggest_titles(GARDEN, 4)
         caption = await ai.write_caption(GARDEN, max_characters=120)
         tags = await ai.suggest_hashtags(GARDEN, 3)

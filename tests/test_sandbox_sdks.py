@@ -166,7 +166,7 @@ async def test_openai_errors_are_the_sdks_own_exceptions(served):
 
 
 async def test_openai_sdk_retries_a_rate_limit_using_retry_after_ms(ai, config):
-    fault = config.inject("openai.chat.completions", "rate_limit", times=2, retry_after=0.01)
+    fault = config.inject("openai.chat.completions", "rate_limit", times=2, retry_after_s=0.01)
     completion = await ai.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert completion.choices[0].message.content
     assert fault.times == 0
@@ -213,7 +213,7 @@ async def test_elevenlabs_errors_carry_their_status(served, eleven):
 
 
 async def test_elevenlabs_sdk_retries_when_the_system_is_busy(eleven, config):
-    fault = config.inject("elevenlabs.voices.list", "rate_limit", times=1, retry_after=0)
+    fault = config.inject("elevenlabs.voices.list", "rate_limit", times=1, retry_after_s=0)
     voices = await eleven.voices.get_all()
     assert voices.voices
     assert fault.times == 0

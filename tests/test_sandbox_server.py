@@ -67,20 +67,20 @@ async def test_latency_applies_per_endpoint(config, sandbox):
 
 
 def test_latency_distributions_are_seeded_and_bounded():
-    first = Latency.lognormal(50, 0.5, seed=3).sample_seconds()
+    first = Latency.lognormal(50, 0.5, seed=3).sample_s()
     samples = Latency.lognormal(50, 0.5, seed=3)
-    again = [samples.sample_seconds() for _ in range(200)]
+    again = [samples.sample_s() for _ in range(200)]
     assert first == again[0] and len(set(again)) > 100
     assert 0.03 < sorted(again)[100] < 0.07  # median near 50 ms
     uniform = Latency.uniform(10, 20, seed=1)
-    assert all(0.01 <= uniform.sample_seconds() <= 0.02 for _ in range(100))
-    assert Latency.fixed(5).sample_seconds() == 0.005
+    assert all(0.01 <= uniform.sample_s() <= 0.02 for _ in range(100))
+    assert Latency.fixed(5).sample_s() == 0.005
     with pytest.raises(ValidationError):
         SandboxConfig(latency={"openai.chat": Latency.fixed(1)})
 
 
 async def test_rate_limit_fault_for_the_next_n_requests(config, sandbox):
-    fault = config.inject("openai", "rate_limit", times=2, retry_after=1.5)
+    fault = config.inject("openai", "rate_limit", times=2, retry_after_s=1.5)
     first, second, third = [await sandbox.openai.post("/chat/completions", json=CHAT)
                             for _ in range(3)]
     assert [first.status_code, second.status_code, third.status_code] == [429, 429, 200]
@@ -134,16 +134,16 @@ async def test_malformed_fault_truncates_a_200_body(config, sandbox):
 
 
 async def test_timeout_fault_hangs_then_answers_504(config, sandbox):
-    config.inject("elevenlabs", "timeout", times=1, hang_seconds=0.2)
+    config.inject("elevenlabs", "timeout", times=1, hang_s=0.2)
     started = time.perf_counter()
     response = await sandbox.elevenlabs.get("/v1/voices")
     assert response.status_code == 504 and time.perf_counter() - started >= 0.2
 
 
 async def test_timeout_fault_over_http_trips_the_client_timeout_and_shuts_down(config):
-    config.inject("openai", "timeout", hang_seconds=30)
+    config.inject("openai", "timeout", hang_s=30)
     async with serve(config) as urls:
-        async with clients(urls, timeout=0.3) as api:
+        async with clients(urls, timeout_s=0.3) as api:
             with pytest.raises(httpx.ReadTimeout):
                 await api.openai.post("/chat/completions", json=CHAT)
         stopping = time.perf_counter()

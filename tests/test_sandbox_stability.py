@@ -114,7 +114,7 @@ async def test_credits_run_out_with_402_and_ultra_costs_more(config, sandbox):
 
 async def test_rate_limit_then_timeout_for_the_key(config, sandbox):
     config.stability.requests_per_window = 3
-    config.stability.timeout_seconds = 0.3
+    config.stability.block_s = 0.3
     statuses = [(await generate(sandbox, prompt="x")).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     blocked = await generate(sandbox, prompt="x")

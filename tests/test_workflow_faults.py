@@ -257,7 +257,7 @@ def one_second_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 async def test_a_one_second_video_fails_as_a_media_error_naming_the_stage(
         db: Database, tmp_path: Path, one_second_video: Path) -> None:
-    config = WorkflowConfig(work_dir=tmp_path / "work", max_clip_seconds=2.0, clips=2,
+    config = WorkflowConfig(work_dir=tmp_path / "work", max_clip_s=2.0, clips=2,
                             heartbeat_s=0.2, poll_s=0.02)
     endpoints = dataclasses.replace(sandbox(), youtube_media=lambda _: one_second_video)
     async with quick_retries(endpoints) as services:

@@ -38,7 +38,7 @@ from opusclip_lib.workflow import (
 from tests.media_files import corrupt_mp4, silent_video
 
 VIDEOS = ["opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb"]
-TINY = {"max_clip_seconds": 2.0, "clips": 2, "heartbeat_s": 0.2, "stale_after_s": 1.0,
+TINY = {"max_clip_s": 2.0, "clips": 2, "heartbeat_s": 0.2, "stale_after_s": 1.0,
         "retry_backoff_s": 0.05, "poll_s": 0.05}
 
 

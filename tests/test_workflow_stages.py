@@ -37,7 +37,7 @@ from opusclip_lib.workflow import (
 )
 from opusclip_lib.workflow.stages import clip_rows
 
-TINY = {"max_clip_seconds": 2.0, "clips": 2, "heartbeat_s": 0.2, "poll_s": 0.05}
+TINY = {"max_clip_s": 2.0, "clips": 2, "heartbeat_s": 0.2, "poll_s": 0.05}
 
 
 @pytest.fixture
@@ -93,10 +93,10 @@ async def test_one_video_end_to_end(db: Database, services: Services, tmp_path: 
         assert clip.end_s - clip.start_s <= 2.0 and clip.hook and clip.transcript
         rendered = await probe(clip.clip_path)
         assert (rendered.width, rendered.height) == (360, 640)
-        assert abs(rendered.duration - (clip.end_s - clip.start_s)) < 0.15
+        assert abs(rendered.duration_s - (clip.end_s - clip.start_s)) < 0.15
         assert Path(clip.thumbnail_path).read_bytes().startswith(b"\x89PNG")
         voiced = await probe(clip.voiceover_path)
-        assert voiced.has_audio and abs(voiced.duration - rendered.duration) < 0.15
+        assert voiced.has_audio and abs(voiced.duration_s - rendered.duration_s) < 0.15
         with wave.open(str(VideoFiles.of(config.work_dir, "opusSample1").clip(clip.id).voice)
                        ) as audio:
             assert audio.getframerate() == 22_050 and audio.getnframes() > 0
@@ -175,7 +175,7 @@ def test_clip_rows_keep_usable_distinct_spans_best_first() -> None:
              Highlight(start=60, end=60.5, title="too short", hook="h", virality_score=99),
              Highlight(start=120, end=130, title="past the end", hook="h", virality_score=90),
              Highlight(start=80, end=83, title="best", hook="h", virality_score=70)]
-    config = WorkflowConfig(max_clip_seconds=2.0)
+    config = WorkflowConfig(max_clip_s=2.0)
     rows = clip_rows(7, picks, transcript, config)
     assert [(r["title"], r["start_s"], r["end_s"], r["ranking"]) for r in rows] == [
         ("past the end", 120.0, 121.953, 1), ("best", 80.0, 82.0, 2), ("long", 10.0, 12.0, 3)]

@@ -31,7 +31,7 @@ from opusclip_lib.workflow import (
 )
 from tests.test_clip_command import web_server
 
-TINY = {"max_clip_seconds": 2.0, "clips": 1, "render": False, "voiceover": False,
+TINY = {"max_clip_s": 2.0, "clips": 1, "render": False, "voiceover": False,
         "heartbeat_s": 0.2, "poll_s": 0.05}
 
 
@@ -58,7 +58,7 @@ def test_stitching_offsets_each_chunk_and_restores_punctuation() -> None:
     parts = [(Chunk(1, 10.0, 20.0), heard([("See", 0.5, 0.8), ("you", 0.9, 1.2)], "See you.")),
              (Chunk(0, 0.0, 10.0), heard([("Hi", 0.1, 0.3), ("there", 0.4, 0.7)],
                                          "Hi there."))]
-    transcript = stitch(parts, video_id="v", title="t", duration=20.0)
+    transcript = stitch(parts, video_id="v", title="t", duration_s=20.0)
     assert [s.text for s in transcript.segments] == ["Hi there.", "See you."]
     assert [(w.start, w.end) for w in transcript.segments[1].words] == [(10.5, 10.8),
                                                                          (10.9, 11.2)]

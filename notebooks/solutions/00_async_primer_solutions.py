@@ -14,13 +14,13 @@ from typing import Any
 
 from opusclip_lib.observability import slow_callbacks
 from opusclip_lib.pipelines import Stage, map_bounded, run_pipeline
-from opusclip_lib.pipelines.simulated import VideoNotFound, fetch_metadata, latency, transcribe
+from opusclip_lib.pipelines.simulated import VideoNotFound, fetch_metadata, latency_s, transcribe
 
 
 async def exercise_1_predict_then_measure() -> None:
     """Predict: about sum(latencies) / limit, but never less than the slowest single fetch."""
     video_ids = range(1, 31)
-    latencies = [latency(v, 0.1) for v in video_ids]
+    latencies = [latency_s(v, 0.1) for v in video_ids]
     for limit in (1, 3, 10):
         predicted = max(sum(latencies) / limit, max(latencies))
         start = time.perf_counter()

@@ -70,7 +70,7 @@ async def exercise_2_get_or_create(db: Database) -> None:
 
 
 async def exercise_3_run_out_of_connections() -> None:
-    async with connect(max_size=2, acquire_timeout=0.2) as small:
+    async with connect(max_size=2, acquire_timeout_s=0.2) as small:
         async with small.acquire():
             async with small.acquire():
                 try:

@@ -107,7 +107,7 @@ async def exercise_2_unknown_videos(db: Database) -> None:
 async def exercise_3_pool_timeouts() -> None:
     hold_s, timeout_s, max_size, burst = 0.02, 0.1, 2, 64
     async with connect(config.database_url(), min_size=1, max_size=max_size,
-                       acquire_timeout=timeout_s, migrate=False) as pool:
+                       acquire_timeout_s=timeout_s, migrate=False) as pool:
 
         async def request(_: int) -> str:
             try:

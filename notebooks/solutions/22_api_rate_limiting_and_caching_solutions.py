@@ -50,8 +50,8 @@ def make_app() -> tuple[Any, list[str]]:
     """The sandbox as in the notebook, and the ids of its 200 videos."""
     config = SandboxConfig()
     config.stability.requests_per_window = LIMIT
-    config.stability.window_seconds = WINDOW
-    config.stability.timeout_seconds = 6.0
+    config.stability.window_s = WINDOW
+    config.stability.block_s = 6.0
     config.stability.long_side_px = 16
     config.set_latency("stability.generate", 100)
     config.set_latency("youtube.videos.list", 20)
@@ -87,7 +87,7 @@ async def exercise_1_aiolimiter_burst(app: Any) -> None:
     first_429 = attempts.loc[attempts["status"] == 429, "start"].min()
     print(f"1. aiolimiter.AsyncLimiter({LIMIT}, {WINDOW:g}): {len(refused(results))} of 60 "
           f"refused, the first at {first_429:.2f} s")
-    ax = requests_per_window(attempts, limit=LIMIT, window=WINDOW)
+    ax = requests_per_window(attempts, limit=LIMIT, window_s=WINDOW)
     ax.set_title("AsyncLimiter(15, 1): a burst of 15, then 15/s on top")
     ax.figure.savefig(work_dir() / "22_aiolimiter_burst.png", dpi=100, bbox_inches="tight")
     plt.close(ax.figure)

@@ -63,7 +63,7 @@ async def exercise_1_better_loop(config: SandboxConfig, yt: YouTubeClient, ids: 
     _, attempts = await with_retries(lambda: yt.videos_page([ids[0]]))
     assert attempts == 3, attempts
     print(f"1. two 500s, then success after {attempts} attempts")
-    config.inject("youtube.videos.list", "rate_limit", times=1, retry_after=30)
+    config.inject("youtube.videos.list", "rate_limit", times=1, retry_after_s=30)
     try:
         await with_retries(lambda: yt.videos_page([ids[0]]))
     except RetryBudgetExceeded as error:

@@ -15,18 +15,19 @@ import time
 from functools import partial
 
 from opusclip_lib.api import NotFoundError
-from opusclip_lib.offline import APIClients, api_clients
+from opusclip_lib.offline import api_clients
 from opusclip_lib.pipelines import Stage, run_pipeline
 from opusclip_lib.shorts import Short, fetch_video, make_thumbnail, record_voiceover, short_stages
+from opusclip_lib.workflow import Services
 
 FOLDER = "24_api_video_pipeline_solutions"
 VIDEO_IDS = ["opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb", "cpCGybY9lMR"]
-LATENCY = {"youtube": 0.2, "openai": 0.8, "stability": 1.2, "elevenlabs": 0.6}
+LATENCY_S = {"youtube": 0.2, "openai": 0.8, "stability": 1.2, "elevenlabs": 0.6}
 WORKERS = {"youtube": 1, "openai": 2, "stability": 2, "elevenlabs": 2}
 
 
 async def exercise_1_batch_the_youtube_stage() -> None:
-    async with api_clients(FOLDER, "exercise_1", latency=LATENCY) as api:
+    async with api_clients(FOLDER, "exercise_1", latency_s=LATENCY_S) as api:
         videos = await api.youtube.videos(VIDEO_IDS)  # one videos.list call for up to 50 ids
         shorts = [Short(video.id, video=video) for video in videos]
         done = await run_pipeline(shorts, short_stages(api, WORKERS)[1:])  # from OpenAI on
@@ -46,17 +47,17 @@ async def exercise_2_move_the_bottleneck() -> None:
     # 4 workers: 0.3 s per video; now OpenAI (0.8 s / 2 = 0.4 s per video) is the bottleneck
     for workers in (1, 2, 4):
         # The three runs make the same requests, so one cassette answers all of them.
-        async with api_clients(FOLDER, "exercise_2", latency=LATENCY) as api:
+        async with api_clients(FOLDER, "exercise_2", latency_s=LATENCY_S) as api:
             started = time.perf_counter()
             await run_pipeline([Short(video_id) for video_id in VIDEO_IDS],
                                short_stages(api, {**WORKERS, "stability": workers}))
             elapsed_s = time.perf_counter() - started
             print(f"{workers} Stability worker(s): {elapsed_s:.1f} s")
             if workers == 1:  # one worker makes the four Stability calls one after another
-                assert elapsed_s >= len(VIDEO_IDS) * LATENCY["stability"], elapsed_s
+                assert elapsed_s >= len(VIDEO_IDS) * LATENCY_S["stability"], elapsed_s
 
 
-async def thumbnail_and_voiceover(api: APIClients, short: Short) -> Short:
+async def thumbnail_and_voiceover(api: Services, short: Short) -> Short:
     """Both need only the highlight, so they can run at the same time."""
     async with asyncio.TaskGroup() as group:
         group.create_task(make_thumbnail(api, short))
@@ -65,7 +66,7 @@ async def thumbnail_and_voiceover(api: APIClients, short: Short) -> Short:
 
 
 async def exercise_3_thumbnail_and_voiceover_at_once() -> None:
-    async with api_clients(FOLDER, "exercise_3", latency=LATENCY) as api:
+    async with api_clients(FOLDER, "exercise_3", latency_s=LATENCY_S) as api:
         stages = [*short_stages(api, WORKERS)[:2],
                   Stage("media", partial(thumbnail_and_voiceover, api), workers=2)]
         started = time.perf_counter()
@@ -79,7 +80,7 @@ async def exercise_3_thumbnail_and_voiceover_at_once() -> None:
 async def exercise_4_a_video_that_is_gone() -> None:
     dropped: list[str] = []
 
-    async def fetch_or_drop(api: APIClients, short: Short) -> list[Short]:
+    async def fetch_or_drop(api: Services, short: Short) -> list[Short]:
         try:
             return [await fetch_video(api, short)]
         except NotFoundError:
@@ -87,7 +88,7 @@ async def exercise_4_a_video_that_is_gone() -> None:
             return []  # with fan_out=True, an empty list sends nothing downstream
 
     ids = [*VIDEO_IDS[:2], "doesNotExis"]
-    async with api_clients(FOLDER, "exercise_4", latency=LATENCY) as api:
+    async with api_clients(FOLDER, "exercise_4", latency_s=LATENCY_S) as api:
         stages = [Stage("youtube", partial(fetch_or_drop, api), fan_out=True),
                   *short_stages(api, WORKERS)[1:]]
         done = await run_pipeline([Short(video_id) for video_id in ids], stages)

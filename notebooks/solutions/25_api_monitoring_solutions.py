@@ -43,7 +43,7 @@ def sandbox_config() -> SandboxConfig:
     config.set_latency("elevenlabs", Latency.lognormal(150, 0.6, seed=4))
     config.inject("youtube.videos.list", "rate_limit", probability=0.02, seed=5)
     config.inject("openai.chat.completions", "server_error", probability=0.03, seed=6)
-    config.inject("stability.generate", "timeout", probability=0.05, hang_seconds=1.0, seed=7)
+    config.inject("stability.generate", "timeout", probability=0.05, hang_s=1.0, seed=7)
     config.inject("elevenlabs.text_to_speech", "rate_limit", probability=0.03, seed=8)
     return config
 

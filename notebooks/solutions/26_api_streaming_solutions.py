@@ -109,7 +109,7 @@ async def run(urls: SandboxURLs, config: SandboxConfig) -> None:
         assert all(row["deepest"] <= row["maxsize"] for row in rows[:3])
         print("3. backpressure:", rows)
 
-    config.stability.job_seconds = 0.6
+    config.stability.job_s = 0.6
     picture = io.BytesIO()
     Image.new("RGB", (32, 32), (10, 120, 90)).save(picture, format="PNG")
     jobs = urls.sandbox.stability.jobs

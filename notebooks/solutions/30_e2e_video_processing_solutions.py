@@ -32,7 +32,7 @@ from opusclip_lib.workflow import (
 )
 
 WORK = config.work_dir() / "30_e2e_video_processing_solutions"
-WORKFLOW = WorkflowConfig(work_dir=WORK, clips=3, max_clip_seconds=4.0)
+WORKFLOW = WorkflowConfig(work_dir=WORK, clips=3, max_clip_s=4.0)
 RESUME = replace(WORKFLOW, heartbeat_s=0.3, stale_after_s=1.0)
 
 
@@ -127,7 +127,7 @@ async def exercise_4_longer_clips(db: Database, services: Services) -> None:
     for youtube_id, clip_count, seconds in (("fqRgz7IhYeP", 3, 4.0), ("7-dUM2jNKog", 5, 8.0)):
         recorder = Recorder()
         await run_video(db, services, youtube_id,
-                        replace(WORKFLOW, clips=clip_count, max_clip_seconds=seconds),
+                        replace(WORKFLOW, clips=clip_count, max_clip_s=seconds),
                         recorder=recorder)
         video = await videos.find_video(db, youtube_id)
         assert video is not None

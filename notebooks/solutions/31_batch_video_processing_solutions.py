@@ -66,7 +66,7 @@ async def exercise_1_rendering_on(db: Database) -> None:
     print(f"1. rendering on, 1-second clips; this machine has {cpu_slots()} ffmpeg slot(s)")
     for concurrency in (1, 2, 4):
         report = await batch(db, app, VIDEO_IDS[:4], f"render-c{concurrency}",
-                             concurrency=concurrency, render=True, max_clip_seconds=1.0)
+                             concurrency=concurrency, render=True, max_clip_s=1.0)
         print(f"   C={concurrency}: {report.videos_per_min:6.1f} videos/min {report.statuses}")
         assert report.statuses == {"completed": 4}, report.statuses
     print("   throughput stops growing once every core runs an ffmpeg: the render stage's bound "

@@ -137,20 +137,20 @@ async def exercise_3_alert_on_failure(db: Database, services: Services,
     print(f"   batch: {report.statuses}; alerts raised: {len(alerts)}")
 
 
-async def probe(db: Database, transport: TransportChoice, poll_interval: float, *,
+async def probe(db: Database, transport: TransportChoice, poll_interval_s: float, *,
                 changes: int = 40, gap_s: float = 0.02) -> tuple[float, float]:
     """p95 latency (ms) and polls per second of one feed hearing ``changes`` job changes."""
     def polls() -> int:
         return sum(event.name == "feed poll" for event in db.recorder.events("query"))
 
     recorder, before, started = Recorder(), polls(), time.perf_counter()
-    async with open_feed(db, REDIS_URL, transport=transport, poll_interval=poll_interval,
+    async with open_feed(db, REDIS_URL, transport=transport, poll_interval_s=poll_interval_s,
                          channel=CHANNEL, recorder=recorder) as feed:
         for _ in range(changes):
             job = await jobs.enqueue(db, "probe")
             await feed.publish(job_update(job))
             await asyncio.sleep(gap_s)
-        await asyncio.sleep(poll_interval + 0.05)
+        await asyncio.sleep(poll_interval_s + 0.05)
     table = percentiles(recorder.frame("feed"), "name", quantiles=(0.95,))
     return float(table["p95_ms"].iloc[0]), (polls() - before) / (time.perf_counter() - started)
 

@@ -76,7 +76,7 @@ async def exercise_1_rendering_on(db: Database) -> None:
     for mode in (NAIVE, OPTIMISED):
         recorder = Recorder()
         report, _ = await measure(db, app, mode, VIDEO_IDS[:4], recorder=recorder, render=True,
-                                  max_clip_seconds=1.5)
+                                  max_clip_s=1.5)
         stages = recorder.frame("stage").groupby("name").seconds.sum()
         rates[mode.name] = report.videos_per_min
         print(f"1. {mode.name:<9} render on: {report.videos_per_min:5.1f} videos/min; longest "

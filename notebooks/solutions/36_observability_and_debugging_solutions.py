@@ -40,7 +40,7 @@ def quick_sandbox(scale: float = 0.05) -> SandboxConfig:
 
 async def batch(folder: Path, sandbox: SandboxConfig, *, recorder: MetricsRecorder | None = None,
                 cool_down_s: float | None = None, **options: Any) -> dict[str, int]:
-    workflow = WorkflowConfig(work_dir=folder / "work", clips=1, max_clip_seconds=1.0,
+    workflow = WorkflowConfig(work_dir=folder / "work", clips=1, max_clip_s=1.0,
                               render=False, poll_s=0.02, **options)
     async with connect(f"sqlite:///{folder / 'exercise.db'}", recorder=recorder) as db, \
             open_services(sandbox_endpoints(build_app(sandbox)), limits=UNLIMITED,
@@ -102,7 +102,7 @@ async def exercise_2_slow_stage_alert() -> list[Alert]:
 
 async def exercise_3_a_different_storm() -> dict[str, int]:
     sandbox = quick_sandbox()
-    sandbox.inject("stability.*", "rate_limit", retry_after=0.05)
+    sandbox.inject("stability.*", "rate_limit", retry_after_s=0.05)
     with tempfile.TemporaryDirectory() as folder:
         statuses = await batch(Path(folder), sandbox, max_attempts=1, cool_down_s=0.1)
     print("statuses:", statuses)

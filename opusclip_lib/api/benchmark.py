@@ -50,12 +50,12 @@ STACKS = ("aiohttp", "httpx", "httpx+aiohttp", "client/aiohttp", "client/httpx-a
 SLOW_STACKS = ("httpx", "client/httpx")
 
 
-async def serve(port: int, latency: float) -> None:
+async def serve(port: int, latency_s: float) -> None:
     from aiohttp import web
 
     async def answer(request: web.Request) -> web.Response:
-        if latency:
-            await asyncio.sleep(latency)
+        if latency_s:
+            await asyncio.sleep(latency_s)
         return web.Response(body=BODY, content_type="application/json")
 
     app = web.Application()
@@ -111,11 +111,11 @@ async def measure(stack: str, root: str, requests: int, concurrency: int) -> Rat
         return await _drive(via_httpx, requests, concurrency)
 
 
-def run(latency: float, requests: int, concurrency: int, rounds: int,
+def run(latency_s: float, requests: int, concurrency: int, rounds: int,
         stacks: tuple[str, ...] = STACKS) -> dict[str, Rate]:
     """Median req/s and CPU per request for each stack, the server in a child process."""
     server = subprocess.Popen([sys.executable, "-m", __spec__.name if __spec__ else __name__,
-                               "serve", str(latency)], stdout=subprocess.PIPE, text=True)
+                               "serve", str(latency_s)], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
         root = f"http://127.0.0.1:{int(server.stdout.readline())}"
@@ -132,10 +132,10 @@ def run(latency: float, requests: int, concurrency: int, rounds: int,
             for stack, rates in results.items()}
 
 
-def report(medians: dict[str, Rate], latency: float, concurrency: int) -> str:
-    ideal = concurrency / latency if latency else None
+def report(medians: dict[str, Rate], latency_s: float, concurrency: int) -> str:
+    ideal = concurrency / latency_s if latency_s else None
     reference = medians["aiohttp"].per_second if "aiohttp" in medians else None
-    lines = [f"latency {latency * 1000:g} ms, concurrency {concurrency}"
+    lines = [f"latency {latency_s * 1000:g} ms, concurrency {concurrency}"
              + (f", ideal {ideal:,.0f} req/s" if ideal else "")]
     for stack, (rate, cpu_us) in medians.items():
         parts = [f"  {stack:20s} {rate:8,.0f} req/s"]
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(0, float(args[1])))
         return 0
     parser = argparse.ArgumentParser(prog="opusclip_lib.api.benchmark", description=__doc__)
-    parser.add_argument("--latency", type=float, action="append",
+    parser.add_argument("--latency", dest="latency_s", type=float, action="append",
                         help="server latency in seconds (repeatable; default 0.05 and 0)")
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=100)
@@ -162,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the medians here")
     options = parser.parse_args(args)
     found = {}
-    for latency in options.latency or [0.05, 0.0]:
-        medians = run(latency, options.requests, options.concurrency, options.rounds)
-        print(report(medians, latency, options.concurrency), flush=True)
-        found[str(latency)] = {stack: rate._asdict() for stack, rate in medians.items()}
+    for latency_s in options.latency_s or [0.05, 0.0]:
+        medians = run(latency_s, options.requests, options.concurrency, options.rounds)
+        print(report(medians, latency_s, options.concurrency), flush=True)
+        found[str(latency_s)] = {stack: rate._asdict() for stack, rate in medians.items()}
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)
         options.json.write_text(json.dumps(found, indent=2))

@@ -269,10 +269,10 @@ class OpenAIClient(APIClient):
                                       max_completion_tokens=HELPER_MAX_TOKENS)
 
     async def pick_highlights(self, transcript: Transcript, n: int = 3, *,
-                              min_seconds: float = 15, max_seconds: float = 60,
+                              min_s: float = 15, max_s: float = 60,
                               ) -> list[Highlight] | Fallback[list[Highlight]]:
         """The ``n`` best clips, most viral first, each within the transcript's time span."""
-        task = (f"Pick the {n} best moments for clips of {min_seconds:g}-{max_seconds:g} "
+        task = (f"Pick the {n} best moments for clips of {min_s:g}-{max_s:g} "
                 "seconds. Use only times from the transcript (seconds); start each clip at the "
                 "start of a sentence, end it at the end of one; clips must not overlap. Score "
                 "virality from 0 to 100.")

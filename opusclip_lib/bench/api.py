@@ -55,7 +55,7 @@ REFERENCE = "aiohttp"
 CATALOGUE_VIDEO = "opusSample1"
 PARTS = "snippet,contentDetails,statistics"
 TARGET_IDEAL, TARGET_REFERENCE, TARGET_CACHE, TARGET_CONCURRENCY = 0.8, 0.9, 0.05, 100
-RAW_TIMEOUT = 120.0  # httpcore at concurrency 100 takes seconds per call: slow is not failed
+RAW_TIMEOUT_S = 120.0  # httpcore at concurrency 100 takes seconds per call: slow is not failed
 
 Send = Callable[[], Awaitable[object]]
 
@@ -120,7 +120,7 @@ async def open_stack(stack: str, youtube_url: str, concurrency: int) -> AsyncIte
         raise ValueError(f"unknown stack {stack!r}; expected one of {', '.join(STACKS)}")
     transport = (AiohttpTransport(limits=limits) if stack == "httpx-aiohttp"
                  else httpx.AsyncHTTPTransport(limits=limits))
-    async with httpx.AsyncClient(transport=transport, timeout=RAW_TIMEOUT) as http:
+    async with httpx.AsyncClient(transport=transport, timeout=RAW_TIMEOUT_S) as http:
         async def via_httpx() -> None:
             (await http.get(url())).raise_for_status().json()
         yield via_httpx
@@ -193,7 +193,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(latency_ms: float, *, start_timeout: float = 30.0,
+def sandbox_process(latency_ms: float, *, start_timeout_s: float = 30.0,
                     options: Sequence[str] = ()) -> Iterator[str]:
     """``python -m opusclip_lib.sandbox --unlimited [options]`` on a free port; yields its root
     URL once it accepts connections, and stops it on exit."""
@@ -202,7 +202,7 @@ def sandbox_process(latency_ms: float, *, start_timeout: float = 30.0,
                                "--port", str(port), "--latency-ms", str(latency_ms), *options],
                               stdout=subprocess.DEVNULL)
     try:
-        give_up = time.monotonic() + start_timeout
+        give_up = time.monotonic() + start_timeout_s
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -245,12 +245,12 @@ def medians(runs: list[Run]) -> list[Run]:
             for group in grouped.values()]
 
 
-def rows(runs: list[Run], latency: float) -> list[dict[str, Any]]:
+def rows(runs: list[Run], latency_s: float) -> list[dict[str, Any]]:
     """The table: rate, ratio to the ideal and to raw aiohttp at the same concurrency."""
     reference = {r.concurrency: r.req_per_s for r in runs if r.stack == REFERENCE}
     table = []
     for run in runs:
-        ideal = run.concurrency / latency
+        ideal = run.concurrency / latency_s
         versus = reference.get(run.concurrency)
         table.append(asdict(run) | {
             "req_per_s": run.req_per_s, "ideal_req_per_s": ideal, "x_ideal": run.req_per_s / ideal,
@@ -270,7 +270,7 @@ def print_table(table: list[dict[str, Any]]) -> None:
 
 async def run(args: argparse.Namespace) -> tuple[list[Run], list[Run], tuple[float, float]]:
     """All rounds of all stacks (the raw runs and their medians), then the cache costs."""
-    latency = args.latency_ms / 1000
+    latency_s = args.latency_ms / 1000
     runs: list[Run] = []
     async with sandbox(args.server, args.latency_ms) as youtube_url:
         for number in range(1, args.rounds + 1):
@@ -279,7 +279,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Run], list[Run], tuple[flo
                     runs.append(await measure(stack, youtube_url, concurrency, args.seconds))
             print(f"round {number}/{args.rounds} done", flush=True)
     middle = medians(runs)
-    print_table(rows(middle, latency))
+    print_table(rows(middle, latency_s))
     async with sandbox(args.server, 0) as youtube_url:
         costs = await cache_costs(youtube_url, args.cache_calls)
     return runs, middle, costs
@@ -310,7 +310,7 @@ def report(table: list[dict[str, Any]], costs: tuple[float, float]) -> list[str]
     return missed
 
 
-def plot(table: list[dict[str, Any]], latency: float, path: Path) -> None:
+def plot(table: list[dict[str, Any]], latency_s: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -319,7 +319,7 @@ def plot(table: list[dict[str, Any]], latency: float, path: Path) -> None:
 
     from opusclip_lib.charts.api import throughput_vs_concurrency
 
-    ax = throughput_vs_concurrency(pd.DataFrame(table), latency=latency)
+    ax = throughput_vs_concurrency(pd.DataFrame(table), latency_s=latency_s)
     path.parent.mkdir(parents=True, exist_ok=True)
     ax.figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(ax.figure)
@@ -358,11 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="write a PNG: req/s vs concurrency")
     args = parser.parse_args(argv)
 
-    latency = args.latency_ms / 1000
+    latency_s = args.latency_ms / 1000
     print(f"sandbox in a {args.server}, {args.latency_ms:g} ms latency, {args.seconds:g} s per "
           f"measurement, median of {args.rounds} rounds", flush=True)
     runs, middle, costs = asyncio.run(run(args))
-    table = rows(middle, latency)
+    table = rows(middle, latency_s)
     print()
     missed = report(table, costs)
     if args.json:
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             "cache": {"uncached_s": costs[0], "hit_s": costs[1], "ratio": costs[1] / costs[0]},
         }, indent=2))
     if args.plot:
-        plot(table, latency, args.plot)
+        plot(table, latency_s, args.plot)
     print(f"\n{len(missed)} target(s) missed" if missed else "\nall targets met")
     return 0
 

@@ -268,7 +268,7 @@ async def _reachable(variable: str) -> tuple[str | None, str]:
     if not url:
         return None, f"{variable} is not set"
     try:
-        async with connect(url, migrate=False, min_size=1, max_size=1, acquire_timeout=5) as db:
+        async with connect(url, migrate=False, min_size=1, max_size=1, acquire_timeout_s=5) as db:
             await db.fetchval("SELECT 1")
     except DatabaseError as exc:
         return None, f"{variable}={parse_url(url)} is unreachable: {exc}"

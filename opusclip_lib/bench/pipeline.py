@@ -226,7 +226,7 @@ async def measure(args: argparse.Namespace, root: str, ids: list[str], folder: P
     name = f"{mode.name}-c{concurrency}-n{len(ids)}-{'render' if render else 'api'}"
     work = folder / name
     config = WorkflowConfig(work_dir=work, mode=mode, clips=args.clips, render=render,
-                            max_clip_seconds=args.clip_seconds, heartbeat_s=10.0,
+                            max_clip_s=args.clip_s, heartbeat_s=10.0,
                             stale_after_s=120.0)
     async with fresh_database(args.database_url, folder, name) as url, \
             connect(url, recorder=DroppingRecorder()) as db, \
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="latency profile factor")
     parser.add_argument("--render", action="store_true", help="render clips with ffmpeg")
     parser.add_argument("--clips", type=int, default=3, help="highlights per video")
-    parser.add_argument("--clip-seconds", type=float, default=5.0,
+    parser.add_argument("--clip-seconds", dest="clip_s", type=float, default=5.0,
                         help="longest clip rendered (with --render)")
     parser.add_argument("--naive-videos", type=int, default=4,
                         help="videos for the naive pipeline (0: skip it)")

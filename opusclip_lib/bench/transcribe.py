@@ -57,7 +57,7 @@ def sandbox_process(latency_ms: float) -> AbstractContextManager[str]:
 
 async def long_talk(dest: Path, minutes: float) -> Path:
     """The sample's speech audio, looped to ``minutes``."""
-    loops = math.ceil(minutes * 60 / ((await probe(sample_video())).duration or 60))
+    loops = math.ceil(minutes * 60 / ((await probe(sample_video())).duration_s or 60))
     with atomic_output(dest) as temp:
         await run_ffmpeg(["-stream_loop", str(loops - 1), "-i", str(sample_video()),
                           "-t", f"{minutes * 60:.0f}", *AUDIO_ARGS], output=temp)
@@ -67,14 +67,14 @@ async def long_talk(dest: Path, minutes: float) -> Path:
 async def measure(args: argparse.Namespace, root: str, folder: Path) -> list[Run]:
     audio = await long_talk(folder / "talk.ogg", args.minutes)
     chunk_bytes = int(args.chunk_mb * 1024 * 1024)
-    duration = (await probe(audio)).duration or 0.0
+    duration_s = (await probe(audio)).duration_s or 0.0
     scratch = folder / "chunks"
     runs: list[Run] = []
     async with open_services(sandbox_endpoints(root), limits=UNLIMITED,
                              cached=False) as services:
         warm_up = Transcriber(services.openai, folder / "cache-warm-up",
                               max_chunk_bytes=chunk_bytes, concurrency=max(args.concurrency))
-        plan = await warm_up.plan(audio, duration)   # planned, cut and sent once, untimed
+        plan = await warm_up.plan(audio, duration_s)   # planned, cut and sent once, untimed
         await warm_up.chunks(audio, plan, scratch, source="bench")
         for concurrency in [1, *args.concurrency]:
             transcriber = Transcriber(services.openai, folder / f"cache-{concurrency}",

@@ -20,9 +20,9 @@ PERCENTILES = {"p50": ("tab:green", 50), "p95": ("tab:orange", 95), "p99": ("tab
 _SIZE = (8, 3.5)  # inches: the size of a chart drawn on its own
 
 
-def throughput_vs_concurrency(runs: pd.DataFrame, *, latency: float,
+def throughput_vs_concurrency(runs: pd.DataFrame, *, latency_s: float,
                               ax: Axes | None = None) -> Axes:
-    """Requests per second of each stack against the ideal ``concurrency / latency``, log-log.
+    """Requests per second of each stack against the ideal ``concurrency / latency_s``, log-log.
 
     ``runs``: columns ``stack``, ``concurrency`` and ``req_per_s`` (the benchmark's rows).
     """
@@ -31,11 +31,11 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, latency: float,
         group = group.sort_values("concurrency")
         ax.plot(group["concurrency"], group["req_per_s"], marker="o", label=str(stack))
     levels = np.sort(runs["concurrency"].unique())
-    ax.plot(levels, levels / latency, linestyle="--", color="grey",
-            label=f"ideal: concurrency / {latency * 1000:g} ms")
+    ax.plot(levels, levels / latency_s, linestyle="--", color="grey",
+            label=f"ideal: concurrency / {latency_s * 1000:g} ms")
     ax.set_xlabel("requests in flight (concurrency)")
     ax.set_ylabel("requests / s (log)")
-    ax.set_title(f"Throughput vs concurrency, {latency * 1000:g} ms server latency")
+    ax.set_title(f"Throughput vs concurrency, {latency_s * 1000:g} ms server latency")
     return concurrency_axes(ax, levels)
 
 
@@ -106,41 +106,41 @@ def latency_histograms(http: pd.DataFrame, *, by: str = "provider",
     return figure
 
 
-def _binned(http: pd.DataFrame, bin_seconds: float, by: str) -> pd.DataFrame:
+def _binned(http: pd.DataFrame, bin_s: float, by: str) -> pd.DataFrame:
     """Calls per ``by`` value and time bin (by when they finished), with their failures."""
-    frame = http.assign(bin=(http["end"] // bin_seconds) * bin_seconds,
+    frame = http.assign(bin=(http["end"] // bin_s) * bin_s,
                         failed=~http["ok"].astype(bool))
     return frame.groupby([by, "bin"]).agg(calls=("ok", "size"), failed=("failed", "sum"))
 
 
-def throughput_over_time(http: pd.DataFrame, *, bin_seconds: float = 0.5, by: str = "provider",
+def throughput_over_time(http: pd.DataFrame, *, bin_s: float = 0.5, by: str = "provider",
                          ax: Axes | None = None) -> Axes:
-    """Completed calls per second per ``by`` value, in bins of ``bin_seconds``."""
+    """Completed calls per second per ``by`` value, in bins of ``bin_s``."""
     ax = chart_axes(ax, _SIZE)
-    binned = _binned(http, bin_seconds, by)
+    binned = _binned(http, bin_s, by)
     for name, group in binned.groupby(level=0, sort=True):
         times = group.index.get_level_values("bin")
-        ax.step(times, group["calls"] / bin_seconds, where="post", label=str(name))
+        ax.step(times, group["calls"] / bin_s, where="post", label=str(name))
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("calls / s")
-    ax.set_title(f"Throughput per API ({bin_seconds:g} s bins)")
+    ax.set_title(f"Throughput per API ({bin_s:g} s bins)")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     return ax
 
 
-def error_rate_over_time(http: pd.DataFrame, *, bin_seconds: float = 1.0,
+def error_rate_over_time(http: pd.DataFrame, *, bin_s: float = 1.0,
                          by: str = "provider", ax: Axes | None = None) -> Axes:
-    """Share of calls that failed per ``by`` value, in bins of ``bin_seconds`` (percent)."""
+    """Share of calls that failed per ``by`` value, in bins of ``bin_s`` (percent)."""
     ax = chart_axes(ax, _SIZE)
-    binned = _binned(http, bin_seconds, by)
+    binned = _binned(http, bin_s, by)
     for name, group in binned.groupby(level=0, sort=True):
         times = group.index.get_level_values("bin")
         ax.step(times, 100 * group["failed"] / group["calls"], where="post", label=str(name))
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("failed calls (%)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"Error rate per API ({bin_seconds:g} s bins)")
+    ax.set_title(f"Error rate per API ({bin_s:g} s bins)")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     return ax

@@ -19,9 +19,9 @@ _BREAKER_LEVELS = {"closed": 0, "half-open": 1, "open": 2}
 _SIZE = (9, 3.5)  # inches: the size of a chart drawn on its own
 
 
-def requests_per_window(attempts: pd.DataFrame, *, limit: float, window: float,
+def requests_per_window(attempts: pd.DataFrame, *, limit: float, window_s: float,
                         provider: str | None = None, ax: Axes | None = None) -> Axes:
-    """Requests sent in the trailing ``window`` seconds at each send, against ``limit``.
+    """Requests sent in the trailing ``window_s`` at each send, against ``limit``.
 
     ``attempts`` is ``recorder.frame("attempt")``; attempts refused locally (open circuit, no
     quota) never reached the server and are left out.
@@ -31,8 +31,9 @@ def requests_per_window(attempts: pd.DataFrame, *, limit: float, window: float,
     if provider is not None:
         sent = sent[sent["name"] == provider]
     times = np.sort(sent["start"].to_numpy(dtype=float))
-    in_window = np.arange(1, len(times) + 1) - np.searchsorted(times, times - window, side="right")
-    ax.step(times, in_window, where="post", label=f"requests in last {window:g} s")
+    in_window = np.arange(1, len(times) + 1) - np.searchsorted(times, times - window_s,
+                                                               side="right")
+    ax.step(times, in_window, where="post", label=f"requests in last {window_s:g} s")
     ax.axhline(limit, color="tab:red", linestyle="--", label=f"limit ({limit:g})")
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("requests")

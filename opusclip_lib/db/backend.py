@@ -137,8 +137,8 @@ class Backend(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    async def acquire(self, timeout: float) -> Any:
-        """A raw driver connection; raise ``TimeoutError`` after ``timeout`` seconds."""
+    async def acquire(self, timeout_s: float) -> Any:
+        """A raw driver connection; raise ``TimeoutError`` after ``timeout_s``."""
 
     @abstractmethod
     async def release(self, raw: Any, *, discard: bool) -> None:

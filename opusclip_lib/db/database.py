@@ -50,7 +50,7 @@ class Database:
 
     def __init__(self, url: str | DatabaseURL | None = None, *, recorder: Recorder | None = None,
                  min_size: int | None = None, max_size: int | None = None,
-                 acquire_timeout: float | None = None, timeouts: Timeouts | None = None,
+                 acquire_timeout_s: float | None = None, timeouts: Timeouts | None = None,
                  migrate: bool = True) -> None:
         self.url = url if isinstance(url, DatabaseURL) else parse_url(url or database_url())
         cls = backend_class(self.url.backend)
@@ -59,7 +59,7 @@ class Database:
         min_size = min(max_size, min_size if min_size is not None
                        else int(self.url.number("min_size", default_min)))
         timeouts = timeouts or Timeouts()
-        acquire_s = acquire_timeout or self.url.number("acquire_timeout", timeouts.acquire_s)
+        acquire_s = acquire_timeout_s or self.url.number("acquire_timeout", timeouts.acquire_s)
         self.timeouts = replace(timeouts, acquire_s=acquire_s)
         self.backend: Backend = cls(self.url, min_size=min_size, max_size=max_size,
                                     timeouts=self.timeouts)
@@ -178,8 +178,8 @@ class Database:
                          max_size=self.backend.max_size)
 
     @asynccontextmanager
-    async def sample_pool(self, interval: float = 0.05) -> AsyncIterator[None]:
-        """Record pool usage (``kind="pool"``) every ``interval`` seconds while the block runs."""
+    async def sample_pool(self, interval_s: float = 0.05) -> AsyncIterator[None]:
+        """Record pool usage (``kind="pool"``) every ``interval_s`` while the block runs."""
 
         async def sample() -> None:
             while True:
@@ -187,7 +187,7 @@ class Database:
                 self.recorder.add("pool", self.name, seconds=0.0, backend=self.name,
                                   in_use=stats.in_use, size=stats.size, waiting=stats.waiting,
                                   max_size=stats.max_size)
-                await asyncio.sleep(interval)
+                await asyncio.sleep(interval_s)
 
         task = asyncio.create_task(sample(), name=f"pool sampler ({self.name})")
         try:
@@ -201,7 +201,7 @@ def connect(url: str | DatabaseURL | None = None, **options: Any) -> Database:
     """``async with connect(url) as db:`` -- pool opened and schema migrated on entry.
 
     ``url`` defaults to :func:`opusclip_lib.config.database_url`. Options: ``recorder``,
-    ``min_size``, ``max_size``, ``acquire_timeout`` (seconds), ``timeouts``
+    ``min_size``, ``max_size``, ``acquire_timeout_s``, ``timeouts``
     (:class:`~opusclip_lib.db.timeouts.Timeouts`: every deadline, documented there),
     ``migrate`` (default ``True``).
     """

@@ -178,10 +178,10 @@ class MySQLBackend(Backend):
             self._pool.terminate()
             await self._pool.wait_closed()
 
-    async def acquire(self, timeout: float) -> Any:
+    async def acquire(self, timeout_s: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout_s):
                 return await self._pool.acquire()
         except RuntimeError:  # asyncmy's answer once the pool closes, even to a waiting task
             if self._closed:

@@ -169,10 +169,10 @@ class PostgresBackend(Backend):
         except TimeoutError:
             self._pool.terminate()
 
-    async def acquire(self, timeout: float) -> Any:
+    async def acquire(self, timeout_s: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
         try:
-            return await self._pool.acquire(timeout=timeout)
+            return await self._pool.acquire(timeout=timeout_s)
         except asyncpg.InterfaceError:
             if self._pool.is_closing():  # not a lost connection: nothing will replace it
                 raise errors.OperationalError("the PostgreSQL pool is closed",

@@ -85,7 +85,7 @@ class SQLiteBackend(Backend):
         super().__init__(url, min_size=1 if in_memory else min_size,
                          max_size=1 if in_memory else max_size, timeouts=timeouts)
         self.path = url.path
-        self.busy_timeout = url.number("busy_timeout", 5000) / 1000
+        self.busy_timeout_s = url.number("busy_timeout", 5000) / 1000
         self.synchronous = _choice(url.options, "synchronous", "full", SYNCHRONOUS)
         self.journal_mode = _choice(url.options, "journal_mode", "wal", JOURNAL_MODES)
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -121,7 +121,7 @@ class SQLiteBackend(Backend):
             raw.row_factory = sqlite3.Row
             await raw.executescript(
                 (f"PRAGMA journal_mode={self.journal_mode};" if self.path != MEMORY else "")
-                + f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)};"
+                + f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)};"
                 f"PRAGMA synchronous={self.synchronous};"
                 "PRAGMA foreign_keys=ON;")
         except BaseException:
@@ -145,7 +145,7 @@ class SQLiteBackend(Backend):
             self._open -= 1
             await self._idle.get_nowait().close()
 
-    async def acquire(self, timeout: float) -> aiosqlite.Connection:
+    async def acquire(self, timeout_s: float) -> aiosqlite.Connection:
         if self._closed:
             raise errors.OperationalError("the SQLite pool is closed", backend=self.name)
         if self._idle.empty() and self._open < self.max_size:
@@ -155,7 +155,7 @@ class SQLiteBackend(Backend):
             except BaseException:
                 self._open -= 1
                 raise
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout_s):
             return await self._idle.get()
 
     async def release(self, raw: aiosqlite.Connection, *, discard: bool) -> None:
@@ -213,11 +213,11 @@ class SQLiteBackend(Backend):
 
     async def _take_write_lock(self) -> None:
         try:
-            async with asyncio.timeout(self.busy_timeout):
+            async with asyncio.timeout(self.busy_timeout_s):
                 await self._write_lock.acquire()
         except TimeoutError:
             raise errors.LockTimeout(
-                f"waited {self.busy_timeout:g} s for the SQLite write lock (another write in "
+                f"waited {self.busy_timeout_s:g} s for the SQLite write lock (another write in "
                 "this process is still running; does a task write outside the transaction it "
                 "holds?)", backend=self.name) from None
 

@@ -23,8 +23,8 @@ setting              default    bounds
 ``busy_timeout``     5000 ms    SQLite only, URL option: waiting for another process's write
 ===================  =========  ============================================================
 
-Pass them to ``connect(url, timeouts=Timeouts(statement_s=5))``; ``acquire_timeout`` (the
-``connect`` option and URL option) sets ``acquire_s``.
+Pass them to ``connect(url, timeouts=Timeouts(statement_s=5))``; ``acquire_timeout_s`` (the
+``connect`` option) and ``acquire_timeout`` (the URL option, in seconds) set ``acquire_s``.
 """
 
 from __future__ import annotations

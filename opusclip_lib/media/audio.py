@@ -33,10 +33,10 @@ class Chunk:
 
 
 async def extract_audio(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-                        duration: float | None = None) -> None:
+                        duration_s: float | None = None) -> None:
     """The first audio track of ``source`` as compact speech audio at ``dest`` (``.ogg``).
     Write ``dest`` through :func:`~opusclip_lib.media.atomic_output`."""
-    await run_ffmpeg(["-i", os.fspath(source), *AUDIO_ARGS], output=dest, duration=duration)
+    await run_ffmpeg(["-i", os.fspath(source), *AUDIO_ARGS], output=dest, duration_s=duration_s)
 
 
 async def cut_audio(source: str | os.PathLike[str], dest: str | os.PathLike[str],
@@ -44,7 +44,7 @@ async def cut_audio(source: str | os.PathLike[str], dest: str | os.PathLike[str]
     """Seconds ``chunk.start..chunk.end`` of ``source``, re-encoded so it starts exactly there."""
     await run_ffmpeg(["-ss", f"{chunk.start:.3f}", "-to", f"{chunk.end:.3f}",
                       "-i", os.fspath(source), *AUDIO_ARGS], output=dest,
-                     duration=chunk.end - chunk.start)
+                     duration_s=chunk.end - chunk.start)
 
 
 async def silences(source: str | os.PathLike[str], *, noise_db: float = SILENCE_NOISE_DB,
@@ -69,7 +69,7 @@ async def silences(source: str | os.PathLike[str], *, noise_db: float = SILENCE_
     return found
 
 
-def plan_chunks(duration: float, quiet: Sequence[tuple[float, float]],
+def plan_chunks(duration_s: float, quiet: Sequence[tuple[float, float]],
                 max_chunk_s: float) -> list[Chunk]:
     """Chunks no longer than ``max_chunk_s``, each cut in the middle of the last silence that
     keeps it under the bound (a hard cut only where no silence is in reach)."""
@@ -78,19 +78,19 @@ def plan_chunks(duration: float, quiet: Sequence[tuple[float, float]],
     middles = sorted((a + b) / 2 for a, b in quiet)
     chunks: list[Chunk] = []
     start = 0.0
-    while duration - start > max_chunk_s:
+    while duration_s - start > max_chunk_s:
         limit = start + max_chunk_s
         cuts = [m for m in middles if start < m <= limit and m - start >= max_chunk_s / 4]
         cut = cuts[-1] if cuts else limit
         chunks.append(Chunk(len(chunks), start, cut))
         start = cut
-    chunks.append(Chunk(len(chunks), start, duration))
+    chunks.append(Chunk(len(chunks), start, duration_s))
     return chunks
 
 
-def chunk_seconds(duration: float, size_bytes: int, max_bytes: int) -> float:
+def chunk_length_s(duration_s: float, size_bytes: int, max_bytes: int) -> float:
     """The longest chunk that stays under ``max_bytes`` at this file's average bitrate (with
     a 10% margin for bitrate that varies along the file)."""
     if size_bytes <= 0:
-        return duration
-    return 0.9 * duration * max_bytes / size_bytes
+        return duration_s
+    return 0.9 * duration_s * max_bytes / size_bytes

@@ -26,9 +26,9 @@ import imageio_ffmpeg
 from opusclip_lib.observability.instrument import traced_ffmpeg
 
 STDERR_TAIL_LINES = 20
-GRACE_PERIOD = 2.0
+GRACE_S = 2.0
 # ffmpeg's default progress period is 0.5 s; a short render would report only once or twice.
-PROGRESS_PERIOD = 0.2
+PROGRESS_PERIOD_S = 0.2
 
 
 class FFmpegError(RuntimeError):
@@ -47,7 +47,7 @@ class Progress:
     """How far one ffmpeg run has got, in seconds of output media."""
 
     seconds: float
-    total: float | None = None
+    total_s: float | None = None
     done: bool = False
 
     @property
@@ -55,9 +55,9 @@ class Progress:
         """0..1 when the caller told ``run_ffmpeg`` the expected duration, else ``None``."""
         if self.done:
             return 1.0
-        if not self.total:
+        if not self.total_s:
             return None
-        return min(self.seconds / self.total, 1.0)
+        return min(self.seconds / self.total_s, 1.0)
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
@@ -114,14 +114,14 @@ def atomic_output(final: str | os.PathLike[str], *,
         temp.unlink(missing_ok=True)
 
 
-async def _stop(process: asyncio.subprocess.Process, grace_period: float) -> None:
-    """Terminate, give ffmpeg ``grace_period`` seconds to exit, then kill; always reap."""
+async def _stop(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    """Terminate, give ffmpeg ``grace_s`` seconds to exit, then kill; always reap."""
     if process.returncode is not None:
         return
     with suppress(ProcessLookupError):
         process.terminate()
     try:
-        await asyncio.wait_for(process.wait(), grace_period)
+        await asyncio.wait_for(process.wait(), grace_s)
     except TimeoutError:
         with suppress(ProcessLookupError):
             process.kill()
@@ -130,7 +130,7 @@ async def _stop(process: asyncio.subprocess.Process, grace_period: float) -> Non
 
 @asynccontextmanager
 async def spawn(command: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
-                grace_period: float = GRACE_PERIOD) -> AsyncIterator[asyncio.subprocess.Process]:
+                grace_s: float = GRACE_S) -> AsyncIterator[asyncio.subprocess.Process]:
     """Start ``command`` with piped stdout/stderr; on leaving the block it is stopped and reaped.
 
     The stop is shielded so that a second cancellation arriving during the grace period cannot
@@ -143,7 +143,7 @@ async def spawn(command: Sequence[str], *, cwd: str | os.PathLike[str] | None = 
     try:
         yield process
     finally:
-        await asyncio.shield(_stop(process, grace_period))
+        await asyncio.shield(_stop(process, grace_s))
 
 
 async def _read_tail(stream: asyncio.StreamReader, lines: deque[str]) -> None:
@@ -159,7 +159,7 @@ async def _notify(callback: ProgressCallback | None, progress: Progress) -> None
             await result
 
 
-async def _follow_progress(stream: asyncio.StreamReader, total: float | None,
+async def _follow_progress(stream: asyncio.StreamReader, total_s: float | None,
                            callback: ProgressCallback | None) -> float:
     """Parse ``-progress`` blocks (key=value lines ending in ``progress=...``); return seconds done.
 
@@ -172,7 +172,7 @@ async def _follow_progress(stream: asyncio.StreamReader, total: float | None,
         if key == "out_time_us" and value.lstrip("-").isdigit():
             seconds = max(seconds, int(value) / 1_000_000)
         elif key == "progress" and value == "continue":
-            await _notify(callback, Progress(seconds, total))
+            await _notify(callback, Progress(seconds, total_s))
     return seconds
 
 
@@ -181,34 +181,34 @@ async def run_ffmpeg(
     args: Sequence[str | os.PathLike[str]],
     *,
     output: str | os.PathLike[str] | None = None,
-    duration: float | None = None,
+    duration_s: float | None = None,
     on_progress: ProgressCallback | None = None,
     limiter: asyncio.Semaphore | None = None,
     cwd: str | os.PathLike[str] | None = None,
-    grace_period: float = GRACE_PERIOD,
+    grace_s: float = GRACE_S,
 ) -> None:
     """Run ``ffmpeg ARGS [-y OUTPUT]`` under ``limiter`` (default: one slot per core).
 
-    ``duration`` (expected output seconds) lets :class:`Progress` report a fraction.
+    ``duration_s`` (of the expected output) lets :class:`Progress` report a fraction.
     ``on_progress`` may be sync or async; it gets increasing progress and a final ``done``.
     Raises :class:`FFmpegError` with the stderr tail if ffmpeg exits non-zero. Write to a path
     from :func:`atomic_output` so a failure or cancellation leaves no file behind.
     """
     command = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-        "-progress", "pipe:1", "-nostats", "-stats_period", str(PROGRESS_PERIOD),
+        "-progress", "pipe:1", "-nostats", "-stats_period", str(PROGRESS_PERIOD_S),
         *map(os.fspath, args),
     ]
     if output is not None:
         command += ["-y", os.fspath(output)]
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
     async with limiter or default_limiter():
-        async with spawn(command, cwd=cwd, grace_period=grace_period) as process:
+        async with spawn(command, cwd=cwd, grace_s=grace_s) as process:
             assert process.stdout is not None and process.stderr is not None
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(_read_tail(process.stderr, tail))
-                    seconds = await _follow_progress(process.stdout, duration, on_progress)
+                    seconds = await _follow_progress(process.stdout, duration_s, on_progress)
             except BaseExceptionGroup as failed:
                 # e.g. the progress callback's own error, unwrapped from the group
                 raise failed.exceptions[0] from None
@@ -219,7 +219,7 @@ async def run_ffmpeg(
     if output is not None and not (os.path.exists(output) and os.path.getsize(output)):
         raise FFmpegError("ffmpeg exited 0 but wrote nothing", returncode=returncode,
                           stderr_tail="\n".join(tail), command=command)
-    await _notify(on_progress, Progress(seconds, duration, done=True))
+    await _notify(on_progress, Progress(seconds, duration_s, done=True))
 
 
 _FILTER_LINE = re.compile(r"^\s*[A-Z.|]{2,3}\s+(\w+)\s+\S+->\S+", re.MULTILINE)

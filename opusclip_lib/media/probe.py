@@ -27,7 +27,7 @@ TEXT_CONTAINERS = frozenset({"tty"})
 @dataclass(frozen=True, slots=True)
 class MediaInfo:
     path: Path
-    duration: float | None
+    duration_s: float | None
     width: int | None
     height: int | None
     fps: float | None
@@ -45,17 +45,17 @@ def parse_probe(path: Path, report: str, returncode: int | None = None) -> Media
     if "Input #0" not in report:
         tail = "\n".join(report.strip().splitlines()[-STDERR_TAIL_LINES:])
         raise FFmpegError(f"cannot read media file {path}", returncode=returncode, stderr_tail=tail)
-    duration = None
+    duration_s = None
     if match := _DURATION.search(report):
         hours, minutes, seconds = match.groups()
-        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        duration_s = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     width = height = None
     fps = None
     if video := _VIDEO.search(report):
         width, height = int(video.group(1)), int(video.group(2))
         fps = float(video.group(3)) if video.group(3) else None
     container = match.group(1) if (match := _CONTAINER.search(report)) else None
-    return MediaInfo(path, duration, width, height, fps, bool(_AUDIO.search(report)), container)
+    return MediaInfo(path, duration_s, width, height, fps, bool(_AUDIO.search(report)), container)
 
 
 async def probe(path: str | os.PathLike[str]) -> MediaInfo:

@@ -28,7 +28,7 @@ from opusclip_lib.media.transcript import Transcript, build_captions
 
 Reframe = Literal["pad", "crop"]
 VERTICAL = (360, 640)
-DURATION_TOLERANCE = 0.1
+DURATION_TOLERANCE_S = 0.1
 SCRATCH_SUFFIX = ".part-render"
 """Ends the name of the hidden scratch folder a render keeps beside its clip."""
 
@@ -43,7 +43,7 @@ class RenderedClip:
     path: Path
     start: float
     end: float
-    duration: float
+    duration_s: float
     width: int
     height: int
     captions: int
@@ -91,11 +91,11 @@ async def render_clip(
         raise ClipOutOfRange(f"need 0 <= start < end, got start={start} end={end}")
     source = Path(source).resolve()
     info = await probe(source)
-    if info.duration is not None and end > info.duration + DURATION_TOLERANCE:
+    if info.duration_s is not None and end > info.duration_s + DURATION_TOLERANCE_S:
         raise ClipOutOfRange(f"clip end {end:g} s is past the end of {source.name} "
-                             f"({info.duration:.2f} s)")
+                             f"({info.duration_s:.2f} s)")
     width, height = size
-    duration = end - start
+    duration_s = end - start
     graph = _reframe_filter(width, height, reframe)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -114,23 +114,23 @@ async def render_clip(
             caption_count = len(captions)
         with atomic_output(dest) as temp:
             await run_ffmpeg(
-                ["-ss", f"{start:.3f}", "-i", source, "-t", f"{duration:.3f}",
+                ["-ss", f"{start:.3f}", "-i", source, "-t", f"{duration_s:.3f}",
                  "-filter_complex", graph + "[v]", "-map", "[v]", "-map", "0:a?",
                  "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                  "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart"],
-                output=temp.resolve(), duration=duration, on_progress=on_progress,
+                output=temp.resolve(), duration_s=duration_s, on_progress=on_progress,
                 limiter=limiter, cwd=workdir,
             )
             rendered = await probe(temp)
-            _verify(rendered.duration, rendered.width, rendered.height, duration, size)
-    return RenderedClip(dest, start, end, rendered.duration or 0.0, width, height,
+            _verify(rendered.duration_s, rendered.width, rendered.height, duration_s, size)
+    return RenderedClip(dest, start, end, rendered.duration_s or 0.0, width, height,
                         caption_count)
 
 
-def _verify(got_duration: float | None, got_width: int | None, got_height: int | None,
-            duration: float, size: tuple[int, int]) -> None:
-    if got_duration is None or abs(got_duration - duration) > DURATION_TOLERANCE:
-        raise FFmpegError(f"rendered clip lasts {got_duration} s, expected {duration:.3f} s",
+def _verify(got_duration_s: float | None, got_width: int | None, got_height: int | None,
+            duration_s: float, size: tuple[int, int]) -> None:
+    if got_duration_s is None or abs(got_duration_s - duration_s) > DURATION_TOLERANCE_S:
+        raise FFmpegError(f"rendered clip lasts {got_duration_s} s, expected {duration_s:.3f} s",
                           returncode=0, stderr_tail="")
     if (got_width, got_height) != size:
         raise FFmpegError(f"rendered clip is {got_width}x{got_height}, expected {size}",

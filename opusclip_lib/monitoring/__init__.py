@@ -12,7 +12,7 @@ Transports (``open_feed(..., transport=...)`` forces one):
 * ``"postgres"`` -- LISTEN on a dedicated asyncpg connection, ``pg_notify`` right after commit.
 * ``"redis"`` -- Redis pub/sub (``redis.asyncio``), for any backend, across machines: classic
   on one server, sharded (``SSUBSCRIBE``) on a Redis Cluster (``redis+cluster://`` URL).
-* ``"polling"`` -- read ``job_events`` by id watermark every ``poll_interval`` s (SQLite).
+* ``"polling"`` -- read ``job_events`` by id watermark every ``poll_interval_s`` (SQLite).
 
 Each update is stamped when published and its delivery latency recorded (``kind="feed"``).
 Leaving ``open_feed`` closes the listener connection, the subscription and every task.

@@ -171,7 +171,7 @@ def choose_transport(backend: str, redis_url: str | None,
 @asynccontextmanager
 async def open_feed(database_or_url: Database | DatabaseURL | str, redis_url: str | None = None,
                     *, transport: TransportChoice = "auto", channel: str | None = None,
-                    poll_interval: float = 0.05,
+                    poll_interval_s: float = 0.05,
                     recorder: Recorder | None = None) -> AsyncIterator[Feed]:
     """``async with open_feed(db_or_url, redis_url) as feed:`` listening from entry to exit.
 
@@ -203,7 +203,7 @@ async def open_feed(database_or_url: Database | DatabaseURL | str, redis_url: st
             pipe = PostgresNotify(db, channel or DEFAULT_CHANNEL + (f"_{schema}" if schema else ""))
         else:
             assert db is not None
-            pipe = JobEventPoller(db, interval=poll_interval)
+            pipe = JobEventPoller(db, interval_s=poll_interval_s)
         if recorder is None:  # not `recorder or ...`: an empty Recorder is falsy (len 0)
             recorder = db.recorder if db else Recorder()
         feed = Feed(pipe, recorder=recorder)

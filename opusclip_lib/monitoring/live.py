@@ -96,7 +96,7 @@ class LiveDisplay:
 
     def __init__(self, board: LiveStatus, *, max_per_second: float = 5.0, rows: int = 10) -> None:
         self.board = board
-        self.min_interval = 1 / max_per_second
+        self.min_interval_s = 1 / max_per_second
         self.rows = rows
         self.redraws = 0
         self._table = DisplayHandle()
@@ -124,7 +124,7 @@ class LiveDisplay:
         self._table.update(table)
         self._chart.update(figure)
         took = time.monotonic() - started
-        self._next_draw = started + max(self.min_interval, took * DRAW_TIME_SHARE)
+        self._next_draw = started + max(self.min_interval_s, took * DRAW_TIME_SHARE)
         self.redraws += 1
         return True
 
@@ -164,7 +164,7 @@ async def watch(feed: Feed, board: LiveStatus | None = None, *, display: bool = 
 
     async def repaint(view: LiveDisplay) -> None:
         while True:
-            await asyncio.sleep(view.min_interval)
+            await asyncio.sleep(view.min_interval_s)
             view.refresh()
 
     async with (feed.updates() as updates, background(follow(updates), name="live status"),

@@ -34,11 +34,11 @@ class JobEventPoller:
     name = "polling"
     channel = None
 
-    def __init__(self, db: Database, *, interval: float = 0.05, batch: int = 500) -> None:
-        if interval <= 0:
-            raise ValueError(f"the poll interval must be positive, got {interval}")
+    def __init__(self, db: Database, *, interval_s: float = 0.05, batch: int = 500) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"the poll interval must be positive, got {interval_s}")
         self.db = db
-        self.interval = interval
+        self.interval_s = interval_s
         self.batch = batch
 
     async def publish(self, update: Update) -> None:
@@ -63,6 +63,6 @@ class JobEventPoller:
                 if rows:
                     watermark = rows[-1]["event_id"]
                 if len(rows) < self.batch:
-                    await asyncio.sleep(self.interval)
+                    await asyncio.sleep(self.interval_s)
         except Exception as exc:
             sink.fail(exc)

@@ -83,21 +83,21 @@ class RedisPubSub:
                     await pubsub.ssubscribe(self.channel)
                 else:
                     await pubsub.subscribe(self.channel)
-                confirmation = await self._next(pubsub, timeout=None)
+                confirmation = await self._next(pubsub, timeout_s=None)
         except (RedisError, OSError, TimeoutError) as exc:
             raise translate(exc) from exc
         if confirmation is None or confirmation["type"] != expected:
             raise RedisUnavailableError(f"Redis did not confirm {expected.upper()} "
                                         f"{self.channel} (got {confirmation!r})")
 
-    async def _next(self, pubsub: PubSub, *, timeout: float | None,
+    async def _next(self, pubsub: PubSub, *, timeout_s: float | None,
                     ignore_subscribe_messages: bool = False) -> dict[str, Any] | None:
         if self.sharded:
             return await pubsub.get_sharded_message(  # type: ignore[no-any-return]
                 ignore_subscribe_messages=ignore_subscribe_messages,
-                timeout=SUBSCRIBE_TIMEOUT_S if timeout is None else timeout)
+                timeout=SUBSCRIBE_TIMEOUT_S if timeout_s is None else timeout_s)
         return await pubsub.get_message(  # type: ignore[no-any-return]
-            ignore_subscribe_messages=ignore_subscribe_messages, timeout=timeout)
+            ignore_subscribe_messages=ignore_subscribe_messages, timeout=timeout_s)
 
     async def _read(self, pubsub: PubSub, sink: Sink) -> None:
         """Hand each message to ``sink``; ride out a lost connection by polling again (redis-py
@@ -107,7 +107,7 @@ class RedisPubSub:
         try:
             while True:
                 try:
-                    message = await self._next(pubsub, timeout=POLL_S,
+                    message = await self._next(pubsub, timeout_s=POLL_S,
                                                ignore_subscribe_messages=True)
                 except (RedisError, OSError) as exc:
                     if not is_outage(exc):

@@ -44,9 +44,9 @@ class RenderedClip:
     path: str
 
 
-def latency(video_id: int, base: float) -> float:
-    """``base`` plus 0-40 % depending on the id: varied like a network, the same on every run."""
-    return base * (1 + (video_id * 7 % 5) / 10)
+def latency_s(video_id: int, base_s: float) -> float:
+    """``base_s`` plus 0-40 % depending on the id: varied like a network, the same on every run."""
+    return base_s * (1 + (video_id * 7 % 5) / 10)
 
 
 def _duration_s(video_id: int) -> int:
@@ -58,51 +58,51 @@ def _id_of(video: Download | int) -> int:
     return video if isinstance(video, int) else video.video_id
 
 
-async def fetch_metadata(video_id: int, *, base: float = 0.1) -> dict[str, object]:
+async def fetch_metadata(video_id: int, *, base_s: float = 0.1) -> dict[str, object]:
     """What a video platform's API would answer about one video."""
     if video_id in DELETED_VIDEOS:
-        await asyncio.sleep(base / 2)  # "not found" comes back faster than a real answer
+        await asyncio.sleep(base_s / 2)  # "not found" comes back faster than a real answer
         raise VideoNotFound(f"video {video_id} was deleted")
-    await asyncio.sleep(latency(video_id, base))
+    await asyncio.sleep(latency_s(video_id, base_s))
     return {"video_id": video_id, "title": f"Episode {video_id}",
             "duration_s": _duration_s(video_id)}
 
 
-async def download(video_id: int, *, base: float = 0.05) -> Download:
-    await asyncio.sleep(latency(video_id, base))
+async def download(video_id: int, *, base_s: float = 0.05) -> Download:
+    await asyncio.sleep(latency_s(video_id, base_s))
     return Download(video_id, f"videos/{video_id}.mp4")
 
 
-async def transcribe(video: Download | int, *, base: float = 0.15) -> Transcript:
+async def transcribe(video: Download | int, *, base_s: float = 0.15) -> Transcript:
     """The slow step (speech to text), so a pipeline gives it the most workers."""
     video_id = _id_of(video)
-    await asyncio.sleep(latency(video_id, base))
+    await asyncio.sleep(latency_s(video_id, base_s))
     return Transcript(video_id, words=_duration_s(video_id) * 2)
 
 
-async def detect_scenes(video: Download | int, *, base: float = 0.08) -> list[float]:
+async def detect_scenes(video: Download | int, *, base_s: float = 0.08) -> list[float]:
     """Scene-cut times in seconds."""
     video_id = _id_of(video)
-    await asyncio.sleep(latency(video_id, base))
+    await asyncio.sleep(latency_s(video_id, base_s))
     return [float(t) for t in range(0, _duration_s(video_id), 45)]
 
 
-async def make_thumbnail(video: Download | int, *, base: float = 0.04) -> str:
+async def make_thumbnail(video: Download | int, *, base_s: float = 0.04) -> str:
     video_id = _id_of(video)
-    await asyncio.sleep(latency(video_id, base))
+    await asyncio.sleep(latency_s(video_id, base_s))
     return f"thumbnails/{video_id}.jpg"
 
 
-async def find_highlights(transcript: Transcript, *, base: float = 0.02) -> list[Clip]:
+async def find_highlights(transcript: Transcript, *, base_s: float = 0.02) -> list[Clip]:
     """One transcript becomes one to three clip candidates (a fan-out stage)."""
-    await asyncio.sleep(latency(transcript.video_id, base))
+    await asyncio.sleep(latency_s(transcript.video_id, base_s))
     count = 1 + transcript.video_id % 3
     return [Clip(transcript.video_id, index, start_s=20.0 * index, end_s=20.0 * index + 15)
             for index in range(count)]
 
 
-async def render(clip: Clip, *, base: float = 0.05) -> RenderedClip:
-    await asyncio.sleep(latency(clip.video_id, base))
+async def render(clip: Clip, *, base_s: float = 0.05) -> RenderedClip:
+    await asyncio.sleep(latency_s(clip.video_id, base_s))
     return RenderedClip(clip.video_id, clip.index, f"clips/{clip.video_id}-{clip.index}.mp4")
 
 

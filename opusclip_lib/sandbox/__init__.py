@@ -16,7 +16,7 @@ Knobs live on :class:`SandboxConfig` and may be changed while the server runs::
 
     config.set_latency("openai", Latency.lognormal(800, 0.4, seed=1))   # or "*", or an endpoint
     config.inject("youtube.videos.list", "server_error", times=3)       # the next 3 calls fail
-    config.inject("elevenlabs", "rate_limit", probability=0.1, retry_after=2)
+    config.inject("elevenlabs", "rate_limit", probability=0.1, retry_after_s=2)
     config.openai.requests_per_minute = 3                               # None turns a limit off
     SandboxConfig.unlimited()                                           # every limit off
 
@@ -25,7 +25,7 @@ served sandbox: in process, ``httpx.ASGITransport`` hands over a body only once 
 
     config.openai.token_latency = Latency.fixed(20)                     # one token every 20 ms
     config.inject("openai.chat.completions", "cut", after_chunks=5)     # drop it mid-stream
-    config.inject("elevenlabs.text_to_speech.stream", "stall", after_chunks=2, hang_seconds=30)
+    config.inject("elevenlabs.text_to_speech.stream", "stall", after_chunks=2, hang_s=30)
     urls.sandbox.openai.streams.wait_idle(5)                            # every stream closed?
 
 Keys: any non-empty key is accepted, except keys starting with ``"invalid"``.

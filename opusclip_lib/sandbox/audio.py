@@ -55,7 +55,7 @@ class Speech:
     ends: list[float]
 
     @property
-    def duration(self) -> float:
+    def duration_s(self) -> float:
         return len(self.samples) / self.sample_rate
 
 

@@ -9,28 +9,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 
 import httpx
 from starlette.applications import Starlette
 
 from opusclip_lib.sandbox.app import REAL_BASE_URLS
 from opusclip_lib.sandbox.server import SandboxURLs
+from opusclip_lib.workflow.clients import ProviderClients
 
 SANDBOX_KEY = "sandbox-key"
 
 
-@dataclass(frozen=True)
-class SandboxClients:
-    youtube: httpx.AsyncClient
-    openai: httpx.AsyncClient
-    stability: httpx.AsyncClient
-    elevenlabs: httpx.AsyncClient
+SandboxClients = ProviderClients[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient,
+                                 httpx.AsyncClient]
+"""One authenticated httpx client per provider: a test writes the paths itself."""
 
 
 @asynccontextmanager
 async def clients(target: Starlette | SandboxURLs, *, key: str = SANDBOX_KEY,
-                  timeout: float = 30.0) -> AsyncIterator[SandboxClients]:
+                  timeout_s: float = 30.0) -> AsyncIterator[SandboxClients]:
     """Clients on the real base URLs through ``ASGITransport(app)``, or on served URLs."""
     if isinstance(target, SandboxURLs):
         transport: httpx.AsyncBaseTransport | None = None
@@ -47,7 +44,7 @@ async def clients(target: Starlette | SandboxURLs, *, key: str = SANDBOX_KEY,
     async with AsyncExitStack() as stack:
         opened = {
             name: await stack.enter_async_context(httpx.AsyncClient(
-                base_url=bases[name], transport=transport, timeout=timeout, **auth[name]))
+                base_url=bases[name], transport=transport, timeout=timeout_s, **auth[name]))
             for name in REAL_BASE_URLS
         }
-        yield SandboxClients(**opened)
+        yield ProviderClients(**opened)

@@ -80,7 +80,7 @@ class Latency(_Settings):
     def lognormal(cls, median_ms: float, sigma: float = 0.5, *, seed: int = 0) -> Latency:
         return cls(distribution="lognormal", ms=median_ms, sigma=sigma, seed=seed)
 
-    def sample_seconds(self) -> float:
+    def sample_s(self) -> float:
         if self.distribution == "fixed":
             return self.ms / 1000
         if self.distribution == "uniform":
@@ -92,18 +92,18 @@ class Fault(_Settings):
     """An injected failure for endpoints matching ``target`` (a name, a service, or a glob).
 
     ``times`` limits the rule to the next N matching requests (``None``: forever); each matching
-    request fails with ``probability``. ``timeout`` sleeps ``hang_seconds`` (longer than the
+    request fails with ``probability``. ``timeout`` sleeps ``hang_s`` (longer than the
     client's timeout) before answering 504; ``malformed`` answers 200 with half the body.
     Mid-stream (streaming endpoints only, served over HTTP): ``cut`` drops the connection after
-    ``after_chunks`` chunks; ``stall`` waits ``hang_seconds`` before the chunk after them.
+    ``after_chunks`` chunks; ``stall`` waits ``hang_s`` before the chunk after them.
     """
 
     target: str = "*"
     kind: FaultKind
     probability: float = Field(1.0, ge=0, le=1)
     times: int | None = Field(None, ge=0)
-    retry_after: float = Field(1.0, ge=0, description="seconds sent in Retry-After on rate_limit")
-    hang_seconds: float = Field(30.0, ge=0)
+    retry_after_s: float = Field(1.0, ge=0, description="sent in Retry-After on rate_limit")
+    hang_s: float = Field(30.0, ge=0)
     after_chunks: int = Field(0, ge=0, description="chunks sent before a cut or a stall")
     seed: int = 0
     _rng: random.Random = PrivateAttr()
@@ -139,21 +139,21 @@ class OpenAISettings(_Settings):
 
 class StabilitySettings(_Settings):
     requests_per_window: int | None = Field(150, ge=1)
-    window_seconds: float = Field(10.0, gt=0)
-    timeout_seconds: float = Field(60.0, ge=0, description="how long a key is blocked after a 429")
+    window_s: float = Field(10.0, gt=0)
+    block_s: float = Field(60.0, ge=0, description="how long a key is blocked after a 429")
     credits: float | None = Field(None, ge=0, description="starting credits per key")
     blocked_words: tuple[str, ...] = ("gore",)
     """Prompt words that give 200 with ``finish-reason: CONTENT_FILTERED`` and a blurred image."""
     moderated_words: tuple[str, ...] = ("forbidden",)
     """Prompt words that give 403 ``content_moderation`` (the request is refused, not charged)."""
     long_side_px: int = Field(256, ge=16, le=2048)
-    job_seconds: float = Field(2.0, ge=0, description="how long a started job (upscale) runs")
+    job_s: float = Field(2.0, ge=0, description="how long a started job (upscale) runs")
 
 
 class ElevenLabsSettings(_Settings):
     plan: Plan | None = "creator"
     """Sets the concurrency limit (Free 2 ... Business 15); ``None`` removes it."""
-    queue_seconds: float = Field(0.5, ge=0, description="how long a request over the limit waits")
+    queue_s: float = Field(0.5, ge=0, description="how long a request over the limit waits")
     character_quota: int | None = Field(None, ge=0, description="characters per key")
     seconds_per_character: float = Field(0.055, gt=0)
     chunk_bytes: int = Field(4096, ge=1, description="audio bytes per chunk of /stream")
@@ -210,20 +210,20 @@ class SandboxConfig(_Settings):
             latencies[target] = latency if isinstance(latency, Latency) else Latency.fixed(latency)
         self.latency = latencies
 
-    def latency_seconds(self, endpoint: str) -> float:
+    def latency_s(self, endpoint: str) -> float:
         latencies = self.latency
         if not latencies:
             return 0.0
         latency = (latencies.get(endpoint) or latencies.get(endpoint.split(".", 1)[0])
                    or latencies.get("*"))
-        return latency.sample_seconds() if latency else 0.0
+        return latency.sample_s() if latency else 0.0
 
     def inject(self, target: str, kind: FaultKind, *, times: int | None = None,
-               probability: float = 1.0, retry_after: float = 1.0, hang_seconds: float = 30.0,
+               probability: float = 1.0, retry_after_s: float = 1.0, hang_s: float = 30.0,
                after_chunks: int = 0, seed: int = 0) -> Fault:
         """Add a fault rule (see :class:`Fault`) and return it so it can be inspected later."""
         fault = Fault(target=target, kind=kind, times=times, probability=probability,
-                      retry_after=retry_after, hang_seconds=hang_seconds,
+                      retry_after_s=retry_after_s, hang_s=hang_s,
                       after_chunks=after_chunks, seed=seed)
         self.faults = [*self.faults, fault]
         return fault

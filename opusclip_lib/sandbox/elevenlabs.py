@@ -101,7 +101,7 @@ class ElevenLabsAPI:
 
     def fault_response(self, fault: Fault, status: int) -> Response:
         code, message = FAULT_ERRORS[status]
-        headers = retry_after(fault.retry_after) if status == 429 else None
+        headers = retry_after(fault.retry_after_s) if status == 429 else None
         return ElevenLabsError.of(status, code, message).response(headers)
 
     async def voices(self, request: Request) -> Response:
@@ -165,7 +165,7 @@ class ElevenLabsAPI:
                     f"{cost} credits are required for this request.")
         limit = settings.concurrency_limit
         try:
-            async with self.gate.slot(key, limit, settings.queue_seconds) as in_flight:
+            async with self.gate.slot(key, limit, settings.queue_s) as in_flight:
                 await work(self.config, endpoint)
                 fmt = AudioFormat.parse(fmt_name)
                 speech, audio = await self._render(body, voice_id, fmt)

@@ -13,7 +13,7 @@ on ``flush``/``try_trigger_generation`` and at the end; a bad key, an unknown vo
 (policy violation) and the reason; no message for ``inactivity_timeout`` seconds closes it with
 1008 too; injected ``server_error``/``unavailable``/``rate_limit`` faults close with 1011 or 1013
 before any audio, ``cut`` closes with 1011 after ``after_chunks`` audio messages, ``stall``
-waits ``hang_seconds`` before the next one.
+waits ``hang_s`` before the next one.
 """
 
 from __future__ import annotations
@@ -150,9 +150,9 @@ async def _pace(api: ElevenLabsAPI, fault: Any, sent: int) -> None:
         if fault.kind == "cut":
             raise Refused(SERVER_ERROR, "internal_error: the connection was cut (injected)")
         if fault.kind == "stall":
-            await asyncio.sleep(fault.hang_seconds)
+            await asyncio.sleep(fault.hang_s)
             return
     if sent:
-        seconds = api.config.elevenlabs.chunk_latency.sample_seconds()
+        seconds = api.config.elevenlabs.chunk_latency.sample_s()
         if seconds > 0:
             await asyncio.sleep(seconds)

@@ -27,24 +27,24 @@ class BucketState:
     allowed: bool
     limit: int
     remaining: int
-    reset_seconds: float
+    reset_s: float
     """Time until the bucket is full again (``x-ratelimit-reset-*``)."""
-    retry_seconds: float = 0.0
+    retry_s: float = 0.0
     """Time until this request would fit (``Please try again in ...``); 0 when allowed."""
 
 
 @dataclass
 class TokenBuckets:
-    """One bucket per key holding up to ``limit`` units, refilled at ``limit`` per ``period``."""
+    """One bucket per key holding up to ``limit`` units, refilled at ``limit`` per ``period_s``."""
 
-    period: float = 60.0
+    period_s: float = 60.0
     clock: Clock = time.monotonic
     _levels: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def take(self, key: str, amount: int, limit: int) -> BucketState:
         now = self.clock()
         level, stamp = self._levels.get(key, (float(limit), now))
-        rate = limit / self.period
+        rate = limit / self.period_s
         level = min(float(limit), level + (now - stamp) * rate)
         allowed = amount <= level
         if allowed:
@@ -59,25 +59,25 @@ class TokenBuckets:
 
 @dataclass
 class SlidingWindow:
-    """At most N requests per key in any ``window`` seconds; going over blocks the key a while."""
+    """At most N requests per key in any ``window_s``; going over blocks the key a while."""
 
     clock: Clock = time.monotonic
     _hits: dict[str, deque[float]] = field(default_factory=dict)
     _blocked_until: dict[str, float] = field(default_factory=dict)
 
-    def hit(self, key: str, limit: int, window: float, block_seconds: float) -> float:
+    def hit(self, key: str, limit: int, window_s: float, block_s: float) -> float:
         """Record a request; 0 if allowed, else the seconds the key stays blocked."""
         now = self.clock()
         blocked = self._blocked_until.get(key, 0.0) - now
         if blocked > 0:
             return blocked
         hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - window:
+        while hits and hits[0] <= now - window_s:
             hits.popleft()
         if len(hits) >= limit:
-            self._blocked_until[key] = now + block_seconds
+            self._blocked_until[key] = now + block_s
             hits.clear()
-            return max(block_seconds, 1e-9)
+            return max(block_s, 1e-9)
         hits.append(now)
         return 0.0
 
@@ -139,7 +139,7 @@ class ConcurrencyGate:
         return self._active[key]
 
     @asynccontextmanager
-    async def slot(self, key: str, limit: int | None, wait: float) -> AsyncIterator[int]:
+    async def slot(self, key: str, limit: int | None, wait_s: float) -> AsyncIterator[int]:
         """Hold one slot; yields the number of requests in flight including this one."""
         if self._changed is None:
             self._changed = asyncio.Condition()
@@ -147,7 +147,7 @@ class ConcurrencyGate:
         async with changed:
             if limit is not None and self._active[key] >= limit:
                 try:
-                    async with asyncio.timeout(wait):
+                    async with asyncio.timeout(wait_s):
                         await changed.wait_for(lambda: self._active[key] < limit)
                 except TimeoutError:
                     raise TooBusy from None

@@ -187,12 +187,12 @@ def _too_large(size: int) -> OpenAIError:
 
 
 def _json_body(heard: Heard, form: dict[str, Any]) -> dict[str, Any]:
-    usage = {"type": "duration", "seconds": math.ceil(heard.duration)}
+    usage = {"type": "duration", "seconds": math.ceil(heard.duration_s)}
     if form["response_format"] == "json":
         return {"text": heard.text, "usage": usage}
     body: dict[str, Any] = {"language": LANGUAGE_NAMES.get(form.get("language") or "en",
                                                            form.get("language") or "english"),
-                            "duration": heard.duration, "text": heard.text}
+                            "duration": heard.duration_s, "text": heard.text}
     if "word" in form["timestamp_granularities"]:
         body["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in heard.words]
     if "segment" in form["timestamp_granularities"]:

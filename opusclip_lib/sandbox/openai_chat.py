@@ -90,7 +90,7 @@ class OpenAIAPI:
     def fault_response(self, fault: Fault, status: int) -> Response:
         if status == 429:
             limit = self.config.openai.requests_per_minute
-            wait = fault.retry_after
+            wait = fault.retry_after_s
             headers = _retry_headers(wait)
             if limit is not None:
                 headers |= _bucket_headers("requests", BucketState(False, limit, 0, wait, wait))
@@ -168,9 +168,9 @@ class OpenAIAPI:
                 raise OpenAIError(
                     429, f"Rate limit reached for {model} in organization {ORGANIZATION} on "
                     f"{unit}: Limit {limit}, Used {limit - state.remaining}, Requested {amount}. "
-                    f"Please try again in {go_duration(state.retry_seconds)}.", kind,
+                    f"Please try again in {go_duration(state.retry_s)}.", kind,
                     code="rate_limit_exceeded", headers=headers | _retry_headers(
-                        state.retry_seconds))
+                        state.retry_s))
         return headers
 
 
@@ -188,7 +188,7 @@ def openai_headers(headers: dict[str, str], started: float) -> dict[str, str]:
 def _bucket_headers(kind: str, state: BucketState) -> dict[str, str]:
     return {f"x-ratelimit-limit-{kind}": str(state.limit),
             f"x-ratelimit-remaining-{kind}": str(state.remaining),
-            f"x-ratelimit-reset-{kind}": go_duration(state.reset_seconds)}
+            f"x-ratelimit-reset-{kind}": go_duration(state.reset_s)}
 
 
 def _retry_headers(seconds: float) -> dict[str, str]:

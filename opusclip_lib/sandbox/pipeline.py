@@ -36,7 +36,7 @@ class Service(Protocol):
 
 async def work(config: SandboxConfig, endpoint: str) -> None:
     """Sleep for the configured latency of ``endpoint`` (nothing when none is set)."""
-    seconds = config.latency_seconds(endpoint)
+    seconds = config.latency_s(endpoint)
     if seconds > 0:
         await asyncio.sleep(seconds)
 
@@ -55,7 +55,7 @@ def route(service: Service, path: str, endpoint: str, handler: Handler,
         if fault.kind == "malformed":
             return truncated(await handler(request))
         if fault.kind == "timeout":
-            await _hang(request, fault.hang_seconds)
+            await _hang(request, fault.hang_s)
         return service.fault_response(fault, FAULT_STATUS[fault.kind])
 
     return Route(path, respond, methods=methods, name=endpoint)

@@ -94,18 +94,18 @@ class StabilityAPI:
 
     def fault_response(self, fault: Fault, status: int) -> Response:
         if status == 429:
-            return self._rate_limited(fault.retry_after).response()
+            return self._rate_limited(fault.retry_after_s).response()
         name, message = FAULT_ERRORS[status]
         return StabilityError(status, name, message).response()
 
-    def _rate_limited(self, blocked_for: float) -> StabilityError:
+    def _rate_limited(self, blocked_s: float) -> StabilityError:
         settings = self.config.stability
         return StabilityError(
             429, "rate_limit_exceeded",
             f"You have exceeded the rate limit of {settings.requests_per_window} requests within a "
-            f"{settings.window_seconds:g} second period, and have been timed out for "
-            f"{settings.timeout_seconds:g} seconds.",
-            headers=retry_after(blocked_for))
+            f"{settings.window_s:g} second period, and have been timed out for "
+            f"{settings.block_s:g} seconds.",
+            headers=retry_after(blocked_s))
 
     def _generate_with(self, model: str) -> Handler:
         async def generate(request: Request) -> Response:
@@ -123,8 +123,8 @@ class StabilityAPI:
             raise StabilityError(413, "payload_too_large",
                                  "body: payloads cannot be larger than 10MiB in size")
         if settings.requests_per_window is not None:
-            blocked = self.window.hit(key, settings.requests_per_window, settings.window_seconds,
-                                      settings.timeout_seconds)
+            blocked = self.window.hit(key, settings.requests_per_window, settings.window_s,
+                                      settings.block_s)
             if blocked:
                 raise self._rate_limited(blocked)
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):

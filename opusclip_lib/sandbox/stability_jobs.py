@@ -3,7 +3,7 @@
 
 The start validates the multipart form (``image`` a decodable picture, ``prompt`` required,
 ``output_format``, ``seed``, ``creativity`` 0-0.35), charges the key and answers
-``200 {"id": "<64 hex>"}`` at once. The job runs for ``config.stability.job_seconds``; until then
+``200 {"id": "<64 hex>"}`` at once. The job runs for ``config.stability.job_s``; until then
 a poll answers ``202 {"id", "status": "in-progress"}``, afterwards ``200`` with the upscaled
 image (``accept: image/*``: bytes with ``finish-reason`` and ``seed`` headers;
 ``application/json``: ``{"image", "finish_reason", "seed"}``). An unknown id is a 404. The older
@@ -112,7 +112,7 @@ class StabilityJobs:
         api.credits.spend(key, UPSCALE_CREDITS)
         generation_id = secrets.token_hex(32)
         self.jobs[generation_id] = Job(
-            key, time.monotonic() + api.config.stability.job_seconds, image, fields["prompt"],
+            key, time.monotonic() + api.config.stability.job_s, image, fields["prompt"],
             fields.get("output_format", "png"),
             int(fields.get("seed", "0")) or secrets.randbelow(MAX_SEED) + 1)
         self.starts += 1

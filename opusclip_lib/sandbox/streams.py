@@ -4,7 +4,7 @@ streams that tests and notebooks can wait on.
 A stream is an async generator of body pieces wrapped by :func:`paced`: it waits the per-chunk
 latency before each piece after the first, applies an injected ``cut`` (drop the connection:
 the generator raises :class:`StreamCut`, uvicorn closes the socket without the last chunk) or
-``stall`` (sleep ``hang_seconds``) after ``Fault.after_chunks`` pieces, and is counted by a
+``stall`` (sleep ``hang_s``) after ``Fault.after_chunks`` pieces, and is counted by a
 :class:`StreamTracker` from its first piece until it ends, is cut, or the client goes away.
 Mid-stream faults need a served sandbox: in process, ``httpx.ASGITransport`` collects the whole
 body before it answers, so there is no "middle" to cut.
@@ -99,10 +99,10 @@ async def paced(pieces: Iterable[bytes], *, latency: Latency, fault: Fault | Non
             if fault is not None and sent == fault.after_chunks:
                 if fault.kind == "cut":
                     raise StreamCut(f"cut after {sent} chunks (injected)")
-                await asyncio.sleep(fault.hang_seconds)
+                await asyncio.sleep(fault.hang_s)
                 due = loop.time()
             elif sent:
-                due += latency.sample_seconds()
+                due += latency.sample_s()
                 if due > loop.time():
                     await asyncio.sleep(due - loop.time())
             yield piece

@@ -62,7 +62,7 @@ class Heard:
     """Everything a response format needs; ``source`` names the sample and offset, or stand-in.
     """
 
-    duration: float
+    duration_s: float
     segments: tuple[HeardSegment, ...]
     source: str
 
@@ -89,31 +89,31 @@ def _load(path: Path) -> Transcript:
 async def hear(pcm: np.ndarray) -> Heard:
     """The transcript for decoded 16 kHz mono samples (see :func:`.fingerprint.decode`)."""
     loudness = envelope(pcm)
-    duration = round(len(pcm) / SAMPLE_RATE, 3)
+    duration_s = round(len(pcm) / SAMPLE_RATE, 3)
     known = _sample_transcripts()
     references = {name: await reference_envelope(video) for name, (video, _) in known.items()}
     match = await asyncio.to_thread(identify, loudness, references)  # keep the server answering
     if match is None:
-        return stand_in(voiced_spans(loudness), duration)
-    return excerpt(known[match.name][1], match.offset_s, duration,
+        return stand_in(voiced_spans(loudness), duration_s)
+    return excerpt(known[match.name][1], match.offset_s, duration_s,
                    source=f"{match.name}@{match.offset_s:.2f}")
 
 
-def excerpt(transcript: Transcript, offset_s: float, duration: float, *, source: str) -> Heard:
-    """The words whose middle lies in ``[offset_s, offset_s + duration)``, timed from the offset.
+def excerpt(transcript: Transcript, offset_s: float, duration_s: float, *, source: str) -> Heard:
+    """The words whose middle lies in ``[offset_s, offset_s + duration_s)``, timed from the offset.
     """
     segments = []
     for segment in transcript.segments:
-        kept = [w for w in segment.words if offset_s <= w.middle < offset_s + duration]
+        kept = [w for w in segment.words if offset_s <= w.middle < offset_s + duration_s]
         if kept:
-            words = tuple(HeardWord(_bare(w.text), _clamp(w.start - offset_s, duration),
-                                    _clamp(w.end - offset_s, duration)) for w in kept)
+            words = tuple(HeardWord(_bare(w.text), _clamp(w.start - offset_s, duration_s),
+                                    _clamp(w.end - offset_s, duration_s)) for w in kept)
             segments.append(HeardSegment(words[0].start, words[-1].end,
                                          " ".join(w.text for w in kept), words))
-    return Heard(duration, tuple(segments), source)
+    return Heard(duration_s, tuple(segments), source)
 
 
-def stand_in(spans: list[tuple[float, float]], duration: float) -> Heard:
+def stand_in(spans: list[tuple[float, float]], duration_s: float) -> Heard:
     """Stand-in words spread evenly over each voiced span, from a fixed script that says what it
     is and always starts at its first sentence: the same audio always gets the same answer."""
     script = [word for sentence in STAND_IN_SENTENCES for word in sentence.split()]
@@ -127,13 +127,13 @@ def stand_in(spans: list[tuple[float, float]], duration: float) -> Heard:
                                 round(start + (n + 1) * step, 3))
                       for n, text in enumerate(texts))
         segments.append(HeardSegment(words[0].start, words[-1].end, " ".join(texts), words))
-    return Heard(duration, tuple(segments), STAND_IN)
+    return Heard(duration_s, tuple(segments), STAND_IN)
 
 
 def _bare(text: str) -> str:
     return PUNCTUATION.sub("", text) or text
 
 
-def _clamp(seconds: float, duration: float) -> float:
-    return round(min(max(seconds, 0.0), duration), 3)
+def _clamp(seconds: float, duration_s: float) -> float:
+    return round(min(max(seconds, 0.0), duration_s), 3)
 

@@ -263,7 +263,7 @@ class YouTubeAPI:
 
     def fault_response(self, fault: Fault, status: int) -> Response:
         message, reason, status_text = FAULT_ERRORS[status]
-        headers = retry_after(fault.retry_after) if status == 429 else None
+        headers = retry_after(fault.retry_after_s) if status == 429 else None
         return GoogleError(status, message, reason, status=status_text).response(headers)
 
     def reset(self) -> None:

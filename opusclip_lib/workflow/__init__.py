@@ -11,7 +11,7 @@ DB -> download -> OpenAI transcription -> OpenAI highlights -> clip rows -> ffmp
 
     endpoints = sandbox_endpoints(build_app(SandboxConfig()))   # or endpoints_from_env()
     async with connect(url) as db, open_services(endpoints) as services:
-        job = await run_video(db, services, "opusSample1", WorkflowConfig(max_clip_seconds=3))
+        job = await run_video(db, services, "opusSample1", WorkflowConfig(max_clip_s=3))
         report = await run_batch(db, services, ids, WorkflowConfig(render=False),
                                  concurrency=8, recorder=recorder, progress=True)
         report.videos_per_min
@@ -35,6 +35,7 @@ from opusclip_lib.workflow.batch import (
     run_batch,
     run_video,
 )
+from opusclip_lib.workflow.clients import ProviderClients
 from opusclip_lib.workflow.config import KIND, NAIVE, OPTIMISED, Mode, WorkflowConfig
 from opusclip_lib.workflow.endpoints import (
     Endpoint,
@@ -71,8 +72,8 @@ __all__ = [
     "KIND", "NAIVE", "OPTIMISED", "STAGES", "STAGE_NAMES", "UNLIMITED", "ApiLimits",
     "BatchReport", "ClipFiles", "DownloadFailed", "DroppingRecorder", "Endpoint", "Endpoints",
     "Engine", "Failure", "JobUpdate", "MediaUnreadable", "Mode", "NoAudio", "NoHighlights",
-    "NotMedia", "OnChange", "Services", "Source", "SourceError", "SourceNotFound",
-    "SourceTooLarge", "SourceTooLong", "Stage", "StageProgress", "Transcriber",
+    "NotMedia", "OnChange", "ProviderClients", "Services", "Source", "SourceError",
+    "SourceNotFound", "SourceTooLarge", "SourceTooLong", "Stage", "StageProgress", "Transcriber",
     "TranscriptionRejected", "UnsupportedSource", "VideoFiles", "VideoNotFound", "VideoRun",
     "WorkflowConfig", "WorkflowError", "classify", "clean_partials", "critical_path_bound",
     "drain", "endpoints_at", "endpoints_from_env", "job_update", "open_services", "plan",

@@ -67,9 +67,9 @@ class BatchReport:
         return 60 * self.completed / self.seconds if self.seconds else 0.0
 
 
-def critical_path_bound(stage_seconds: Iterable[float], concurrency: int) -> float:
+def critical_path_bound(stage_s: Iterable[float], concurrency: int) -> float:
     """Ideal videos per second: ``C / L`` with ``L`` the sum of one video's stage latencies."""
-    total = sum(stage_seconds)
+    total = sum(stage_s)
     return concurrency / total if total > 0 else math.inf
 
 

@@ -47,7 +47,7 @@ ProgressNote = Callable[[str, str], None]
 class WorkflowConfig:
     """Knobs of one workflow run.
 
-    ``max_clip_seconds`` trims each highlight (tests use 2-3 s clips to render fast).
+    ``max_clip_s`` trims each highlight (tests use 2-3 s clips to render fast).
     ``max_duration_s`` and ``max_download_bytes`` refuse a source that is too long or too big
     (checked before downloading when the page says, and again on the file).
     Transcription sends chunks of at most ``transcribe_chunk_bytes``, ``transcribe_concurrency``
@@ -63,8 +63,8 @@ class WorkflowConfig:
     render: bool = True
     captions: bool = True
     voiceover: bool = True
-    min_clip_seconds: float = 1.0
-    max_clip_seconds: float | None = None
+    min_clip_s: float = 1.0
+    max_clip_s: float | None = None
     voice_id: str = DEFAULT_VOICE
     max_duration_s: float | None = 4 * 3600.0
     max_download_bytes: int | None = 8 * 1024**3

@@ -32,6 +32,7 @@ from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import ConcurrencyLimiter, Fallback, MemoryCache, Resilience
 from opusclip_lib.resilience import defaults_for as resilience_defaults
 from opusclip_lib.resilience.policy import STALE_TTL
+from opusclip_lib.workflow.clients import ProviderClients
 from opusclip_lib.workflow.endpoints import PROVIDERS, Endpoints, YouTubeMedia, endpoints_from_env
 
 T = TypeVar("T")
@@ -66,16 +67,11 @@ UNLIMITED = ApiLimits(concurrency=dict.fromkeys(PROVIDERS), throttle=False, conn
 
 
 @dataclass(frozen=True, slots=True)
-class Services:
-    youtube: YouTubeClient
-    openai: OpenAIClient
-    stability: StabilityClient
-    elevenlabs: ElevenLabsClient
+class Services(ProviderClients[YouTubeClient, OpenAIClient, StabilityClient, ElevenLabsClient]):
+    """The four API clients, open: what a workflow run, the CLI and a cassette block use."""
+
     youtube_media: YouTubeMedia | None = None
     """From the endpoints: where a YouTube id's media comes from when not downloaded."""
-
-    def clients(self) -> dict[str, APIClient]:
-        return {name: getattr(self, name) for name in PROVIDERS}
 
     def usage(self) -> dict[str, Usage]:
         """Calls, failures and units spent per provider so far."""

@@ -225,14 +225,14 @@ async def checked_media(run: VideoRun, path: Path, *, stage: str) -> MediaInfo:
         raise NotMedia(run.label, f"not readable media ({detail[0]})", stage=stage) from exc
     if info.is_text:
         raise NotMedia(run.label, "a text file, not media", stage=stage)
-    if info.duration is None or info.duration <= 0:
+    if info.duration_s is None or info.duration_s <= 0:
         raise NotMedia(run.label, "the media has no duration (empty or corrupt)", stage=stage)
     if info.width is None:
         raise NotMedia(run.label, "no video track: clips need a picture", stage=stage)
     if not info.has_audio:
         raise NoAudio(run.label, "the video has no audio track, so nothing to transcribe",
                       stage=stage)
-    _within_limits(run, info.duration, path.stat().st_size, stage=stage)
+    _within_limits(run, info.duration_s, path.stat().st_size, stage=stage)
     return info
 
 
@@ -252,7 +252,7 @@ async def _describe_source(run: VideoRun) -> dict[str, Any]:
     if run.kind == "file":
         path = Path(run.video.source or "")
         info = await checked_media(run, path, stage="metadata")
-        return {"title": path.stem, "duration": info.duration, "uploader": None,
+        return {"title": path.stem, "duration": info.duration_s, "uploader": None,
                 "filesize": path.stat().st_size, "source": run.label}
     page = await fetching.page_info(run.label, timeout_s=run.config.download_timeout_s,
                                     stage="metadata")
@@ -337,7 +337,7 @@ async def download(run: VideoRun) -> Write | None:
     info = await checked_media(run, run.files.source, stage="download")
     if run.kind == "youtube":  # YouTube's own duration stays, whatever the media stand-in
         return run.video_write(status="downloaded")
-    return run.video_write(status="downloaded", duration_s=info.duration)
+    return run.video_write(status="downloaded", duration_s=info.duration_s)
 
 
 _shared_work = SingleFlight()
@@ -353,7 +353,7 @@ async def speech_audio(run: VideoRun) -> Path:
     async def extract() -> Path:
         if not audio.exists():  # a killed run's leftover is in the video's folder: cleaned
             with atomic_output(audio, temp_dir=run.files.folder) as temp:
-                await extract_audio(run.files.source, temp, duration=run.video.duration_s)
+                await extract_audio(run.files.source, temp, duration_s=run.video.duration_s)
         return audio
 
     return await _shared_work.do(f"audio {audio}", extract)
@@ -382,16 +382,16 @@ async def transcribe(run: VideoRun) -> Write | None:
 def clip_rows(video_id: int, picks: Iterable[Highlight], transcript: Transcript,
               config: WorkflowConfig) -> list[dict[str, Any]]:
     """Usable clips from the LLM's picks, best first: inside the transcript, trimmed to
-    ``max_clip_seconds``, at least ``min_clip_seconds`` long, each span once."""
+    ``max_clip_s``, at least ``min_clip_s`` long, each span once."""
     rows: list[dict[str, Any]] = []
     spans: set[tuple[float, float]] = set()
     for pick in sorted(picks, key=lambda h: h.virality_score, reverse=True):
         start = round(pick.start, 3)
         end = min(pick.end, transcript.duration)
-        if config.max_clip_seconds is not None:
-            end = min(end, start + config.max_clip_seconds)
+        if config.max_clip_s is not None:
+            end = min(end, start + config.max_clip_s)
         end = round(end, 3)
-        if end - start < config.min_clip_seconds or (start, end) in spans:
+        if end - start < config.min_clip_s or (start, end) in spans:
             continue
         spans.add((start, end))
         rows.append({"video_id": video_id, "ranking": len(rows) + 1, "start_s": start,
@@ -419,7 +419,7 @@ async def analyze(run: VideoRun) -> Write | None:
     rows = clip_rows(run.video.id, picks, transcript, run.config)
     if not rows:
         raise NoHighlights(f"none of the {len(picks)} highlight(s) is a usable clip (at least "
-                           f"{run.config.min_clip_seconds:g} s inside the "
+                           f"{run.config.min_clip_s:g} s inside the "
                            f"{transcript.duration:g} s transcript)")
 
     async def write(ex: Executor) -> None:

@@ -24,7 +24,7 @@ from opusclip_lib.media import Segment, Transcript, Word, atomic_output, probe
 from opusclip_lib.media.audio import (
     AUDIO_SUFFIX,
     Chunk,
-    chunk_seconds,
+    chunk_length_s,
     cut_audio,
     plan_chunks,
     silences,
@@ -79,12 +79,12 @@ def sentences(words: Sequence[Word]) -> list[Segment]:
 
 
 def stitch(parts: Sequence[tuple[Chunk, Transcription]], *, video_id: str, title: str,
-           duration: float) -> Transcript:
+           duration_s: float) -> Transcript:
     """Fan-in: every chunk's words shifted by the chunk's start, in chunk order, as sentences."""
     words = [word for chunk, heard in sorted(parts, key=lambda part: part[0].index)
              for word in _timed_words(heard, chunk.start)]
     language = parts[0][1].language if parts else "english"
-    return Transcript(video_id=video_id, title=title, language=language, duration=duration,
+    return Transcript(video_id=video_id, title=title, language=language, duration=duration_s,
                       segments=tuple(sentences(words)))
 
 
@@ -106,21 +106,21 @@ class Transcriber:
         cached = self.cache / f"{audio_sha}.json"
         if cached.exists():
             return Transcript.model_validate_json(cached.read_bytes())
-        duration = (await probe(audio)).duration or 0.0
-        parts = await self.chunks(audio, await self.plan(audio, duration), scratch,
+        duration_s = (await probe(audio)).duration_s or 0.0
+        parts = await self.chunks(audio, await self.plan(audio, duration_s), scratch,
                                   source=source)
-        transcript = stitch(parts, video_id=audio_sha, title=audio.name, duration=duration)
+        transcript = stitch(parts, video_id=audio_sha, title=audio.name, duration_s=duration_s)
         write_bytes(cached, transcript.model_dump_json().encode())
         return transcript
 
-    async def plan(self, audio: Path, duration: float) -> list[Chunk]:
+    async def plan(self, audio: Path, duration_s: float) -> list[Chunk]:
         """Where to cut: nowhere if the file fits one upload, else at silences (one ffmpeg pass
         over the whole file)."""
         size = audio.stat().st_size
         if size <= self.max_chunk_bytes:
-            return [Chunk(0, 0.0, duration)]
-        return plan_chunks(duration, await silences(audio),
-                           chunk_seconds(duration, size, self.max_chunk_bytes))
+            return [Chunk(0, 0.0, duration_s)]
+        return plan_chunks(duration_s, await silences(audio),
+                           chunk_length_s(duration_s, size, self.max_chunk_bytes))
 
     async def chunks(self, audio: Path, plan: list[Chunk], scratch: Path, *,
                      source: str) -> list[tuple[Chunk, Transcription]]:

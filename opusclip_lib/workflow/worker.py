@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clips", type=int, default=3, help="highlights asked per video")
     parser.add_argument("--render", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--captions", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--max-clip-seconds", type=float)
+    parser.add_argument("--max-clip-seconds", dest="max_clip_s", type=float)
     parser.add_argument("--naive", action="store_true", help="the naive pipeline")
     parser.add_argument("--heartbeat", type=float, default=5.0, help="seconds between beats")
     parser.add_argument("--stale-after", type=float, default=30.0,
@@ -74,7 +74,7 @@ def config_from(args: argparse.Namespace) -> WorkflowConfig:
     options = {"work_dir": args.work_dir} if args.work_dir else {}
     return WorkflowConfig(mode=NAIVE if args.naive else OPTIMISED, clips=args.clips,
                           render=args.render, captions=args.captions,
-                          max_clip_seconds=args.max_clip_seconds, heartbeat_s=args.heartbeat,
+                          max_clip_s=args.max_clip_s, heartbeat_s=args.heartbeat,
                           stale_after_s=args.stale_after, retry_backoff_s=args.retry_backoff,
                           **options)
 
