@@ -101,7 +101,7 @@ class SpeechSocket:
         client = self._client
         url = client._url(f"/v1/text-to-speech/{segment(self._voice_id)}/stream-input",
                           self._query)
-        websocket_url = str(url.copy_with(scheme={"https": "wss", "http": "ws"}[url.scheme]))
+        websocket_url = str(url.with_scheme({"https": "wss", "http": "ws"}[url.scheme]))
         secret = client._api_key.get_secret_value()
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
             total=None, sock_connect=client.timeout.connect))
