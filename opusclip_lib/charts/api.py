@@ -31,8 +31,9 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, latency: float,
         group = group.sort_values("concurrency")
         ax.plot(group["concurrency"], group["req_per_s"], marker="o", label=str(stack))
     levels = np.sort(runs["concurrency"].unique())
-    ax.plot(levels, levels / latency, linestyle="--", color="grey",
-            label=f"ideal: concurrency / {latency * 1000:g} ms")
+    if latency > 0:  # with no latency there is no ideal line, only the CPU
+        ax.plot(levels, levels / latency, linestyle="--", color="grey",
+                label=f"ideal: concurrency / {latency * 1000:g} ms")
     ax.set_xlabel("requests in flight (concurrency)")
     ax.set_ylabel("requests / s (log)")
     ax.set_title(f"Throughput vs concurrency, {latency * 1000:g} ms server latency")
