@@ -120,3 +120,28 @@ async def test_api_charts_draw_recorded_events() -> None:
     sweep = pd.DataFrame({"concurrency": [1, 2, 4], "seconds": [1.0, 0.5, 0.26],
                           "ideal": [1.0, 2.0, 4.0]})
     assert len(speedup_vs_concurrency(sweep).get_lines()) == 2
+
+
+def test_with_no_latency_the_table_has_no_ideal() -> None:
+    runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 300, 1.0)]
+    table = bench.rows(runs, latency=0.0)
+    client = next(row for row in table if row["stack"] == "client")
+    assert client["ideal_req_per_s"] is None
+    assert client["x_ideal"] is None
+    assert client["x_aiohttp"] == pytest.approx(0.75)
+    bench.print_table(table)
+
+
+def test_the_cpu_bound_target_is_checked_at_1_ms(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 260, 1.0)]
+    missed = bench.report(bench.rows(runs, latency=0.001), (1.0, 0.01), latency_ms=1.0)
+    printed = capsys.readouterr().out
+    assert "MISS client at C=100, 1 ms: 0.65 x raw aiohttp (target >= 0.7)" in printed
+    assert "x ideal" not in printed
+    assert missed == ["client x raw aiohttp at 1 ms"]
+
+
+def test_a_latency_with_no_target_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 390, 1.0)]
+    assert bench.report(bench.rows(runs, latency=0.0), (1.0, 0.01), latency_ms=0.0) == []
+    assert "no throughput target at 0 ms" in capsys.readouterr().out

@@ -239,7 +239,7 @@ class APIClient:
             content = JSON_BODY.encode(json).encode()
             all_headers["Content-Type"] = "application/json"
         elif files:
-            form = httpx.Request(method, url, files=files)  # httpx's multipart encoder
+            form = httpx.Request(method, str(url), files=files)  # httpx's multipart encoder
             content = form.read()
             all_headers["Content-Type"] = form.headers["Content-Type"]
         return Outgoing(method, url, all_headers, content)
@@ -296,9 +296,10 @@ class APIClient:
             error = exc
             raise
         finally:
-            self._account(operation, start, response, result, error)
-            http_end(traced, None if response is None else response.status_code,
-                     None if response is None else request_id_of(response.headers), error)
+            status, request_id = ((None, None) if response is None
+                                  else (response.status_code, request_id_of(response.headers)))
+            self._account(operation, start, response, result, error, request_id)
+            http_end(traced, status, request_id, error)
 
     def _malformed(self, response: httpx.Response, problem: str, *,
                    code: str | None = None) -> MalformedResponseError:
@@ -320,7 +321,7 @@ class APIClient:
         return self._redact(text)
 
     def _account(self, operation: str, start: float, response: httpx.Response | None,
-                 result: object, error: BaseException | None) -> None:
+                 result: object, error: BaseException | None, request_id: str | None) -> None:
         usage = self.usage
         spent = self._spend(operation, response, result) if response is not None else {}
         usage.spent.update(spent)
@@ -340,6 +341,5 @@ class APIClient:
             status=None if response is None else response.status_code,
             bytes=0 if response is None else len(response.content),
             cost=spent.get(self.cost_unit), cost_unit=self.cost_unit, cached=cached,
-            request_id=getattr(error, "request_id", None)
-            or (None if response is None else request_id_of(response.headers)),
+            request_id=getattr(error, "request_id", None) or request_id,
             **{name: value for name, value in spent.items() if name != self.cost_unit})

@@ -101,8 +101,8 @@ class SpeechSocket:
         client = self._client
         url = client._url(f"/v1/text-to-speech/{segment(self._voice_id)}/stream-input",
                           self._query)
-        websocket_url = str(url.copy_with(scheme={"https": "wss", "http": "ws"}[url.scheme]))
-        secret = client._api_key.get_secret_value()
+        websocket_url = str(url.with_scheme({"https": "wss", "http": "ws"}[url.scheme]))
+        auth = client._auth_headers(client._api_key.get_secret_value())  # as every request
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
             total=None, sock_connect=client.timeout.connect))
 
@@ -110,7 +110,7 @@ class SpeechSocket:
             assert self._session is not None
             try:
                 return await self._session.ws_connect(
-                    websocket_url, headers={"xi-api-key": secret}, autoping=True)
+                    websocket_url, headers=auth, autoping=True)
             except aiohttp.WSServerHandshakeError as exc:
                 raise error_class_for(exc.status, None)(
                     f"WebSocket handshake refused: {exc.message}", provider=client.provider,

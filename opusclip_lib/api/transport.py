@@ -53,10 +53,11 @@ DEFAULT_TRANSPORT: TransportName = "aiohttp"
 
 
 class Outgoing(NamedTuple):
-    """A request as the clients build it: already encoded, ready for any sender."""
+    """A request as the clients build it: already encoded, ready for any sender (the URL as
+    ``yarl.URL(..., encoded=True)``: aiohttp sends it as it is, httpx parses its string)."""
 
     method: str
-    url: httpx.URL
+    url: yarl.URL
     headers: Mapping[str, str]
     content: bytes | None = None
 
@@ -127,10 +128,12 @@ class HttpxSender:
         self.transport = transport
         self._extensions = {"timeout": timeout.as_dict()}
 
+    def _httpx_request(self, request: Outgoing) -> httpx.Request:
+        return httpx.Request(request.method, str(request.url), headers=request.headers,
+                             content=request.content, extensions=self._extensions)
+
     async def send(self, request: Outgoing) -> httpx.Response:
-        response = await self.transport.handle_async_request(httpx.Request(
-            request.method, request.url, headers=request.headers, content=request.content,
-            extensions=self._extensions))
+        response = await self.transport.handle_async_request(self._httpx_request(request))
         try:
             await response.aread()
         finally:
@@ -139,9 +142,7 @@ class HttpxSender:
 
     @asynccontextmanager
     async def stream(self, request: Outgoing) -> AsyncIterator[StreamedResponse]:
-        response = await self.transport.handle_async_request(httpx.Request(
-            request.method, request.url, headers=request.headers, content=request.content,
-            extensions=self._extensions))
+        response = await self.transport.handle_async_request(self._httpx_request(request))
         pieces = aiter(response.stream)  # the raw stream: a transport's response is not read
         try:
             yield StreamedResponse(response.status_code, response.headers,
@@ -173,19 +174,6 @@ def as_httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportEr
     return mapped(f"{type(exc).__name__}: {exc}")
 
 
-def read_already(response: httpx.Response, body: bytes,
-                 received: Mapping[str, str]) -> httpx.Response:
-    """``response`` as ``httpx.Response(status, headers=..., content=body)`` leaves it, without
-    running ``body`` through httpx's identity decoder and chunker (~40 us a call). Sets
-    ``Response._content``, private in httpx 0.28 (pinned ``<0.29``): the attribute ``read()``
-    itself fills, and whose presence tells ``read()`` the body is already there."""
-    if body and "content-length" not in received:  # what content= adds (chunked answers)
-        response.headers["Content-Length"] = str(len(body))
-    response._content = body
-    response.is_stream_consumed = response.is_closed = True
-    return response
-
-
 class AiohttpSender:
     """One ``aiohttp.ClientSession`` per client, the response wrapped as an ``httpx.Response``.
 
@@ -210,25 +198,21 @@ class AiohttpSender:
     async def send(self, request: Outgoing) -> httpx.Response:
         try:
             async with self.session.request(
-                    request.method, yarl.URL(str(request.url), encoded=True),
-                    headers=request.headers, data=request.content,
-                    allow_redirects=False) as answer:
+                    request.method, request.url, headers=request.headers,
+                    data=request.content, allow_redirects=False) as answer:
                 body = await answer.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise as_httpx_error(exc) from exc
-        response = httpx.Response(answer.status, headers=answer.raw_headers,
-                                  stream=httpx.ByteStream(body))
-        if answer.headers.get("content-encoding", "identity") == "identity":
-            return read_already(response, body, answer.headers)
-        await response.aread()  # gzip, deflate: httpx's decoders
-        return response
+        # content=: httpx reads the body through its decoders (gzip, deflate) as it does for
+        # any response it builds, and adds Content-Length to a chunked answer.
+        return httpx.Response(answer.status, headers=answer.raw_headers, content=body)
 
     @asynccontextmanager
     async def stream(self, request: Outgoing) -> AsyncIterator[StreamedResponse]:
         try:
             answer = await self.session.request(
-                request.method, yarl.URL(str(request.url), encoded=True),
-                headers=request.headers, data=request.content, allow_redirects=False)
+                request.method, request.url, headers=request.headers, data=request.content,
+                allow_redirects=False)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise as_httpx_error(exc) from exc
 

@@ -31,8 +31,9 @@ def throughput_vs_concurrency(runs: pd.DataFrame, *, latency_s: float,
         group = group.sort_values("concurrency")
         ax.plot(group["concurrency"], group["req_per_s"], marker="o", label=str(stack))
     levels = np.sort(runs["concurrency"].unique())
-    ax.plot(levels, levels / latency_s, linestyle="--", color="grey",
-            label=f"ideal: concurrency / {latency_s * 1000:g} ms")
+    if latency_s > 0:  # with no latency_s there is no ideal line, only the CPU
+        ax.plot(levels, levels / latency_s, linestyle="--", color="grey",
+                label=f"ideal: concurrency / {latency_s * 1000:g} ms")
     ax.set_xlabel("requests in flight (concurrency)")
     ax.set_ylabel("requests / s (log)")
     ax.set_title(f"Throughput vs concurrency, {latency_s * 1000:g} ms server latency")
