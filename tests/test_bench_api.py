@@ -124,7 +124,7 @@ async def test_api_charts_draw_recorded_events() -> None:
 
 def test_with_no_latency_the_table_has_no_ideal() -> None:
     runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 300, 1.0)]
-    table = bench.rows(runs, latency=0.0)
+    table = bench.rows(runs, latency_s=0.0)
     client = next(row for row in table if row["stack"] == "client")
     assert client["ideal_req_per_s"] is None
     assert client["x_ideal"] is None
@@ -134,7 +134,7 @@ def test_with_no_latency_the_table_has_no_ideal() -> None:
 
 def test_the_cpu_bound_target_is_checked_at_1_ms(capsys: pytest.CaptureFixture[str]) -> None:
     runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 260, 1.0)]
-    missed = bench.report(bench.rows(runs, latency=0.001), (1.0, 0.01), latency_ms=1.0)
+    missed = bench.report(bench.rows(runs, latency_s=0.001), (1.0, 0.01), latency_ms=1.0)
     printed = capsys.readouterr().out
     assert "MISS client at C=100, 1 ms: 0.65 x raw aiohttp (target >= 0.7)" in printed
     assert "x ideal" not in printed
@@ -143,5 +143,5 @@ def test_the_cpu_bound_target_is_checked_at_1_ms(capsys: pytest.CaptureFixture[s
 
 def test_a_latency_with_no_target_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 390, 1.0)]
-    assert bench.report(bench.rows(runs, latency=0.0), (1.0, 0.01), latency_ms=0.0) == []
+    assert bench.report(bench.rows(runs, latency_s=0.0), (1.0, 0.01), latency_ms=0.0) == []
     assert "no throughput target at 0 ms" in capsys.readouterr().out
