@@ -333,6 +333,24 @@ async def test_postgres_backend_killed_mid_transaction(postgres_db: Database) ->
                              ("alive_00001",)) == 1
 
 
+async def test_postgres_session_settings_do_not_reach_the_next_borrower(
+        postgres_db: Database) -> None:
+    """Releases skip asyncpg's reset query unless a statement could have changed the session."""
+    db = postgres_db
+    default = await db.fetchval("SHOW statement_timeout")
+    async with db.acquire() as conn:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        await conn.execute("SET statement_timeout = '7s'")
+        assert await conn.fetchval("SHOW statement_timeout") == "7s"
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT pg_backend_pid()") == pid  # the same session
+        assert await conn.fetchval("SHOW statement_timeout") == default
+        assert await conn.fetchval("SELECT pg_try_advisory_lock(42)") is True
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                   "AND pid = pg_backend_pid()") == 0
+
+
 # --- metrics --------------------------------------------------------------------------------
 
 
