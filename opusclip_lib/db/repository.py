@@ -63,7 +63,28 @@ class Table:
         return list(zip(*data.values(), strict=True))
 
     def row(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return self.rows([values])[0]
+        """One validated row: the rules and messages of :meth:`rows`, value by value."""
+        if not isinstance(values, Mapping):
+            raise ValidationError(f"{self.name}: each row must be a mapping of column to value, "
+                                  f"got {values!r:.80}")
+        unknown = values.keys() - self.by_name.keys()
+        if unknown:
+            raise ValidationError(f"{self.name} has no writable column(s) {sorted(unknown)}")
+        data: dict[str, list[Any]] = {}
+        for column in self.spec:
+            name = column.name
+            if name in values:
+                value = values[name]
+            elif column.required:
+                raise column.error(f"{column.label} is required (missing in row 0)")
+            else:
+                value = column.default
+            data[name] = [column.prepare_one(value)]
+        if self.fill is not None:
+            self.fill(data)
+        for relation in self.relations:
+            relation(data)
+        return tuple(column[0] for column in data.values())
 
     def changes(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A validated partial row for an UPDATE (relations checked when all their columns are

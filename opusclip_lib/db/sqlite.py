@@ -93,6 +93,7 @@ class SQLiteBackend(Backend):
         self._write_lock = asyncio.Lock()
         self._writer: aiosqlite.Connection | None = None
         self._closed = False
+        self._writes: dict[str, bool] = {}  # may_write by statement: the same ones repeat
 
     def json_type(self, column: str) -> str:
         return f"TEXT CHECK ({column} IS NULL OR json_valid({column}))"
@@ -203,7 +204,12 @@ class SQLiteBackend(Backend):
     async def _in_turn(self, raw: aiosqlite.Connection, sql: str,
                        statement: Callable[[], Awaitable[T]]) -> T:
         """Run ``statement``; a write outside a transaction holds the write lock while it runs."""
-        if self._writer is raw or not may_write(sql):
+        if self._writer is raw:
+            return await statement()
+        writes = self._writes.get(sql)
+        if writes is None:
+            writes = self._writes[sql] = may_write(sql)
+        if not writes:
             return await statement()
         await self._take_write_lock()
         try:
