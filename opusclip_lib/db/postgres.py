@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Sequence
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -21,9 +21,6 @@ from opusclip_lib.db.backend import (
 )
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
-
-if TYPE_CHECKING:
-    from opusclip_lib.db.connection import Connection
 
 T = TypeVar("T")
 APPLICATION = "opusclip"
@@ -292,5 +289,5 @@ class PostgresBackend(Backend):
 
     # --- maintenance -------------------------------------------------------------------------
 
-    async def vacuum(self, conn: Connection, tables: Iterable[str]) -> None:
-        await conn.execute(f"VACUUM (ANALYZE) {', '.join(tables)}", name="VACUUM")
+    def vacuum_statements(self, tables: Sequence[str]) -> list[str]:
+        return [f"VACUUM (ANALYZE) {', '.join(tables)}"]
