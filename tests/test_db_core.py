@@ -33,9 +33,8 @@ from opusclip_lib.db import (
     schema_version,
     videos,
 )
+from opusclip_lib.db import MIGRATIONS, Database
 from opusclip_lib.db.backend import numbered_placeholders
-from opusclip_lib.db.database import Database
-from opusclip_lib.db.schema import MIGRATIONS
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 

@@ -8,8 +8,16 @@ from itertools import pairwise
 
 import pytest
 
-from opusclip_lib.db import InvalidTransition, Job, LeaseLost, NotFound, connect, jobs, videos
-from opusclip_lib.db.database import Database
+from opusclip_lib.db import (
+    Database,
+    InvalidTransition,
+    Job,
+    LeaseLost,
+    NotFound,
+    connect,
+    jobs,
+    videos,
+)
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 

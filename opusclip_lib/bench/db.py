@@ -35,11 +35,17 @@ import aiosqlite
 import asyncmy
 import asyncpg
 
-from opusclip_lib.db import DatabaseError, clear, connect, videos
-from opusclip_lib.db.database import Database, backend_class
+from opusclip_lib.db import (
+    MIGRATIONS,
+    Database,
+    DatabaseError,
+    backend_class,
+    clear,
+    connect,
+    parse_url,
+    videos,
+)
 from opusclip_lib.db.maintenance import scratch_database
-from opusclip_lib.db.schema import MIGRATIONS
-from opusclip_lib.db.urls import parse_url
 
 COLUMNS = videos.VIDEOS.columns
 assert COLUMNS[-2:] == ("source", "content_sha256"), "as_tuples writes the columns in this order"
