@@ -141,6 +141,28 @@ async def test_clip_crud_and_cascade(db: Database) -> None:
 # --- batches ------------------------------------------------------------------------------
 
 
+async def test_videos_by_youtube_id_lock_and_upsert_some_columns(db: Database) -> None:
+    await videos.insert_videos(db, [video(n, channel="first") for n in range(3)])
+    assert await videos.stored_youtube_ids(db) == [f"vid{n:08d}" for n in range(3)]
+    wanted = [f"vid{n:08d}" for n in (2, 0, 7)]
+    assert sorted(await videos.videos_by_youtube_id(db, wanted)) == ["vid00000000", "vid00000002"]
+    async with db.transaction() as tx:
+        locked = await videos.lock_videos(tx, wanted, ("status", "title"))
+        assert locked["vid00000002"] == {"youtube_id": "vid00000002", "status": "new",
+                                         "title": "Video 2"}
+        assert sorted(locked) == ["vid00000000", "vid00000002"]
+        await videos.update_video(tx, (await videos.find_video(tx, "vid00000000")).id,
+                                  status="queued")
+        await videos.upsert_videos(tx, [video(0, title="new title", channel="second"),
+                                        video(5, channel="second")], update=("title",))
+    kept = await videos.find_video(db, "vid00000000")
+    assert (kept.title, kept.channel, kept.status) == ("new title", "first", "queued")
+    added = await videos.find_video(db, "vid00000005")
+    assert (added.channel, added.status) == ("second", "new")
+    with pytest.raises(ValidationError):
+        await videos.upsert_videos(db, [video(1)], update=("no_such_column",))
+
+
 @pytest.mark.parametrize("method", ["batch", "bulk"])
 async def test_batch_insert_upsert_update(db: Database, method: str) -> None:
     assert await videos.insert_videos(db, [video(n) for n in range(50)], method=method) == 50

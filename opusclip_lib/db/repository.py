@@ -17,6 +17,7 @@ from opusclip_lib.db.errors import NotFound, ValidationError
 from opusclip_lib.db.validate import Column
 
 Method = Literal["batch", "bulk"]
+IN_CHUNK = 500  # values per ``IN (...)`` list: far below every backend's bind-parameter limit
 
 
 class Table:
@@ -123,6 +124,15 @@ def _listed(rows: Iterable[Mapping[str, Any]], table: str) -> list[Mapping[str, 
     return listed
 
 
+async def fetch_in(ex: Executor, sql: str, values: Sequence[Any], *, name: str) -> list[Row]:
+    """``sql`` with ``{marks}`` standing for an ``IN`` list, run over ``values`` in chunks."""
+    rows: list[Row] = []
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = values[start:start + IN_CHUNK]
+        rows += await ex.fetch(sql.format(marks=", ".join("?" * len(chunk))), chunk, name=name)
+    return rows
+
+
 async def insert_one(ex: Executor, table: Table, values: Mapping[str, Any]) -> Row:
     row = await ex.fetchrow(f"{table.insert_sql} RETURNING *", table.row(values),
                             name=f"insert {table.name}")
@@ -145,13 +155,18 @@ async def insert_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, An
         return await tx.executemany(table.insert_sql, prepared, name=f"batch insert {table.name}")
 
 
-async def upsert_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Insert, or overwrite the writable columns of the row with the same natural key."""
+async def upsert_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, Any]], *,
+                      update: Sequence[str] | None = None) -> int:
+    """Insert, or overwrite the ``update`` columns (default: every writable column) of the row
+    with the same natural key."""
     prepared = table.rows(rows)
     if not prepared:
         return 0
     backend = ex.backend
-    update = [c for c in table.columns if c not in table.key]
+    if update is None:
+        update = [c for c in table.columns if c not in table.key]
+    else:
+        update = [table.column(c) for c in update]
     sql = backend.upsert_sql(table.name, table.columns, table.key, update,
                              touch=f"updated_at = {backend.now}")
     async with ex.transaction() as tx:
