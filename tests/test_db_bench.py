@@ -46,7 +46,8 @@ def test_bench_writes_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert {r["method"] for r in results} == {
         "per-row autocommit", "per-row autocommit, SQLite defaults",
         "per-row, one transaction", "batch (executemany)",
-        "bulk (COPY / multi-row)", "raw sqlite3 executemany"}
+        "bulk (COPY / multi-row)", "raw per-row autocommit", "raw per-row, one transaction",
+        "raw sqlite3 executemany"}
     assert all(r["backend"] == "sqlite" and r["seconds"] > 0 for r in results)
     assert out_png.read_bytes().startswith(b"\x89PNG")
 

@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from opusclip_lib.db import api_calls, connect, videos
+from opusclip_lib.db import Database, api_calls, connect, videos
 from opusclip_lib.db.cache import MemoryStore, RedisStore, Store, VideoCache
-from opusclip_lib.db.database import Database
 from opusclip_lib.redis_client import open_redis
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces

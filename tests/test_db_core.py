@@ -33,9 +33,8 @@ from opusclip_lib.db import (
     schema_version,
     videos,
 )
+from opusclip_lib.db import MIGRATIONS, Database
 from opusclip_lib.db.backend import numbered_placeholders
-from opusclip_lib.db.database import Database
-from opusclip_lib.db.schema import MIGRATIONS
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
@@ -140,6 +139,28 @@ async def test_clip_crud_and_cascade(db: Database) -> None:
 
 
 # --- batches ------------------------------------------------------------------------------
+
+
+async def test_videos_by_youtube_id_lock_and_upsert_some_columns(db: Database) -> None:
+    await videos.insert_videos(db, [video(n, channel="first") for n in range(3)])
+    assert await videos.stored_youtube_ids(db) == [f"vid{n:08d}" for n in range(3)]
+    wanted = [f"vid{n:08d}" for n in (2, 0, 7)]
+    assert sorted(await videos.videos_by_youtube_id(db, wanted)) == ["vid00000000", "vid00000002"]
+    async with db.transaction() as tx:
+        locked = await videos.lock_videos(tx, wanted, ("status", "title"))
+        assert locked["vid00000002"] == {"youtube_id": "vid00000002", "status": "new",
+                                         "title": "Video 2"}
+        assert sorted(locked) == ["vid00000000", "vid00000002"]
+        await videos.update_video(tx, (await videos.find_video(tx, "vid00000000")).id,
+                                  status="queued")
+        await videos.upsert_videos(tx, [video(0, title="new title", channel="second"),
+                                        video(5, channel="second")], update=("title",))
+    kept = await videos.find_video(db, "vid00000000")
+    assert (kept.title, kept.channel, kept.status) == ("new title", "first", "queued")
+    added = await videos.find_video(db, "vid00000005")
+    assert (added.channel, added.status) == ("second", "new")
+    with pytest.raises(ValidationError):
+        await videos.upsert_videos(db, [video(1)], update=("no_such_column",))
 
 
 @pytest.mark.parametrize("method", ["batch", "bulk"])
@@ -331,6 +352,24 @@ async def test_postgres_backend_killed_mid_transaction(postgres_db: Database) ->
     await videos.insert_video(db, "alive_00001")
     assert await db.fetchval("SELECT count(*) FROM videos WHERE youtube_id = ?",
                              ("alive_00001",)) == 1
+
+
+async def test_postgres_session_settings_do_not_reach_the_next_borrower(
+        postgres_db: Database) -> None:
+    """Releases skip asyncpg's reset query unless a statement could have changed the session."""
+    db = postgres_db
+    default = await db.fetchval("SHOW statement_timeout")
+    async with db.acquire() as conn:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        await conn.execute("SET statement_timeout = '7s'")
+        assert await conn.fetchval("SHOW statement_timeout") == "7s"
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT pg_backend_pid()") == pid  # the same session
+        assert await conn.fetchval("SHOW statement_timeout") == default
+        assert await conn.fetchval("SELECT pg_try_advisory_lock(42)") is True
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                   "AND pid = pg_backend_pid()") == 0
 
 
 # --- metrics --------------------------------------------------------------------------------

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from opusclip_lib.db import Database, jobs
 from opusclip_lib.db import failures as failure_rows
-from opusclip_lib.db import jobs
-from opusclip_lib.db.database import Database
 from tests.conftest import overdue_job
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces

@@ -8,8 +8,16 @@ from itertools import pairwise
 
 import pytest
 
-from opusclip_lib.db import InvalidTransition, Job, LeaseLost, NotFound, connect, jobs, videos
-from opusclip_lib.db.database import Database
+from opusclip_lib.db import (
+    Database,
+    InvalidTransition,
+    Job,
+    LeaseLost,
+    NotFound,
+    connect,
+    jobs,
+    videos,
+)
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
@@ -27,6 +35,30 @@ async def test_enqueue_is_idempotent_with_a_key(db: Database) -> None:
     other = await jobs.enqueue(db, "pipeline", video_id=video.id)
     assert other.id != first.id
     assert await jobs.queue_counts(db) == {"pending": 2}
+
+
+async def test_statuses_counts_history_and_events_after(db: Database) -> None:
+    video = await videos.insert_video(db, "jobVideo002")
+    first = await jobs.enqueue(db, "pipeline", video_id=video.id)
+    second = await jobs.enqueue(db, "pipeline")
+    other = await jobs.enqueue(db, "other")
+    start = await jobs.last_event_id(db)
+    [claimed] = await jobs.claim(db, "worker-1", kinds=["pipeline"], limit=1)
+    assert claimed.id == first.id
+    ids = [first.id, second.id, other.id, 10**9]
+    assert await jobs.job_statuses(db, ids) == {
+        first.id: "downloading", second.id: "pending", other.id: "pending"}
+    assert await jobs.count_by_status(db, ids) == {"downloading": 1, "pending": 2}
+    history = await jobs.status_history(db, "pipeline")
+    assert [(row["job_id"], row["to_status"]) for row in history] == [
+        (first.id, "pending"), (first.id, "downloading"), (second.id, "pending")]
+    assert history[0]["youtube_id"] == "jobVideo002"
+    assert history[2]["youtube_id"] is None
+    [event] = await jobs.events_after(db, start, limit=10)
+    assert (event["job_id"], event["from_status"], event["status"], event["kind"]) == (
+        first.id, "pending", "downloading", "pipeline")
+    assert await jobs.last_event_id(db) == event["event_id"]
+    assert await jobs.events_after(db, event["event_id"], limit=10) == []
 
 
 async def test_job_walks_the_pipeline_and_logs_every_step(db: Database) -> None:

@@ -10,9 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from opusclip_lib.db import InvalidTransition, LeaseLost, clear, connect, jobs
-from opusclip_lib.db.connection import Executor
-from opusclip_lib.db.database import Database
+from opusclip_lib.db import Database, Executor, InvalidTransition, LeaseLost, clear, connect, jobs
 from tests.test_db_jobs import age_heartbeat
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces

@@ -34,13 +34,13 @@ from opusclip_lib.db import (
     DatabaseError,
     OperationalError,
     StatementTimeout,
+    Timeouts,
     clear,
     connect,
     jobs,
     parse_url,
     videos,
 )
-from opusclip_lib.db.timeouts import Timeouts
 from tests.conftest import require_server
 from tests.faults import HungServer, Proxy, closed_port, other_tasks, raises_within
 

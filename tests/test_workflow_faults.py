@@ -17,8 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from opusclip_lib.db import Database, connect, jobs
-from opusclip_lib.db.schema import clear
+from opusclip_lib.db import Database, clear, connect, jobs
 from opusclip_lib.media import ffmpeg_exe
 from opusclip_lib.resilience import CircuitBreaker, RetryPolicy
 from opusclip_lib.sandbox import SandboxConfig, build_app

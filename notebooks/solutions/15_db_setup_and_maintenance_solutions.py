@@ -14,10 +14,17 @@ from collections import Counter
 from dataclasses import asdict
 
 from opusclip_lib import config
-from opusclip_lib.db import DatabaseError, connect, maintenance, reset, videos
-from opusclip_lib.db.backend import Backend
-from opusclip_lib.db.database import Database
-from opusclip_lib.db.schema import MIGRATIONS, Migration
+from opusclip_lib.db import (
+    MIGRATIONS,
+    Backend,
+    Database,
+    DatabaseError,
+    Migration,
+    connect,
+    maintenance,
+    reset,
+    videos,
+)
 
 NEXT = MIGRATIONS[-1].version + 1  # the next migration after the shipped ones
 

@@ -1,13 +1,16 @@
 """``opusclip bench db``: how fast each backend takes video rows, by insert method, and how close
-the layer's fastest path comes to the raw driver measured in the same run.
+each path through the layer comes to the raw driver's same path, measured in the same run.
 
 Methods: per-row autocommit (one transaction per row, so one durable commit per row; on
 SQLite also with SQLite's default rollback journal instead of the layer's WAL), per-row in one
 transaction, batch (``executemany``), bulk (PostgreSQL ``COPY``, multi-row ``INSERT``
-elsewhere), and the raw driver (stdlib ``sqlite3.executemany`` on a file database with default
-settings; asyncpg ``copy_records_to_table``; asyncmy ``executemany``). Every method starts from
-the same list of dicts, so the raw timings include turning them into tuples (and the metadata
-into JSON) with one list comprehension; the layer additionally validates every row.
+elsewhere). The raw drivers run the same paths: per-row ``INSERT ... RETURNING *`` on one
+connection (aiosqlite with the layer's pragmas, asyncpg, asyncmy), autocommitted and inside one
+transaction, and their fastest load (stdlib ``sqlite3.executemany`` on a file database with
+default settings; asyncpg ``copy_records_to_table``; asyncmy ``executemany``). Every method
+starts from the same list of dicts, so the raw timings include turning them into tuples (and the
+metadata into JSON) with one list comprehension; the layer additionally validates every row,
+pools its connections and times every statement.
 """
 
 from __future__ import annotations
@@ -28,20 +31,34 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+import aiosqlite
 import asyncmy
 import asyncpg
 
-from opusclip_lib.db import DatabaseError, clear, connect, videos
-from opusclip_lib.db.database import Database, backend_class
+from opusclip_lib.db import (
+    MIGRATIONS,
+    Database,
+    DatabaseError,
+    backend_class,
+    clear,
+    connect,
+    parse_url,
+    videos,
+)
 from opusclip_lib.db.maintenance import scratch_database
-from opusclip_lib.db.schema import MIGRATIONS
-from opusclip_lib.db.urls import parse_url
 
 COLUMNS = videos.VIDEOS.columns
 assert COLUMNS[-2:] == ("source", "content_sha256"), "as_tuples writes the columns in this order"
 PER_ROW = "per-row autocommit"
+PER_ROW_IN_TRANSACTION = "per-row, one transaction"
 SQLITE_DEFAULTS = "per-row autocommit, SQLite defaults"
+RAW_PER_ROW = "raw per-row autocommit"
+RAW_PER_ROW_IN_TRANSACTION = "raw per-row, one transaction"
+# The statement insert_video sends, so the raw per-row paths do the same work on the server.
+INSERT_RETURNING = f"{videos.VIDEOS.insert_sql} RETURNING *"
 TARGET_RATIO = 100.0
+SINGLE_ROW_RATIO = 0.8  # every single-row path through the layer against the raw driver's
+LOAD_RATIO = 0.9  # the layer's best batch or bulk load against the raw driver's fastest
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +117,7 @@ async def _bulk(db: Database, rows: list[dict[str, Any]]) -> None:
 Insert = Callable[[Database, list[dict[str, Any]]], Awaitable[None]]
 LAYER_METHODS: list[tuple[str, Insert]] = [
     (PER_ROW, _per_row),
-    ("per-row, one transaction", _per_row_in_transaction),
+    (PER_ROW_IN_TRANSACTION, _per_row_in_transaction),
     ("batch (executemany)", _batch),
     ("bulk (COPY / multi-row)", _bulk),
 ]
@@ -118,6 +135,12 @@ class Target:
         raise NotImplementedError
 
     async def raw(self, url: str, rows: list[dict[str, Any]]) -> float:
+        raise NotImplementedError
+
+    async def raw_per_row(self, url: str, rows: list[dict[str, Any]], *,
+                          one_transaction: bool) -> float:
+        """``INSERT ... RETURNING *`` row by row on one driver connection, each row committed
+        on its own or all in one transaction (the tables exist already)."""
         raise NotImplementedError
 
 
@@ -155,6 +178,24 @@ class SQLiteTarget(Target):
         finally:
             connection.close()
 
+    async def raw_per_row(self, url: str, rows: list[dict[str, Any]], *,
+                          one_transaction: bool) -> float:
+        """aiosqlite with the pragmas the layer sets (WAL, synchronous=FULL, foreign keys)."""
+        connection = await aiosqlite.connect(parse_url(url).path, isolation_level=None)
+        try:
+            await connection.executescript("PRAGMA journal_mode=wal; PRAGMA synchronous=full;"
+                                           "PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
+            start = time.perf_counter()
+            if one_transaction:
+                await connection.execute("BEGIN IMMEDIATE")
+            for params in as_tuples(rows):
+                await connection.execute_fetchall(INSERT_RETURNING, params)
+            if one_transaction:
+                await connection.execute("COMMIT")
+            return time.perf_counter() - start
+        finally:
+            await connection.close()
+
 
 class ServerTarget(Target):
     """A scratch schema/database on a shared server, emptied before each run."""
@@ -176,10 +217,15 @@ class PostgresTarget(ServerTarget):
     variable = "OPUSCLIP_POSTGRES_URL"
     raw_method = "raw asyncpg COPY"
 
+    async def _connect(self) -> asyncpg.Connection:
+        p = self.parts
+        return await asyncpg.connect(host=p.host, port=p.port, user=p.user or None,
+                                     password=p.password or None, database=p.database,
+                                     server_settings={"search_path": p.options["schema"]})
+
     async def raw(self, url: str, rows: list[dict[str, Any]]) -> float:
         p = self.parts
-        connection = await asyncpg.connect(host=p.host, port=p.port, user=p.user or None,
-                                           password=p.password or None, database=p.database)
+        connection = await self._connect()
         try:
             start = time.perf_counter()
             async with connection.transaction():
@@ -190,18 +236,36 @@ class PostgresTarget(ServerTarget):
         finally:
             await connection.close()
 
+    async def raw_per_row(self, url: str, rows: list[dict[str, Any]], *,
+                          one_transaction: bool) -> float:
+        connection = await self._connect()
+        sql = backend_class(self.name)(self.parts, min_size=1, max_size=1).sql(INSERT_RETURNING)
+        try:
+            start = time.perf_counter()
+            async with AsyncExitStack() as stack:
+                if one_transaction:
+                    await stack.enter_async_context(connection.transaction())
+                for params in as_tuples(rows):
+                    await connection.fetch(sql, *params)
+            return time.perf_counter() - start
+        finally:
+            await connection.close()
+
 
 class MySQLTarget(ServerTarget):
     name = "mysql"
     variable = "OPUSCLIP_MYSQL_URL"
     raw_method = "raw asyncmy executemany"
 
+    async def _connect(self) -> Any:
+        p = self.parts
+        return await asyncmy.connect(host=p.host, port=p.port or 3306, user=p.user,
+                                     password=p.password, database=p.database,
+                                     autocommit=True, stmt_cache_size=256)
+
     async def raw(self, url: str, rows: list[dict[str, Any]]) -> float:
         """The driver at its best: prepared statement, MariaDB bulk execute, one transaction."""
-        p = self.parts
-        connection = await asyncmy.connect(host=p.host, port=p.port or 3306, user=p.user,
-                                           password=p.password, database=p.database,
-                                           autocommit=True, stmt_cache_size=256)
+        connection = await self._connect()
         try:
             sql = videos.VIDEOS.insert_sql.replace("?", "%s")
             start = time.perf_counter()
@@ -209,6 +273,24 @@ class MySQLTarget(ServerTarget):
             async with connection.cursor() as cursor:
                 await cursor.executemany(sql, as_tuples(rows))
             await connection.commit()
+            return time.perf_counter() - start
+        finally:
+            await connection.ensure_closed()
+
+    async def raw_per_row(self, url: str, rows: list[dict[str, Any]], *,
+                          one_transaction: bool) -> float:
+        connection = await self._connect()
+        sql = INSERT_RETURNING.replace("?", "%s")
+        try:
+            start = time.perf_counter()
+            if one_transaction:
+                await connection.begin()
+            for params in as_tuples(rows):
+                async with connection.cursor() as cursor:
+                    await cursor.execute(sql, params)
+                    await cursor.fetchall()
+            if one_transaction:
+                await connection.commit()
             return time.perf_counter() - start
         finally:
             await connection.ensure_closed()
@@ -245,7 +327,11 @@ async def run_target(target: Target, rows: list[dict[str, Any]], per_row_rows: i
                      for label, options in ((method, {}), *target.variants)]
         else:
             runs.append((method, partial(_layer_run, target, insert, rows, {}), len(rows)))
-    runs.append((target.raw_method, partial(_raw_run, target, rows), len(rows)))
+    subset = rows[:per_row_rows]
+    runs += [(RAW_PER_ROW, partial(_raw_per_row_run, target, subset, False), len(subset)),
+             (RAW_PER_ROW_IN_TRANSACTION, partial(_raw_per_row_run, target, rows, True),
+              len(rows)),
+             (target.raw_method, partial(_raw_run, target, rows), len(rows))]
     times: dict[str, list[float]] = {method: [] for method, _, _ in runs}
     for _ in range(repeat):
         for method, measure, _ in runs:
@@ -262,6 +348,14 @@ async def _raw_run(target: Target, rows: list[dict[str, Any]]) -> float:
     return await target.raw(await target.fresh_url(), rows)
 
 
+async def _raw_per_row_run(target: Target, rows: list[dict[str, Any]],
+                           one_transaction: bool) -> float:
+    url = await target.fresh_url()
+    async with connect(url, min_size=1, max_size=1):  # creates the tables
+        pass
+    return await target.raw_per_row(url, rows, one_transaction=one_transaction)
+
+
 async def _reachable(variable: str) -> tuple[str | None, str]:
     """The server URL, or ``None`` and the reason it is skipped."""
     url = os.environ.get(variable)
@@ -275,32 +369,42 @@ async def _reachable(variable: str) -> tuple[str | None, str]:
     return url, ""
 
 
+def _raw_counterpart(method: str, raw_method: str) -> str:
+    """The raw driver's run that ``method`` is compared with."""
+    if method in (PER_ROW, SQLITE_DEFAULTS):
+        return RAW_PER_ROW
+    if method == PER_ROW_IN_TRANSACTION:
+        return RAW_PER_ROW_IN_TRANSACTION
+    return method if method.startswith("raw per-row") else raw_method
+
+
 def report(results: list[Result]) -> list[str]:
     """The table, ratios and the targets; returns the list of missed targets."""
     missed = []
     print(f"\n{'backend':<11}{'method':<37}{'rows':>7}{'median s':>10}{'rows/s':>12}"
           f"{'x per-row':>11}{'x raw':>8}")
     for backend in dict.fromkeys(r.backend for r in results):
-        mine = [r for r in results if r.backend == backend]
-        per_row = next(r for r in mine if r.method == PER_ROW).rows_per_s
-        raw = mine[-1].rows_per_s
-        for r in mine:
+        mine = {r.method: r for r in results if r.backend == backend}
+        per_row = mine[PER_ROW].rows_per_s
+        raw_method = list(mine)[-1]
+        for r in mine.values():
+            raw = mine[_raw_counterpart(r.method, raw_method)].rows_per_s
             print(f"{r.backend:<11}{r.method:<37}{r.rows:>7}{r.seconds:>10.4f}"
                   f"{r.rows_per_s:>12,.0f}{r.rows_per_s / per_row:>10.1f}x"
                   f"{r.rows_per_s / raw:>7.2f}x")
-        best = max(r.rows_per_s for r in mine if r.method.startswith(("batch", "bulk")))
+        best = max(r.rows_per_s for r in mine.values() if r.method.startswith(("batch", "bulk")))
         checks = [(f"{backend}: batch or bulk >= {TARGET_RATIO:g}x per-row autocommit",
                    best / per_row, TARGET_RATIO)]
-        defaults = next((r for r in mine if r.method == SQLITE_DEFAULTS), None)
+        defaults = mine.get(SQLITE_DEFAULTS)
         if defaults is not None:
             checks.append((f"{backend}: batch or bulk >= {TARGET_RATIO:g}x {SQLITE_DEFAULTS}",
                            best / defaults.rows_per_s, TARGET_RATIO))
-        if backend == "sqlite":
-            batch = next(r for r in mine if r.method.startswith("batch")).rows_per_s
-            checks.append(("sqlite: batch >= 0.85x raw sqlite3 executemany", batch / raw, 0.85))
-        if backend == "postgresql":
-            bulk = next(r for r in mine if r.method.startswith("bulk")).rows_per_s
-            checks.append(("postgresql: bulk >= 0.9x raw asyncpg COPY", bulk / raw, 0.9))
+        for method in (PER_ROW, PER_ROW_IN_TRANSACTION):
+            raw = _raw_counterpart(method, raw_method)
+            checks.append((f"{backend}: {method} >= {SINGLE_ROW_RATIO:g}x {raw}",
+                           mine[method].rows_per_s / mine[raw].rows_per_s, SINGLE_ROW_RATIO))
+        checks.append((f"{backend}: batch or bulk >= {LOAD_RATIO:g}x {raw_method}",
+                       best / mine[raw_method].rows_per_s, LOAD_RATIO))
         for label, value, goal in checks:
             ok = value >= goal
             print(f"  {'PASS' if ok else 'MISS'} {label}: {value:.2f}")

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from opusclip_lib.charts._axes import chart_axes
-from opusclip_lib.db.schema import JOB_STATUSES
+from opusclip_lib.db import JOB_STATUSES
 
 # One colour per status, fixed, so a redrawn chart never swaps them.
 STATUS_COLOURS = dict(zip(JOB_STATUSES, ("tab:grey", "tab:blue", "tab:cyan", "tab:purple",

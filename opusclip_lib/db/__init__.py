@@ -11,11 +11,24 @@
 Repository modules (``videos``, ``clips``, ``jobs``, ``api_calls``) take either the database
 (one autocommitted statement per call) or a transaction's connection. Every statement is timed
 into ``db.recorder`` (``kind="query"``); errors are the types in :mod:`opusclip_lib.db.errors`.
+
+Code outside this package imports from ``opusclip_lib.db`` itself (the names in ``__all__``) or
+from the repository modules; the other modules are its inside.
 """
 
-from opusclip_lib.db import api_calls, cache, clips, jobs, maintenance, videos
+from opusclip_lib.db import (
+    api_calls,
+    cache,
+    clips,
+    failures,
+    jobs,
+    maintenance,
+    validate,
+    videos,
+)
+from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.connection import Connection, Executor
-from opusclip_lib.db.database import Database, PoolStats, connect
+from opusclip_lib.db.database import Database, PoolStats, backend_class, connect
 from opusclip_lib.db.errors import (
     CheckViolation,
     ConfigurationError,
@@ -40,18 +53,38 @@ from opusclip_lib.db.errors import (
     ValidationError,
     ValueTooLong,
 )
-from opusclip_lib.db.models import ApiCall, Clip, Job, JobEvent, Video
-from opusclip_lib.db.schema import clear, migrate, reset, schema_version
+from opusclip_lib.db.models import (
+    ApiCall,
+    Clip,
+    Job,
+    JobEvent,
+    Video,
+    as_datetime,
+    as_float,
+    as_json,
+)
+from opusclip_lib.db.schema import (
+    JOB_STATUSES,
+    MIGRATIONS,
+    TABLES,
+    Migration,
+    clear,
+    migrate,
+    reset,
+    schema_version,
+)
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL, parse_url
+from opusclip_lib.db.validate import YOUTUBE_ID
 
 __all__ = [
-    "ApiCall", "CheckViolation", "Clip", "ConfigurationError", "Connection", "ConnectionLost",
-    "ConnectionShared", "Database", "DatabaseError", "DatabaseURL", "Deadlock", "Executor",
-    "ForeignKeyViolation", "IntegrityError", "InvalidTransition", "InvalidUrl", "InvalidYouTubeId",
-    "Job", "JobEvent", "LeaseLost", "LockTimeout", "NotFound", "NotNullViolation",
-    "OperationalError", "PoolStats", "PoolTimeout", "QueryError", "StatementTimeout", "Timeouts",
-    "UniqueViolation", "ValidationError", "ValueTooLong", "Video", "api_calls", "cache", "clear",
-    "clips", "connect", "jobs", "maintenance", "migrate", "parse_url", "reset", "schema_version",
-    "videos",
+    "JOB_STATUSES", "MIGRATIONS", "TABLES", "YOUTUBE_ID", "ApiCall", "Backend", "CheckViolation",
+    "Clip", "ConfigurationError", "Connection", "ConnectionLost", "ConnectionShared", "Database",
+    "DatabaseError", "DatabaseURL", "Deadlock", "Executor", "ForeignKeyViolation",
+    "IntegrityError", "InvalidTransition", "InvalidUrl", "InvalidYouTubeId", "Job", "JobEvent",
+    "LeaseLost", "LockTimeout", "Migration", "NotFound", "NotNullViolation", "OperationalError",
+    "Params", "PoolStats", "PoolTimeout", "QueryError", "Row", "StatementTimeout", "Timeouts",
+    "UniqueViolation", "ValidationError", "ValueTooLong", "Video", "api_calls", "as_datetime",
+    "as_float", "as_json", "backend_class", "cache", "clear", "clips", "connect", "failures",
+    "jobs", "maintenance", "migrate", "parse_url", "reset", "schema_version", "validate", "videos",
 ]

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from opusclip_lib.db.errors import DatabaseError
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
-
-if TYPE_CHECKING:
-    from opusclip_lib.db.connection import Connection
 
 Row = dict[str, Any]
 Params = Sequence[Any]
@@ -187,11 +184,14 @@ class Backend(ABC):
     # --- maintenance -------------------------------------------------------------------------
 
     @abstractmethod
-    async def vacuum(self, conn: Connection, tables: Iterable[str]) -> None:
-        """Reclaim space and refresh planner statistics."""
+    def vacuum_statements(self, tables: Sequence[str]) -> list[str]:
+        """Statements that reclaim space and refresh planner statistics (run outside any
+        transaction)."""
 
-    async def backup(self, conn: Connection, tables: Sequence[str], path: Path) -> Path:
-        """Default backup: every table as JSON lines (see :mod:`opusclip_lib.db.maintenance`)."""
-        from opusclip_lib.db.maintenance import export_json_lines
+    # Whether the driver copies the whole database to a file itself (``backup_file``); the
+    # others are backed up as JSON lines by :func:`opusclip_lib.db.maintenance.backup`.
+    file_backup: ClassVar[bool] = False
 
-        return await export_json_lines(conn, tables, path)
+    async def backup_file(self, raw: Any, path: Path) -> None:
+        """A consistent copy of the database at ``path`` (only where ``file_backup``)."""
+        raise NotImplementedError(f"{self.name} has no file backup")

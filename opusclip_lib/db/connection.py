@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from opusclip_lib.db.backend import Params, Row
+from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.errors import (
     ConnectionShared,
     DatabaseError,
@@ -24,7 +24,6 @@ from opusclip_lib.db.errors import (
 from opusclip_lib.observability.instrument import query_end, query_start
 
 if TYPE_CHECKING:
-    from opusclip_lib.db.backend import Backend
     from opusclip_lib.metrics import Recorder
 
 T = TypeVar("T")
@@ -164,6 +163,12 @@ class Connection:
         return await self._call(name or f"bulk {table}",
                                 lambda: backend.bulk_insert(raw, table, columns, rows), int,
                                 timeout_s=backend.timeouts.copy_s)
+
+    async def run_driver(self, name: str, operation: Callable[[Any], Awaitable[T]]) -> T:
+        """``operation(driver connection)`` timed, under the statement deadline, with errors
+        mapped, as a statement is: for what a driver offers besides SQL (SQLite's backup)."""
+        raw = self.raw
+        return await self._call(name, lambda: operation(raw), _zero)
 
     @property
     def in_transaction(self) -> bool:

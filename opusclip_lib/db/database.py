@@ -14,6 +14,7 @@ from opusclip_lib.config import database_url
 from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.connection import Connection
 from opusclip_lib.db.errors import ConnectionLost, DatabaseError, OperationalError, PoolTimeout
+from opusclip_lib.db.schema import migrate
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL, parse_url
 from opusclip_lib.metrics import Recorder
@@ -88,8 +89,6 @@ class Database:
             raise OperationalError(f"cannot open a {self.name} pool for {self.url}: {detail}",
                                    backend=self.name) from exc
         if self._migrate:
-            from opusclip_lib.db.schema import migrate
-
             try:
                 await migrate(self)
             except BaseException:

@@ -112,6 +112,51 @@ async def job_events(ex: Executor, job_id: int) -> list[JobEvent]:
     return [JobEvent.from_row(row) for row in rows]
 
 
+async def job_statuses(ex: Executor, job_ids: Sequence[int]) -> dict[int, str]:
+    """The status of each of ``job_ids`` that exists."""
+    rows = await repository.fetch_in(ex, "SELECT id, status FROM processing_jobs WHERE id IN "
+                                     "({marks})", job_ids, name="job statuses")
+    return {int(row["id"]): str(row["status"]) for row in rows}
+
+
+async def count_by_status(ex: Executor, job_ids: Sequence[int]) -> dict[str, int]:
+    """Jobs per status among ``job_ids`` (a few rows per chunk, however many jobs)."""
+    rows = await repository.fetch_in(ex, "SELECT status, count(*) AS n FROM processing_jobs "
+                                     "WHERE id IN ({marks}) GROUP BY status", job_ids,
+                                     name="job status counts")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[str(row["status"])] = counts.get(str(row["status"]), 0) + int(row["n"])
+    return counts
+
+
+async def status_history(ex: Executor, kind: str) -> list[Row]:
+    """Every status change of jobs of ``kind``, by job then in order, with the video's YouTube
+    id (``job_id, to_status, worker, message, created_at, youtube_id``)."""
+    return await ex.fetch(
+        "SELECT e.job_id, e.to_status, e.worker, e.message, e.created_at, v.youtube_id "
+        "FROM job_events e JOIN processing_jobs j ON j.id = e.job_id "
+        "LEFT JOIN videos v ON v.id = j.video_id WHERE j.kind = ? ORDER BY e.job_id, e.id",
+        (kind,), name="status timeline")
+
+
+async def last_event_id(ex: Executor) -> int:
+    """The newest job event's id (0 if none): where a feed of new events starts."""
+    return int(await ex.fetchval("SELECT COALESCE(max(id), 0) FROM job_events",
+                                 name="feed watermark"))
+
+
+async def events_after(ex: Executor, event_id: int, *, limit: int) -> list[Row]:
+    """Up to ``limit`` job events after ``event_id``, oldest first, each with its job's kind,
+    video, stage and progress (``event_id, job_id, from_status, status, worker, message, at,
+    kind, video_id, stage, progress``)."""
+    return await ex.fetch(
+        "SELECT e.id AS event_id, e.job_id, e.from_status, e.to_status AS status, e.worker, "
+        "e.message, e.created_at AS at, j.kind, j.video_id, j.stage, j.progress "
+        "FROM job_events e JOIN processing_jobs j ON j.id = e.job_id "
+        "WHERE e.id > ? ORDER BY e.id LIMIT ?", (event_id, limit), name="feed poll")
+
+
 async def queue_counts(ex: Executor) -> dict[str, int]:
     """Jobs per status, e.g. ``{"pending": 3, "completed": 10}``."""
     rows = await ex.fetch("SELECT status, count(*) AS n FROM processing_jobs GROUP BY status",

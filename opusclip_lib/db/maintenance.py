@@ -12,16 +12,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from opusclip_lib.db.backend import Params, identifier
+from opusclip_lib.db.connection import Connection, Executor
 from opusclip_lib.db.database import Database, PoolStats, connect
 from opusclip_lib.db.errors import DatabaseError
 from opusclip_lib.db.schema import TABLES, schema_version
 from opusclip_lib.db.urls import parse_url
-
-if TYPE_CHECKING:
-    from opusclip_lib.db.connection import Connection, Executor
 
 EXPORT_CHUNK = 5000
 
@@ -36,7 +33,8 @@ async def vacuum(db: Database, tables: Iterable[str] = TABLES) -> None:
     """Reclaim space and refresh statistics (VACUUM/ANALYZE, OPTIMIZE TABLE); outside any
     transaction, as the servers require."""
     async with db.acquire() as conn:
-        await db.backend.vacuum(conn, [identifier(t) for t in tables])
+        for statement in db.backend.vacuum_statements([identifier(t) for t in tables]):
+            await conn.execute(statement, name=statement.split(None, 1)[0])
 
 
 async def backup(db: Database, path: str | Path) -> Path:
@@ -45,8 +43,12 @@ async def backup(db: Database, path: str | Path) -> Path:
     ``{"table": ..., "row": {...}}`` per row) read in one snapshot."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    backend = db.backend
     async with db.acquire() as conn:
-        return await db.backend.backup(conn, ("schema_version", *reversed(TABLES)), path)
+        if backend.file_backup:
+            await conn.run_driver("backup", lambda raw: backend.backup_file(raw, path))
+            return path
+        return await export_json_lines(conn, ("schema_version", *reversed(TABLES)), path)
 
 
 def _json_default(value: object) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import asyncmy
 from asyncmy import errors as driver_errors
@@ -30,9 +30,6 @@ from opusclip_lib.db.backend import (
 )
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
-
-if TYPE_CHECKING:
-    from opusclip_lib.db.connection import Connection
 
 _CODES: dict[int, type[errors.DatabaseError]] = {
     1062: errors.UniqueViolation,
@@ -251,6 +248,6 @@ class MySQLBackend(Backend):
 
     # --- maintenance -------------------------------------------------------------------------
 
-    async def vacuum(self, conn: Connection, tables: Iterable[str]) -> None:
+    def vacuum_statements(self, tables: Sequence[str]) -> list[str]:
         # InnoDB implements OPTIMIZE as "recreate + analyze".
-        await conn.fetch(f"OPTIMIZE TABLE {', '.join(tables)}", name="OPTIMIZE")
+        return [f"OPTIMIZE TABLE {', '.join(tables)}"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Awaitable, Sequence
 from contextlib import suppress
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -20,9 +21,6 @@ from opusclip_lib.db.backend import (
 )
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
-
-if TYPE_CHECKING:
-    from opusclip_lib.db.connection import Connection
 
 T = TypeVar("T")
 APPLICATION = "opusclip"
@@ -40,6 +38,11 @@ _SQLSTATES: dict[str, type[errors.DatabaseError]] = {
     "57P02": errors.ConnectionLost,
     "57P03": errors.ConnectionLost,
 }
+# Statements that can leave state in the session for the next borrower: settings, LISTEN,
+# cursors, prepared statements, advisory locks, temporary tables.
+_SESSION_STATE = re.compile(
+    r"^\s*(?:(?:SET|RESET|LISTEN|UNLISTEN|DECLARE|PREPARE|LOAD|DISCARD)\b|CREATE\s+TEMP)"
+    r"|pg_(?:try_)?advisory_lock", re.IGNORECASE)
 _SQLSTATE_CLASSES: dict[str, type[errors.DatabaseError]] = {
     "08": errors.ConnectionLost,
     "22": errors.ValidationError,
@@ -118,6 +121,8 @@ class PostgresBackend(Backend):
         schema = url.options.get("schema")
         self.schema = identifier(schema) if schema else None
         self._pool: asyncpg.Pool | None = None
+        self._changes_session: dict[str, bool] = {}
+        self._changed_sessions: set[int] = set()  # server pids of connections to reset
 
     def translate(self, text: str) -> str:
         return numbered_placeholders(text, "${}")
@@ -149,7 +154,8 @@ class PostgresBackend(Backend):
         pool = asyncpg.create_pool(
             host=url.host or None, port=url.port, user=url.user or None,
             password=url.password or None, database=url.database, timeout=self.timeouts.connect_s,
-            min_size=self.min_size, max_size=self.max_size, server_settings=settings)
+            min_size=self.min_size, max_size=self.max_size, server_settings=settings,
+            reset=self._reset)
         try:
             self._pool = await pool  # a failure halfway leaves connections asyncpg never closes
             if self.schema:
@@ -159,6 +165,28 @@ class PostgresBackend(Backend):
             pool.terminate()
             self._pool = None
             raise
+
+    async def _reset(self, raw: asyncpg.Connection) -> None:
+        """What the pool runs on release, after asyncpg has rolled back an open transaction.
+
+        asyncpg's default sends ``Connection.get_reset_query()`` (unlock advisory locks, close
+        cursors, UNLISTEN, RESET ALL) on every release: a round trip that doubled the cost of an
+        autocommitted statement. The layer's own statements leave nothing in the session, so
+        the query runs only for a connection that ran a statement which can (see
+        ``_SESSION_STATE``). A failure here still closes the connection (asyncpg terminates
+        it, and ``release`` does not report it: the work had finished).
+        """
+        pid = raw.get_server_pid()
+        if pid in self._changed_sessions:
+            self._changed_sessions.discard(pid)
+            await raw.execute(raw.get_reset_query())
+
+    def _note_session_state(self, raw: Any, sql: str) -> None:
+        changes = self._changes_session.get(sql)
+        if changes is None:
+            changes = self._changes_session[sql] = _SESSION_STATE.search(sql) is not None
+        if changes:
+            self._changed_sessions.add(raw.get_server_pid())
 
     async def close(self) -> None:
         if self._pool is None:
@@ -193,6 +221,7 @@ class PostgresBackend(Backend):
             pid = raw.get_server_pid()
         except asyncpg.InterfaceError:
             return  # the connection closed under us and asyncpg already took it back
+        self._changed_sessions.discard(pid)
         raw.terminate()
         await self._pool.release(raw)
         # Closing the socket also drops asyncpg's pending cancel request, and the server notices
@@ -215,6 +244,7 @@ class PostgresBackend(Backend):
     # --- statements --------------------------------------------------------------------------
 
     async def execute(self, raw: Any, sql: str, params: Params) -> int:
+        self._note_session_state(raw, sql)
         return rowcount_from_status(await raw.execute(sql, *params))
 
     async def executemany(self, raw: Any, sql: str, rows: Sequence[Params]) -> int:
@@ -222,6 +252,7 @@ class PostgresBackend(Backend):
         return len(rows)
 
     async def fetch(self, raw: Any, sql: str, params: Params) -> list[Row]:
+        self._note_session_state(raw, sql)
         return [dict(record) for record in await raw.fetch(sql, *params)]
 
     async def bulk_insert(self, raw: Any, table: str, columns: Sequence[str],
@@ -258,5 +289,5 @@ class PostgresBackend(Backend):
 
     # --- maintenance -------------------------------------------------------------------------
 
-    async def vacuum(self, conn: Connection, tables: Iterable[str]) -> None:
-        await conn.execute(f"VACUUM (ANALYZE) {', '.join(tables)}", name="VACUUM")
+    def vacuum_statements(self, tables: Sequence[str]) -> list[str]:
+        return [f"VACUUM (ANALYZE) {', '.join(tables)}"]

@@ -17,6 +17,7 @@ from opusclip_lib.db.errors import NotFound, ValidationError
 from opusclip_lib.db.validate import Column
 
 Method = Literal["batch", "bulk"]
+IN_CHUNK = 500  # values per ``IN (...)`` list: far below every backend's bind-parameter limit
 
 
 class Table:
@@ -63,7 +64,28 @@ class Table:
         return list(zip(*data.values(), strict=True))
 
     def row(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return self.rows([values])[0]
+        """One validated row: the rules and messages of :meth:`rows`, value by value."""
+        if not isinstance(values, Mapping):
+            raise ValidationError(f"{self.name}: each row must be a mapping of column to value, "
+                                  f"got {values!r:.80}")
+        unknown = values.keys() - self.by_name.keys()
+        if unknown:
+            raise ValidationError(f"{self.name} has no writable column(s) {sorted(unknown)}")
+        data: dict[str, list[Any]] = {}
+        for column in self.spec:
+            name = column.name
+            if name in values:
+                value = values[name]
+            elif column.required:
+                raise column.error(f"{column.label} is required (missing in row 0)")
+            else:
+                value = column.default
+            data[name] = [column.prepare_one(value)]
+        if self.fill is not None:
+            self.fill(data)
+        for relation in self.relations:
+            relation(data)
+        return tuple(column[0] for column in data.values())
 
     def changes(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A validated partial row for an UPDATE (relations checked when all their columns are
@@ -102,6 +124,15 @@ def _listed(rows: Iterable[Mapping[str, Any]], table: str) -> list[Mapping[str, 
     return listed
 
 
+async def fetch_in(ex: Executor, sql: str, values: Sequence[Any], *, name: str) -> list[Row]:
+    """``sql`` with ``{marks}`` standing for an ``IN`` list, run over ``values`` in chunks."""
+    rows: list[Row] = []
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = values[start:start + IN_CHUNK]
+        rows += await ex.fetch(sql.format(marks=", ".join("?" * len(chunk))), chunk, name=name)
+    return rows
+
+
 async def insert_one(ex: Executor, table: Table, values: Mapping[str, Any]) -> Row:
     row = await ex.fetchrow(f"{table.insert_sql} RETURNING *", table.row(values),
                             name=f"insert {table.name}")
@@ -124,13 +155,18 @@ async def insert_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, An
         return await tx.executemany(table.insert_sql, prepared, name=f"batch insert {table.name}")
 
 
-async def upsert_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Insert, or overwrite the writable columns of the row with the same natural key."""
+async def upsert_many(ex: Executor, table: Table, rows: Iterable[Mapping[str, Any]], *,
+                      update: Sequence[str] | None = None) -> int:
+    """Insert, or overwrite the ``update`` columns (default: every writable column) of the row
+    with the same natural key."""
     prepared = table.rows(rows)
     if not prepared:
         return 0
     backend = ex.backend
-    update = [c for c in table.columns if c not in table.key]
+    if update is None:
+        update = [c for c in table.columns if c not in table.key]
+    else:
+        update = [table.column(c) for c in update]
     sql = backend.upsert_sql(table.name, table.columns, table.key, update,
                              touch=f"updated_at = {backend.now}")
     async with ex.transaction() as tx:

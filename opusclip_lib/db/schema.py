@@ -12,13 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from opusclip_lib.db.backend import Backend
+from opusclip_lib.db.connection import Executor
 from opusclip_lib.db.errors import UniqueViolation
-
-if TYPE_CHECKING:
-    from opusclip_lib.db.database import Database
 
 # Column limits, shared by the DDL and the Python-side validation.
 YOUTUBE_ID_LENGTH = 11
@@ -190,7 +187,7 @@ MIGRATIONS = (
 )
 
 
-async def migrate(db: Database) -> int:
+async def migrate(db: Executor) -> int:
     """Bring the schema up to date; safe to call at every start. Returns the schema version."""
     b = db.backend
     await db.execute(
@@ -218,19 +215,19 @@ async def migrate(db: Database) -> int:
     return MIGRATIONS[-1].version
 
 
-async def schema_version(db: Database) -> int:
+async def schema_version(db: Executor) -> int:
     return int(await db.fetchval("SELECT max(version) FROM schema_version",
                                  name="schema version") or 0)
 
 
-async def reset(db: Database) -> int:
+async def reset(db: Executor) -> int:
     """Drop every table and migrate again: an empty schema for a clean demo."""
     for table in (*TABLES, "schema_version"):
         await db.execute(f"DROP TABLE IF EXISTS {table}", name="reset")
     return await migrate(db)
 
 
-async def clear(db: Database) -> None:
+async def clear(db: Executor) -> None:
     """Delete all rows but keep the schema (fast; what tests use between cases)."""
     async with db.transaction() as tx:
         for table in TABLES:

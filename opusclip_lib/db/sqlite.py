@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 
@@ -24,9 +24,6 @@ from opusclip_lib.db import errors
 from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
-
-if TYPE_CHECKING:
-    from opusclip_lib.db.connection import Connection
 
 T = TypeVar("T")
 
@@ -93,6 +90,7 @@ class SQLiteBackend(Backend):
         self._write_lock = asyncio.Lock()
         self._writer: aiosqlite.Connection | None = None
         self._closed = False
+        self._writes: dict[str, bool] = {}  # may_write by statement: the same ones repeat
 
     def json_type(self, column: str) -> str:
         return f"TEXT CHECK ({column} IS NULL OR json_valid({column}))"
@@ -203,7 +201,12 @@ class SQLiteBackend(Backend):
     async def _in_turn(self, raw: aiosqlite.Connection, sql: str,
                        statement: Callable[[], Awaitable[T]]) -> T:
         """Run ``statement``; a write outside a transaction holds the write lock while it runs."""
-        if self._writer is raw or not may_write(sql):
+        if self._writer is raw:
+            return await statement()
+        writes = self._writes.get(sql)
+        if writes is None:
+            writes = self._writes[sql] = may_write(sql)
+        if not writes:
             return await statement()
         await self._take_write_lock()
         try:
@@ -270,17 +273,15 @@ class SQLiteBackend(Backend):
 
     # --- maintenance -------------------------------------------------------------------------
 
-    async def vacuum(self, conn: Connection, tables: Iterable[str]) -> None:
-        await conn.execute("VACUUM", name="VACUUM")
-        for table in tables:
-            await conn.execute(f"ANALYZE {table}", name="ANALYZE")
+    def vacuum_statements(self, tables: Sequence[str]) -> list[str]:
+        return ["VACUUM", *(f"ANALYZE {table}" for table in tables)]
 
-    async def backup(self, conn: Connection, tables: Sequence[str], path: Path) -> Path:
+    file_backup = True
+
+    async def backup_file(self, raw: aiosqlite.Connection, path: Path) -> None:
         """SQLite's online backup API: a consistent copy while other tasks keep writing."""
         target = sqlite3.connect(path, check_same_thread=False)
         try:
-            await conn._call("backup", lambda: conn.raw.backup(target, pages=1024, sleep=0),
-                             lambda _: 0)
+            await raw.backup(target, pages=1024, sleep=0)
         finally:
             target.close()
-        return path

@@ -236,6 +236,18 @@ class Column:
                 raise error(f"{self.label} {message}{where}")
         return values
 
+    def prepare_one(self, value: Any) -> Any:
+        """One value to store: :meth:`prepare` for a single row, without the batch's passes."""
+        if self.kind == "json":
+            texts = json_texts([value])
+            if texts is not None:
+                return texts[0]
+        found = self.problem(value)
+        if found:
+            error, message = found
+            raise error(f"{self.label} {message}")
+        return json_text(value) if self.kind == "json" else value
+
     def _all_valid(self, values: list[Any]) -> bool:
         present = [v for v in values if v is not None] if None in values else values
         if not present:

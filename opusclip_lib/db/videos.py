@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opusclip_lib.db import repository, validate
-from opusclip_lib.db.connection import Executor
+from opusclip_lib.db.backend import Row
+from opusclip_lib.db.connection import Connection, Executor
 from opusclip_lib.db.errors import InvalidUrl, InvalidYouTubeId
 from opusclip_lib.db.models import Video
 from opusclip_lib.db.repository import Method
@@ -86,6 +87,33 @@ async def find_video(ex: Executor, youtube_id: str) -> Video | None:
     return Video.from_row(row) if row else None
 
 
+async def videos_by_youtube_id(ex: Executor, youtube_ids: Sequence[str]) -> dict[str, Video]:
+    """The stored videos among ``youtube_ids`` (checked ids), by YouTube id."""
+    rows = await repository.fetch_in(ex, "SELECT * FROM videos WHERE youtube_id IN ({marks})",
+                                     youtube_ids, name="find videos")
+    return {row["youtube_id"]: Video.from_row(row) for row in rows}
+
+
+async def stored_youtube_ids(ex: Executor) -> list[str]:
+    """Every stored video's YouTube id, in order."""
+    rows = await ex.fetch("SELECT youtube_id FROM videos ORDER BY youtube_id",
+                          name="sync stored ids")
+    return [row["youtube_id"] for row in rows]
+
+
+async def lock_videos(tx: Connection, youtube_ids: Sequence[str],
+                      columns: Sequence[str]) -> dict[str, Row]:
+    """``columns`` of the stored videos among ``youtube_ids``, by YouTube id, locked for update
+    until ``tx`` ends (SQLite has no row locks: its ``BEGIN IMMEDIATE`` already holds the write
+    lock)."""
+    selected = ", ".join(["youtube_id", *(VIDEOS.column(c) for c in columns)])
+    lock = "" if tx.backend.name == "sqlite" else " FOR UPDATE"
+    rows = await repository.fetch_in(
+        tx, f"SELECT {selected} FROM videos WHERE youtube_id IN ({{marks}}) "
+        f"ORDER BY youtube_id{lock}", youtube_ids, name="sync read videos")
+    return {row["youtube_id"]: row for row in rows}
+
+
 async def find_by_content(ex: Executor, content_sha256: str) -> Video | None:
     """The video of a file by its content hash; ``None`` if no file with it was added."""
     row = await repository.find_one(ex, VIDEOS, "content_sha256", content_sha256)
@@ -119,9 +147,11 @@ async def insert_videos(ex: Executor, videos: Iterable[Mapping[str, Any]], *,
     return await repository.insert_many(ex, VIDEOS, videos, method=method)
 
 
-async def upsert_videos(ex: Executor, videos: Iterable[Mapping[str, Any]]) -> int:
-    """Insert new YouTube ids, overwrite the known ones (all or nothing)."""
-    return await repository.upsert_many(ex, VIDEOS, videos)
+async def upsert_videos(ex: Executor, videos: Iterable[Mapping[str, Any]], *,
+                        update: Sequence[str] | None = None) -> int:
+    """Insert new YouTube ids, overwrite the known ones (all or nothing): every writable column,
+    or only the ``update`` ones (new ids still get the others' defaults)."""
+    return await repository.upsert_many(ex, VIDEOS, videos, update=update)
 
 
 async def update_videos(ex: Executor, changes: Iterable[Mapping[str, Any]], *,

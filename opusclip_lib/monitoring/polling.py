@@ -17,17 +17,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from opusclip_lib.db import Database
-from opusclip_lib.db.models import as_datetime, as_float
+from opusclip_lib.db import Database, as_datetime, as_float, jobs
 from opusclip_lib.monitoring.tasks import background
 from opusclip_lib.monitoring.transport import Sink
 from opusclip_lib.monitoring.updates import Update
-
-NEW_EVENTS = (
-    "SELECT e.id AS event_id, e.job_id, e.from_status, e.to_status AS status, e.worker, "
-    "e.message, e.created_at AS at, j.kind, j.video_id, j.stage, j.progress "
-    "FROM job_events e JOIN processing_jobs j ON j.id = e.job_id "
-    "WHERE e.id > ? ORDER BY e.id LIMIT ?")
 
 
 class JobEventPoller:
@@ -46,15 +39,14 @@ class JobEventPoller:
 
     @asynccontextmanager
     async def listen(self, sink: Sink) -> AsyncIterator[None]:
-        watermark = int(await self.db.fetchval("SELECT COALESCE(max(id), 0) FROM job_events",
-                                               name="feed watermark"))
+        watermark = await jobs.last_event_id(self.db)
         async with background(self._poll(watermark, sink), name="job event poller"):
             yield
 
     async def _poll(self, watermark: int, sink: Sink) -> None:
         try:
             while True:
-                rows = await self.db.fetch(NEW_EVENTS, (watermark, self.batch), name="feed poll")
+                rows = await jobs.events_after(self.db, watermark, limit=self.batch)
                 for row in rows:
                     at = as_datetime(row["at"])
                     assert at is not None  # NOT NULL column

@@ -12,9 +12,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from opusclip_lib.db import jobs
-from opusclip_lib.db.connection import Executor
-from opusclip_lib.db.models import Job, as_datetime
+from opusclip_lib.db import Executor, Job, as_datetime, jobs
 
 Update = dict[str, Any]
 

@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from opusclip_lib.api.models.youtube import Video as YouTubeVideo
-from opusclip_lib.db.backend import Row
-from opusclip_lib.db.models import as_json
+from opusclip_lib.db import Row, as_json
 
 DELETED_UPSTREAM = "deleted_upstream"
 YOUTUBE_KEY = "youtube"

@@ -17,16 +17,13 @@ from opusclip_lib.api import APIError, YouTubeClient
 from opusclip_lib.api.models.youtube import Video as YouTubeVideo
 from opusclip_lib.api.models.youtube import VideoListResponse
 from opusclip_lib.api.youtube import MAX_IDS_PER_CALL, check_video_ids
-from opusclip_lib.db import Database, videos
-from opusclip_lib.db.backend import Row
-from opusclip_lib.db.connection import Connection
+from opusclip_lib.db import Connection, Database, videos
 from opusclip_lib.pipelines import map_bounded
 from opusclip_lib.resilience.fallback import Fallback
 from opusclip_lib.resilience.quota import YOUTUBE_QUOTA_COSTS
 from opusclip_lib.sync.policy import UPSTREAM_COLUMNS, Decision, decide
 from opusclip_lib.sync.report import SyncReport
 
-ROWS_PER_READ = 500
 Answers = dict[str, YouTubeVideo | None]  # youtube id -> its item, None if YouTube has none
 
 
@@ -41,9 +38,8 @@ async def sync_videos(db: Database, youtube: YouTubeClient, *, add: Iterable[str
     """
     with db.recorder.measure("sync", "youtube.videos", label=label) as labels:
         started = time.perf_counter()
-        stored = await db.fetch("SELECT youtube_id FROM videos ORDER BY youtube_id",
-                                name="sync stored ids")
-        ids = sorted({row["youtube_id"] for row in stored} | set(check_video_ids(add)))
+        stored = await videos.stored_youtube_ids(db)
+        ids = sorted(set(stored) | set(check_video_ids(add)))
         chunks = [ids[i:i + MAX_IDS_PER_CALL] for i in range(0, len(ids), MAX_IDS_PER_CALL)]
         usage = youtube.usage
         calls, cached, units = usage.calls, usage.cached, usage.cost
@@ -92,7 +88,7 @@ async def _apply(db: Database, answers: Answers, errors: dict[str, str]) -> dict
         return {}
     now = datetime.now(UTC)
     async with db.transaction() as tx:
-        rows = await _lock_rows(tx, list(answers))
+        rows = await videos.lock_videos(tx, list(answers), ("status", *UPSTREAM_COLUMNS))
         decisions: dict[str, Decision] = {}
         for youtube_id, item in answers.items():
             try:
@@ -104,29 +100,11 @@ async def _apply(db: Database, answers: Answers, errors: dict[str, str]) -> dict
     return {youtube_id: decision.outcome for youtube_id, decision in decisions.items()}
 
 
-async def _lock_rows(tx: Connection, ids: list[str]) -> dict[str, Row]:
-    # SQLite has no row locks: the transaction's BEGIN IMMEDIATE already holds the write lock.
-    lock = "" if tx.backend.name == "sqlite" else " FOR UPDATE"
-    rows: dict[str, Row] = {}
-    for start in range(0, len(ids), ROWS_PER_READ):
-        part = ids[start:start + ROWS_PER_READ]
-        found = await tx.fetch(
-            "SELECT youtube_id, status, title, channel, duration_s, metadata FROM videos "
-            f"WHERE youtube_id IN ({', '.join('?' * len(part))}) ORDER BY youtube_id{lock}",
-            part, name="sync read videos")
-        rows.update((row["youtube_id"], row) for row in found)
-    return rows
-
-
 async def _write(tx: Connection, upserts: list[Mapping[str, object]],
                  statuses: list[Mapping[str, object]]) -> None:
     """Batch upsert of upstream columns (new ids get the table's defaults, known ones keep
     their status and url), then a batch update of the statuses the policy changes."""
     if upserts:
-        backend = tx.backend
-        table = videos.VIDEOS
-        sql = backend.upsert_sql(table.name, table.columns, table.key, UPSTREAM_COLUMNS,
-                                 touch=f"updated_at = {backend.now}")
-        await tx.executemany(sql, table.rows(upserts), name="sync upsert videos")
+        await videos.upsert_videos(tx, upserts, update=UPSTREAM_COLUMNS)
     if statuses:
         await videos.update_videos(tx, statuses, key="youtube_id")

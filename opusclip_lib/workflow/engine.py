@@ -24,8 +24,7 @@ import logging
 import os
 import secrets
 import socket
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
@@ -40,12 +39,10 @@ from opusclip_lib.db import (
     Job,
     LeaseLost,
     OperationalError,
-    Video,
     jobs,
+    validate,
     videos,
 )
-from opusclip_lib.db import validate
-from opusclip_lib.db.backend import Row
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.observability import carrier
 from opusclip_lib.observability.errors_tracking import track_failure
@@ -59,8 +56,6 @@ from opusclip_lib.workflow.services import Services
 from opusclip_lib.workflow.stages import Stage, VideoRun, plan
 
 logger = logging.getLogger(__name__)
-
-ID_CHUNK = 500
 
 
 class JobUpdate(TypedDict):
@@ -107,21 +102,6 @@ def _on_stage(job: Job, stage: str, progress: float) -> Job:
     return replace(job, stage=stage, progress=progress, updated_at=datetime.now(UTC))
 
 
-async def fetch_in(ex: Executor, sql: str, values: Sequence[Any], *, name: str) -> list[Row]:
-    """``sql`` with ``{marks}`` standing for an ``IN`` list, run over ``values`` in chunks."""
-    rows: list[Row] = []
-    for start in range(0, len(values), ID_CHUNK):
-        chunk = values[start:start + ID_CHUNK]
-        rows += await ex.fetch(sql.format(marks=", ".join("?" * len(chunk))), chunk, name=name)
-    return rows
-
-
-async def _videos_by_youtube_id(ex: Executor, youtube_ids: Sequence[str]) -> dict[str, Video]:
-    rows = await fetch_in(ex, "SELECT * FROM videos WHERE youtube_id IN ({marks})", youtube_ids,
-                          name="find videos")
-    return {row["youtube_id"]: Video.from_row(row) for row in rows}
-
-
 @dataclass(slots=True)
 class _Lease:
     """The job as this worker last committed it (what a failure report starts from)."""
@@ -165,12 +145,12 @@ class Engine:
         return enqueued
 
     async def _enqueue(self, ex: Executor, ids: list[str]) -> list[Job]:
-        known = await _videos_by_youtube_id(ex, ids)
+        known = await videos.videos_by_youtube_id(ex, ids)
         missing = [{"youtube_id": youtube_id, "status": "queued"} for youtube_id in ids
                    if youtube_id not in known]
         if self.config.mode.batched:
             await videos.insert_videos(ex, missing)
-            known = await _videos_by_youtube_id(ex, ids)
+            known = await videos.videos_by_youtube_id(ex, ids)
         else:
             for row in missing:
                 known[row["youtube_id"]] = await videos.insert_video(ex, **row)
@@ -196,19 +176,11 @@ class Engine:
         return reaped
 
     async def statuses(self, job_ids: Iterable[int]) -> dict[int, str]:
-        rows = await fetch_in(self.db, "SELECT id, status FROM processing_jobs WHERE id IN "
-                              "({marks})", list(job_ids), name="job statuses")
-        return {int(row["id"]): str(row["status"]) for row in rows}
+        return await jobs.job_statuses(self.db, list(job_ids))
 
     async def status_counts(self, job_ids: Iterable[int]) -> dict[str, int]:
         """Jobs per status among ``job_ids`` (a few rows per chunk, however many jobs)."""
-        rows = await fetch_in(self.db, "SELECT status, count(*) AS n FROM processing_jobs "
-                              "WHERE id IN ({marks}) GROUP BY status", list(job_ids),
-                              name="job status counts")
-        counts: Counter[str] = Counter()
-        for row in rows:
-            counts[str(row["status"])] += int(row["n"])
-        return dict(counts)
+        return await jobs.count_by_status(self.db, list(job_ids))
 
     # --- one job -------------------------------------------------------------------------------
 

@@ -16,8 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from opusclip_lib.db import Executor, Video, videos
-from opusclip_lib.db.validate import YOUTUBE_ID
+from opusclip_lib.db import YOUTUBE_ID, Executor, Video, videos
 from opusclip_lib.workflow.transcription import sha256_file
 
 YOUTUBE_URL = re.compile(r"^https?://(?:(?:www|m|music)\.)?(?:youtube\.com/(?:watch\?(?:\S*&)?v="

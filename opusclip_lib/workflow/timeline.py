@@ -12,8 +12,7 @@ from itertools import pairwise
 
 import pandas as pd
 
-from opusclip_lib.db import Executor
-from opusclip_lib.db.models import as_datetime
+from opusclip_lib.db import Executor, as_datetime, jobs
 from opusclip_lib.workflow.config import KIND
 
 COLUMNS = ["kind", "name", "start", "end", "seconds", "ok", "error", "video", "job", "worker"]
@@ -27,11 +26,7 @@ async def status_timeline(ex: Executor, job_ids: Iterable[int] | None = None) ->
     :func:`opusclip_lib.charts.pipeline.stage_gantt`. A status a job is still in has no end yet
     and is left out; so are the instants of finishing.
     """
-    rows = await ex.fetch(
-        "SELECT e.job_id, e.to_status, e.worker, e.message, e.created_at, v.youtube_id "
-        "FROM job_events e JOIN processing_jobs j ON j.id = e.job_id "
-        "LEFT JOIN videos v ON v.id = j.video_id WHERE j.kind = ? ORDER BY e.job_id, e.id",
-        (KIND,), name="status timeline")
+    rows = await jobs.status_history(ex, KIND)
     wanted = None if job_ids is None else set(job_ids)
     events = [row | {"at": as_datetime(row["created_at"])} for row in rows
               if wanted is None or row["job_id"] in wanted]
