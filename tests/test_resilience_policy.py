@@ -39,10 +39,11 @@ async def test_stale_value_is_served_and_marked_when_the_live_call_fails() -> No
     assert await policy.call(videos, cache_key="v") == {"views": "12"}
     clock.advance(601)  # past the TTL
     result = await policy.call(videos, cache_key="v")
-    assert result == Fallback({"views": "12"}, "FakeAPIError: HTTP 503", source="stale-cache")
+    assert result == Fallback({"views": "12"}, "FakeTransientAPIError: HTTP 503",
+                              source="stale-cache")
     assert policy.stats.fallbacks == 1
     assert recorder.frame("fallback")[["name", "source", "error"]].values.tolist() == [
-        ["youtube", "stale-cache", "FakeAPIError"]]
+        ["youtube", "stale-cache", "FakeTransientAPIError"]]
     assert await policy.call(videos, cache_key="v") == result  # fallbacks are never cached
 
 
@@ -66,7 +67,7 @@ async def test_template_captions_fallback_says_what_it_is() -> None:
         captions, fallback=lambda error: template_captions("Cats vs. cucumbers", error))
     assert isinstance(result, Fallback)
     assert result.source == "template"
-    assert result.reason == "FakeAPIError: HTTP 500"
+    assert result.reason == "FakeTransientAPIError: HTTP 500"
     assert len(result.value) == 3
     assert all("Cats vs. cucumbers" in c for c in result.value)
 
@@ -78,7 +79,7 @@ async def test_plain_fallback_values_are_wrapped_and_without_fallback_errors_pro
         raise FakeAPIError(503)
 
     wrapped = await policy.call(speak, fallback=lambda error: b"")
-    assert wrapped == Fallback(b"", "FakeAPIError: HTTP 503", source="fallback")
+    assert wrapped == Fallback(b"", "FakeTransientAPIError: HTTP 503", source="fallback")
     with pytest.raises(FakeAPIError):
         await policy.call(speak)
 
@@ -125,7 +126,7 @@ def test_defaults_for_real_limits() -> None:
     youtube = defaults_for("youtube").limiter
     assert isinstance(youtube, QuotaBudget)
     assert youtube.units_per_day == 10_000
-    assert defaults_for("openai").retry.backoff.maximum == 8.0
+    assert defaults_for("openai").retry.backoff.maximum_s == 8.0
     assert defaults_for("elevenlabs", plan="pro").concurrency.limit == 10
     with pytest.raises(ValueError, match="unknown provider"):
         defaults_for("vimeo")

@@ -17,41 +17,42 @@ from opusclip_lib.db import api_calls, cache, clips, jobs, maintenance, videos
 from opusclip_lib.db.connection import Connection, Executor
 from opusclip_lib.db.database import Database, PoolStats, connect
 from opusclip_lib.db.errors import (
-    CheckViolation,
-    ConfigurationError,
-    ConnectionLost,
-    ConnectionShared,
+    CheckViolationError,
+    ConnectionLostError,
+    ConnectionSharedError,
     DatabaseError,
-    Deadlock,
-    ForeignKeyViolation,
+    DeadlockError,
+    ForeignKeyViolationError,
     IntegrityError,
-    InvalidTransition,
-    InvalidUrl,
-    InvalidYouTubeId,
-    LeaseLost,
-    LockTimeout,
-    NotFound,
-    NotNullViolation,
+    InvalidTransitionError,
+    InvalidUrlError,
+    InvalidYouTubeIdError,
+    LeaseLostError,
+    LockTimeoutError,
+    NotFoundError,
+    NotNullViolationError,
     OperationalError,
-    PoolTimeout,
+    PoolTimeoutError,
     QueryError,
-    StatementTimeout,
-    UniqueViolation,
+    StatementTimeoutError,
+    UniqueViolationError,
     ValidationError,
-    ValueTooLong,
+    ValueTooLongError,
 )
 from opusclip_lib.db.models import ApiCall, Clip, Job, JobEvent, Video
 from opusclip_lib.db.schema import clear, migrate, reset, schema_version
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL, parse_url
+from opusclip_lib.errors import ConfigurationError
 
 __all__ = [
-    "ApiCall", "CheckViolation", "Clip", "ConfigurationError", "Connection", "ConnectionLost",
-    "ConnectionShared", "Database", "DatabaseError", "DatabaseURL", "Deadlock", "Executor",
-    "ForeignKeyViolation", "IntegrityError", "InvalidTransition", "InvalidUrl", "InvalidYouTubeId",
-    "Job", "JobEvent", "LeaseLost", "LockTimeout", "NotFound", "NotNullViolation",
-    "OperationalError", "PoolStats", "PoolTimeout", "QueryError", "StatementTimeout", "Timeouts",
-    "UniqueViolation", "ValidationError", "ValueTooLong", "Video", "api_calls", "cache", "clear",
-    "clips", "connect", "jobs", "maintenance", "migrate", "parse_url", "reset", "schema_version",
-    "videos",
+    "ApiCall", "CheckViolationError", "Clip", "ConfigurationError", "Connection",
+    "ConnectionLostError", "ConnectionSharedError", "Database", "DatabaseError", "DatabaseURL",
+    "DeadlockError", "Executor", "ForeignKeyViolationError", "IntegrityError",
+    "InvalidTransitionError", "InvalidUrlError", "InvalidYouTubeIdError", "Job", "JobEvent",
+    "LeaseLostError", "LockTimeoutError", "NotFoundError", "NotNullViolationError",
+    "OperationalError", "PoolStats", "PoolTimeoutError", "QueryError", "StatementTimeoutError",
+    "Timeouts", "UniqueViolationError", "ValidationError", "ValueTooLongError", "Video",
+    "api_calls", "cache", "clear", "clips", "connect", "jobs", "maintenance", "migrate",
+    "parse_url", "reset", "schema_version", "videos",
 ]

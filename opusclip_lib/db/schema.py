@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from opusclip_lib.db.backend import Backend
-from opusclip_lib.db.errors import UniqueViolation
+from opusclip_lib.db.errors import UniqueViolationError
 
 if TYPE_CHECKING:
     from opusclip_lib.db.database import Database
@@ -213,7 +213,7 @@ async def migrate(db: Database) -> int:
                     await tx.execute(statement, name=f"migrate v{migration.version}")
                 await tx.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)",
                                  (migration.version, migration.name), name="migrate")
-        except UniqueViolation:
+        except UniqueViolationError:
             pass  # another process applied this version first
     return MIGRATIONS[-1].version
 
