@@ -26,7 +26,7 @@ from opusclip_lib.resilience.fakes import FakeAPIError, FakeClock
 
 async def test_stale_value_is_served_and_marked_when_the_live_call_fails() -> None:
     clock, recorder = FakeClock(), Recorder()
-    policy = Resilience("youtube", cache=MemoryCache(ttl=600, stale_ttl=86_400, timer=clock),
+    policy = Resilience("youtube", cache=MemoryCache(ttl_s=600, stale_ttl_s=86_400, timer=clock),
                         retry=RetryPolicy(sleep=clock.sleep), recorder=recorder)
     outcomes = [{"views": "12"}, *[FakeAPIError(503)] * 6]
 
@@ -48,7 +48,7 @@ async def test_stale_value_is_served_and_marked_when_the_live_call_fails() -> No
 
 
 async def test_bugs_in_the_operation_are_not_covered_by_a_fallback() -> None:
-    policy = Resilience("openai", cache=MemoryCache(stale_ttl=86_400))
+    policy = Resilience("openai", cache=MemoryCache(stale_ttl_s=86_400))
 
     async def buggy() -> str:
         return {}["missing"]
@@ -88,7 +88,7 @@ async def test_exhausted_quota_falls_back_to_the_last_good_value() -> None:
     clock = FakeClock()
     new_year = datetime(2026, 1, 1, tzinfo=UTC)
     policy = Resilience("youtube", limiter=QuotaBudget(100, clock=lambda: clock.wall(new_year)),
-                        cache=MemoryCache(ttl=600, stale_ttl=86_400, timer=clock))
+                        cache=MemoryCache(ttl_s=600, stale_ttl_s=86_400, timer=clock))
 
     async def search() -> list[str]:
         return ["v1", "v2"]
@@ -113,7 +113,7 @@ def test_defaults_for_each_provider(provider: str, limiter: type, concurrency: i
     assert policy.concurrency.limit == concurrency
     assert policy.retry.max_retries == 2
     assert isinstance(policy.cache, MemoryCache)
-    assert policy.cache.ttl == 600
+    assert policy.cache.ttl_s == 600
     assert policy.breaker is not None
     assert policy.breaker.provider == provider
     assert policy.recorder is recorder
@@ -122,7 +122,7 @@ def test_defaults_for_each_provider(provider: str, limiter: type, concurrency: i
 def test_defaults_for_real_limits() -> None:
     stability = defaults_for("stability").limiter
     assert isinstance(stability, RateLimiter)
-    assert (stability.max_requests, stability.per_seconds) == (150, 10.0)
+    assert (stability.max_requests, stability.window_s) == (150, 10.0)
     youtube = defaults_for("youtube").limiter
     assert isinstance(youtube, QuotaBudget)
     assert youtube.units_per_day == 10_000

@@ -143,7 +143,7 @@ async def captions_for(title: str, transcript: str, ai: OpenAIClient,
 
 async def exercise_4_fallback_chain(config: SandboxConfig, app: Any) -> None:
     policy = Resilience("openai", retry=RetryPolicy(max_retries=1, backoff=Backoff(0.05, 0.1)),
-                        cache=MemoryCache(ttl=0.2, stale_ttl=3600))
+                        cache=MemoryCache(ttl_s=0.2, stale_ttl_s=3600))
     async with OpenAIClient(SANDBOX_KEY, transport=httpx.ASGITransport(app)) as ai:
         print("4. fallback chain")
         cases = [("Async Python in Two Minutes", False), ("Async Python in Two Minutes", True),

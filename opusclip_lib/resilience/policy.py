@@ -31,7 +31,7 @@ from opusclip_lib.resilience.singleflight import SingleFlight
 
 T = TypeVar("T")
 
-STALE_TTL = 24 * 3600.0  # how long a last-good value may stand in for a failing service
+STALE_TTL_S = 24 * 3600.0  # how long a last-good value may stand in for a failing service
 NO_LIMIT: AbstractAsyncContextManager[object] = nullcontext()
 """What ``async with`` enters when a policy has no limiter or no concurrency bound."""
 
@@ -282,7 +282,7 @@ def defaults_for(provider: str, *, cache: Cache | None = None, cached: bool = Tr
     if not cached:
         cache = None
     elif cache is None:
-        cache = MemoryCache(stale_ttl=STALE_TTL)
+        cache = MemoryCache(stale_ttl_s=STALE_TTL_S)
     return Resilience(
         provider,
         limiter=default_limiters[provider]() if limiter == "default" else limiter,

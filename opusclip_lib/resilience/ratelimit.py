@@ -60,7 +60,7 @@ class Taking:
 
 
 class RateLimiter(Limiter):
-    """At most ``max_requests`` in any window of ``per_seconds`` (Stability: 150 per 10 s).
+    """At most ``max_requests`` in any window of ``window_s`` (Stability: 150 per 10 s).
 
     aiolimiter is a leaky bucket: ``AsyncLimiter(150, 10)`` admits a burst of 150 and keeps draining
     at 15/s, so one 10-second window can see almost 300 requests, and Stability answers the 151st
@@ -68,10 +68,10 @@ class RateLimiter(Limiter):
     requests evenly, which keeps every window at or under the limit at the full sustained rate.
     """
 
-    def __init__(self, max_requests: int, per_seconds: float) -> None:
+    def __init__(self, max_requests: int, window_s: float) -> None:
         self.max_requests = max_requests
-        self.per_seconds = per_seconds
-        self._bucket = AsyncLimiter(1, per_seconds / max_requests)
+        self.window_s = window_s
+        self._bucket = AsyncLimiter(1, window_s / max_requests)
 
     async def acquire(self, cost: float = 1) -> None:
         """Wait for the next evenly spaced slot; each attempt is one request whatever its cost."""

@@ -32,7 +32,7 @@ from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import Fallback, MemoryCache, Resilience
 from opusclip_lib.resilience import defaults_for as resilience_defaults
 from opusclip_lib.resilience.breaker import DEFAULT_COOL_DOWN_S
-from opusclip_lib.resilience.policy import STALE_TTL
+from opusclip_lib.resilience.policy import STALE_TTL_S
 from opusclip_lib.workflow.endpoints import PROVIDERS, Endpoints, YouTubeMedia, endpoints_from_env
 
 T = TypeVar("T")
@@ -99,7 +99,7 @@ def make_policy(provider: str, limits: ApiLimits, recorder: Recorder | None, *,
     return resilience_defaults(
         provider, recorder=recorder, plan=limits.elevenlabs_plan,
         limiter="default" if limits.throttle else None,
-        cache=MemoryCache(maxsize=limits.cache_size, stale_ttl=STALE_TTL) if cached else None,
+        cache=MemoryCache(maxsize=limits.cache_size, stale_ttl_s=STALE_TTL_S) if cached else None,
         cached=cached, concurrency=limits.concurrency.get(provider, "default"),
         cool_down_s=cool_down_s)
 
