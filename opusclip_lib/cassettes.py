@@ -2,7 +2,7 @@
 
 ``OPUSCLIP_RECORD`` picks the mode:
 
-* unset or ``none``: replay only. A request with no recording fails with :class:`CassetteMiss`,
+* unset or ``none``: replay only. A request with no recording fails with :class:`CassetteMissError`,
   whose message says how to record it.
 * ``sandbox``: record against the project's in-process sandbox (``make cassettes``).
 * ``live``: record against the real services, with keys from the environment.
@@ -39,6 +39,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.request import Request
 
 from opusclip_lib import config
+from opusclip_lib.errors import OpusClipError
 
 RecordMode = Literal["none", "sandbox", "live"]
 RECORD_VARIABLE = "OPUSCLIP_RECORD"
@@ -56,7 +57,7 @@ _BOUNDARY = re.compile(r"boundary=\"?([^\s;\"]+)")
 _DISPOSITION_PARAMETER = re.compile(r';\s*(name|filename)="((?:[^"\\]|\\.)*)"')
 
 
-class CassetteMiss(RuntimeError):
+class CassetteMissError(OpusClipError, RuntimeError):
     """A request had no recording; the message names it and says how to record."""
 
 
@@ -182,7 +183,7 @@ def use_cassette(folder: str, name: str, *, mode: RecordMode | None = None,
                  secrets: Iterable[str | None] = ()) -> Iterator[Cassette]:
     """Replay (or record) ``cassettes/<folder>/<name>.yaml`` around a block of HTTP calls.
 
-    A request the cassette cannot answer surfaces as :class:`CassetteMiss` when it leaves the
+    A request the cassette cannot answer surfaces as :class:`CassetteMissError` when it leaves the
     block, also from inside a ``TaskGroup``'s ``ExceptionGroup``.
     """
     mode = mode or record_mode()
@@ -194,7 +195,7 @@ def use_cassette(folder: str, name: str, *, mode: RecordMode | None = None,
         miss = _find_miss(exc)
         if miss is None:
             raise
-        raise CassetteMiss(_describe_miss(miss, folder, path)) from exc
+        raise CassetteMissError(_describe_miss(miss, folder, path)) from exc
 
 
 def _find_miss(exc: BaseException) -> CannotOverwriteExistingCassetteException | None:

@@ -32,6 +32,7 @@ from nbclient.exceptions import CellExecutionError
 
 from opusclip_lib import config
 from opusclip_lib.cassettes import KEY_VARIABLES, RECORD_VARIABLE, RecordMode, record_mode
+from opusclip_lib.errors import OpusClipError
 
 SOURCE_PATTERNS = ("notebooks/*.ipynb", "notebooks/solutions/*.py", "tests/test_*.py")
 USES_CASSETTES = "api_clients("
@@ -39,7 +40,7 @@ CASSETTE_DIR_VARIABLE = "OPUSCLIP_CASSETTE_DIR"
 NOTEBOOK_TIMEOUT = 600
 
 
-class RecordingFailed(RuntimeError):
+class RecordingFailedError(OpusClipError, RuntimeError):
     """A source failed to run; its cassettes were left as they were."""
 
 
@@ -64,7 +65,7 @@ def run_source(path: Path, environment: Mapping[str, str], *, save: bool = False
         try:
             client.execute(env=env)
         except CellExecutionError as exc:
-            raise RecordingFailed(f"{path.name}: {str(exc).strip().splitlines()[-1]}") from exc
+            raise RecordingFailedError(f"{path.name}: {str(exc).strip().splitlines()[-1]}") from exc
         if save:
             nbformat.write(notebook, path)
         return
@@ -74,7 +75,7 @@ def run_source(path: Path, environment: Mapping[str, str], *, save: bool = False
                               text=True, check=False)
     if finished.returncode != 0:
         tail = "\n".join((finished.stdout + finished.stderr).strip().splitlines()[-15:])
-        raise RecordingFailed(f"{path.name} exited with {finished.returncode}:\n{tail}")
+        raise RecordingFailedError(f"{path.name} exited with {finished.returncode}:\n{tail}")
 
 
 def record(folder: str, path: Path, mode: RecordMode) -> None:
@@ -84,15 +85,16 @@ def record(folder: str, path: Path, mode: RecordMode) -> None:
         run_source(path, {RECORD_VARIABLE: mode, CASSETTE_DIR_VARIABLE: scratch})
         made = sorted(p.name for p in Path(scratch).iterdir())
         if made != [folder]:
-            raise RecordingFailed(f"{path.name} recorded into {made or 'nothing'}; a file's "
+            raise RecordingFailedError(f"{path.name} recorded into {made or 'nothing'}; a file's "
                                   f"cassettes go in one folder named after it: {folder!r}")
         shutil.rmtree(library / folder, ignore_errors=True)
         shutil.copytree(Path(scratch) / folder, library / folder)
     try:
         run_source(path, {RECORD_VARIABLE: "none", CASSETTE_DIR_VARIABLE: str(library)},
                    save=True)
-    except RecordingFailed as exc:
-        raise RecordingFailed(f"recorded, but replaying the new cassettes failed: {exc}") from exc
+    except RecordingFailedError as exc:
+        raise RecordingFailedError(
+            f"recorded, but replaying the new cassettes failed: {exc}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             record(folder, found[folder], mode)
-        except RecordingFailed as exc:
+        except RecordingFailedError as exc:
             failures += 1
             print(f"FAILED {folder}: {exc}", file=sys.stderr)
             continue

@@ -212,7 +212,7 @@ async def test_resilience_falls_back_to_the_last_good_answer() -> None:
     flaky = Flaky()
     no_wait = RetryPolicy(max_retries=1, sleep=lambda seconds: asyncio.sleep(0))
     policy = Resilience("openai", retry=no_wait,
-                        cache=MemoryCache(ttl=10, stale_ttl=1000, timer=lambda: now[0]))
+                        cache=MemoryCache(ttl_s=10, stale_ttl_s=1000, timer=lambda: now[0]))
     messages = [{"role": "user", "content": "hello"}]
     async with OpenAIClient("sk-test", transport=mock(flaky), resilience=policy) as ai:
         live = await ai.chat(messages)

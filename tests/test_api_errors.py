@@ -25,11 +25,13 @@ from opusclip_lib.api import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
+    RetryableStatusError,
     ServerError,
     StabilityClient,
     YouTubeClient,
 )
 from opusclip_lib.api._headers import retry_after_of
+from opusclip_lib.errors import TransientError
 from opusclip_lib.metrics import Recorder
 
 KEYS = {"youtube": "AIzaSyTESTKEY000000000000000000000000", "openai": "sk-test-0123456789abcdef",
@@ -119,9 +121,10 @@ CASES = [
     ("elevenlabs", 429, {"request-id": "el5", "x-ratelimit-reset": "7"},
      {"detail": {"status": "too_many_concurrent_requests", "message": "Too many requests."}},
      RateLimitError, "too_many_concurrent_requests", "el5", 7.0, True),
-    ("elevenlabs", 408, {}, {"detail": "Request timeout"}, APIError, None, None, None, True),
-    ("openai", 409, {}, openai_error("Conflict", "conflict", None), APIError, "conflict", None,
-     None, True),
+    ("elevenlabs", 408, {}, {"detail": "Request timeout"}, RetryableStatusError, None, None, None,
+     True),
+    ("openai", 409, {}, openai_error("Conflict", "conflict", None), RetryableStatusError,
+     "conflict", None, None, True),
 ]
 
 
@@ -144,7 +147,7 @@ async def test_error_body_maps_to_typed_error(provider: str, status: int, header
     assert type(error) is kind
     assert (error.provider, error.status_code, error.code) == (provider, status, code)
     assert error.request_id == request_id
-    assert error.retry_after == retry_after
+    assert error.retry_after_s == retry_after
     assert error.retryable is retryable
     assert client.usage.failures == 1
 
@@ -168,7 +171,7 @@ async def test_a_non_json_error_body_still_maps_by_status() -> None:
                                                                 headers=headers)) as client:
         with pytest.raises(ServerError, match="Bad Gateway") as caught:
             await client.generate_core("a fox")
-    assert caught.value.retry_after is not None and 25 < caught.value.retry_after <= 30
+    assert caught.value.retry_after_s is not None and 25 < caught.value.retry_after_s <= 30
 
 
 @pytest.mark.parametrize(("headers", "expected"), [
@@ -230,8 +233,8 @@ async def test_key_never_in_repr_errors_metrics_or_logs(provider: str,
 
 
 def test_errors_know_when_retrying_helps() -> None:
-    assert RateLimitError("x", provider="p", status_code=429).retryable
-    assert ServerError("x", provider="p", status_code=502).retryable
-    assert not QuotaExceededError("x", provider="p", status_code=429).retryable
-    assert not InvalidRequestError("x", provider="p", status_code=400).retryable
-    assert APIError("x", provider="p", status_code=408).retryable
+    assert isinstance(RateLimitError("x", provider="p", status_code=429), TransientError)
+    assert isinstance(ServerError("x", provider="p", status_code=502), TransientError)
+    assert not isinstance(QuotaExceededError("x", provider="p", status_code=429), TransientError)
+    assert not isinstance(InvalidRequestError("x", provider="p", status_code=400), TransientError)
+    assert isinstance(RetryableStatusError("x", provider="p", status_code=408), TransientError)

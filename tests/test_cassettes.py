@@ -28,7 +28,7 @@ from opusclip_lib.api.models import GeneratedImage, SpeechAudio, SpeechWithTimes
 from opusclip_lib.api.transport import TRANSPORT_VARIABLE
 from opusclip_lib.cassettes import (
     REDACTED,
-    CassetteMiss,
+    CassetteMissError,
     RecordMode,
     canonical_body,
     cassette_path,
@@ -148,7 +148,7 @@ async def test_a_multipart_audio_upload_replays_byte_exact(monkeypatch: pytest.M
 @pytest.mark.skipif(record_mode() != "none", reason="a miss only happens on replay")
 async def test_other_audio_is_a_miss_not_a_wrong_transcript() -> None:
     audio = cut(sample_video(), AUDIO_START_S + 1, AUDIO_SECONDS)
-    with pytest.raises(CassetteMiss, match="bodies differ") as miss:
+    with pytest.raises(CassetteMissError, match="bodies differ") as miss:
         async with api_clients(FOLDER, "transcription") as api:
             await api.openai.transcribe(audio, filename="await.mp3")
     assert '"name": "file", "sha256"' in str(miss.value)
@@ -225,7 +225,7 @@ async def test_unrecorded_request_raises_with_how_to_record(monkeypatch: pytest.
     recorded = (tmp_path / "misses" / "one_video.yaml").read_bytes()
     use(monkeypatch, "none")
     # The resilience layer (retries, breaker, stale cache, fallbacks) must not hide a miss.
-    with pytest.raises(CassetteMiss) as miss:
+    with pytest.raises(CassetteMissError) as miss:
         async with api_clients("misses", "one_video", resilience=True) as api:
             await api.youtube.videos([SAMPLE_VIDEO_ID])
             await api.youtube.videos(["R-j_8U_m7aS"])
@@ -243,7 +243,7 @@ async def test_unrecorded_request_raises_with_how_to_record(monkeypatch: pytest.
         pass
     assert (tmp_path / "misses" / "one_video.yaml").read_bytes() == recorded
     # Inside a TaskGroup the miss arrives in an ExceptionGroup; it still comes out as itself.
-    with pytest.raises(CassetteMiss, match="misses/never_recorded.yaml does not exist"):
+    with pytest.raises(CassetteMissError, match="misses/never_recorded.yaml does not exist"):
         async with api_clients("misses", "never_recorded") as api, asyncio.TaskGroup() as tasks:
             tasks.create_task(api.openai.chat([{"role": "user", "content": "hello"}]))
 

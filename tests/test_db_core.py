@@ -10,20 +10,20 @@ import sqlite3
 import pytest
 
 from opusclip_lib.db import (
-    CheckViolation,
+    CheckViolationError,
     ConfigurationError,
-    ConnectionLost,
-    ConnectionShared,
-    ForeignKeyViolation,
-    InvalidUrl,
-    InvalidYouTubeId,
-    NotFound,
-    NotNullViolation,
+    ConnectionLostError,
+    ConnectionSharedError,
+    ForeignKeyViolationError,
+    InvalidUrlError,
+    InvalidYouTubeIdError,
+    NotFoundError,
+    NotNullViolationError,
     OperationalError,
-    PoolTimeout,
-    UniqueViolation,
+    PoolTimeoutError,
+    UniqueViolationError,
     ValidationError,
-    ValueTooLong,
+    ValueTooLongError,
     clips,
     connect,
     maintenance,
@@ -107,11 +107,11 @@ async def test_video_crud_round_trip(db: Database) -> None:
     assert await videos.count_videos(db) == 1
 
     await videos.delete_video(db, created.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await videos.get_video(db, created.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await videos.update_video(db, created.id, title="gone")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await videos.delete_video(db, created.id)
 
 
@@ -192,14 +192,14 @@ async def test_batch_insert_upsert_update(db: Database, method: str) -> None:
 async def test_constraint_violation_mid_batch_stores_nothing(db: Database, method: str) -> None:
     await videos.insert_video(db, "vid00000030")
     batch = [video(n) for n in range(60)]  # row 30 collides with the row above
-    with pytest.raises(UniqueViolation):
+    with pytest.raises(UniqueViolationError):
         await videos.insert_videos(db, batch, method=method)
     assert await videos.count_videos(db) == 1
 
 
 async def test_invalid_row_rejects_whole_batch_before_sql(db: Database) -> None:
     batch = [video(n) for n in range(10)] + [{"youtube_id": "short"}]
-    with pytest.raises(InvalidYouTubeId, match="11 characters"):
+    with pytest.raises(InvalidYouTubeIdError, match="11 characters"):
         await videos.insert_videos(db, batch)
     assert await videos.count_videos(db) == 0
 
@@ -210,19 +210,20 @@ async def test_invalid_row_rejects_whole_batch_before_sql(db: Database) -> None:
 @pytest.mark.parametrize("bad_id", ["", "short", "twelve_chars", "has space!!", "exactly/11c",
                                     None, 12345678901])
 async def test_malformed_youtube_ids_raise(db: Database, bad_id: object) -> None:
-    with pytest.raises(InvalidYouTubeId):
+    with pytest.raises(InvalidYouTubeIdError):
         await videos.insert_video(db, bad_id)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bad_url", ["youtube.com/watch?v=x", "ftp://x.org/a", "http://",
                                      "https://exa mple.com", "javascript:alert(1)"])
 async def test_malformed_urls_raise(db: Database, bad_url: str) -> None:
-    with pytest.raises(InvalidUrl):
+    with pytest.raises(InvalidUrlError):
         await videos.insert_video(db, "goodId_0001", url=bad_url)
 
 
 async def test_overlong_and_wrong_values_raise(db: Database) -> None:
-    with pytest.raises(ValueTooLong, match=r"videos\.title is 501 characters; the limit is 500"):
+    too_long = r"videos\.title is 501 characters; the limit is 500"
+    with pytest.raises(ValueTooLongError, match=too_long):
         await videos.insert_video(db, "goodId_0001", title="x" * 501)
     with pytest.raises(ValidationError, match="end after it starts"):
         await clips.insert_clip(db, 1, 5, 5)
@@ -237,20 +238,20 @@ async def test_server_side_constraints_map_to_typed_errors(db: Database) -> None
     await videos.insert_video(db, "dupe_id_001")
     parent = await videos.find_video(db, "dupe_id_001")
     insert = "INSERT INTO videos (youtube_id, url) VALUES (?, ?)"
-    with pytest.raises(UniqueViolation) as unique:
+    with pytest.raises(UniqueViolationError) as unique:
         await db.execute(insert, ("dupe_id_001", "https://x.org"))
     assert unique.value.backend == db.name
-    with pytest.raises(CheckViolation) as check:
+    with pytest.raises(CheckViolationError) as check:
         await db.execute("INSERT INTO clips (video_id, start_s, end_s) VALUES (?, ?, ?)",
                          (parent.id, 9.0, 3.0))
     assert "clips_end_after_start" in str(check.value)
-    with pytest.raises(ForeignKeyViolation):
+    with pytest.raises(ForeignKeyViolationError):
         await db.execute("INSERT INTO clips (video_id, start_s, end_s) VALUES (?, ?, ?)",
                          (10**9, 1.0, 3.0))
-    with pytest.raises(NotNullViolation):
+    with pytest.raises(NotNullViolationError):
         await db.execute(insert, ("nullUrl_001", None))
     if db.name != "sqlite":  # SQLite does not enforce VARCHAR lengths; validation does
-        with pytest.raises(ValueTooLong):
+        with pytest.raises(ValueTooLongError):
             await db.execute(insert, ("x" * 12, "https://x.org"))
     assert await videos.count_videos(db) == 1
 
@@ -261,7 +262,7 @@ async def test_server_side_constraints_map_to_typed_errors(db: Database) -> None
 async def test_transaction_commits_or_rolls_back_with_savepoints(db: Database) -> None:
     async with db.transaction() as tx:
         await videos.insert_video(tx, "kept_000001")
-        with pytest.raises(UniqueViolation):
+        with pytest.raises(UniqueViolationError):
             async with tx.transaction():  # savepoint: only this part is undone
                 await videos.insert_video(tx, "undone_0001")
                 await videos.insert_video(tx, "kept_000001")
@@ -319,14 +320,14 @@ async def test_a_connection_cannot_be_shared_between_tasks(db: Database) -> None
         outcomes = await asyncio.gather(videos.insert_video(tx, "intrude_001"),
                                         videos.insert_video(tx, "intrude_002"),
                                         return_exceptions=True)
-        assert [type(outcome) for outcome in outcomes] == [ConnectionShared] * 2
+        assert [type(outcome) for outcome in outcomes] == [ConnectionSharedError] * 2
     assert await videos.count_videos(db) == 1
 
 
 async def test_pool_acquire_times_out(db_url: str) -> None:
     async with connect(db_url, max_size=1, acquire_timeout_s=0.2) as small:
         async with small.acquire():
-            with pytest.raises(PoolTimeout, match="max_size=1"):
+            with pytest.raises(PoolTimeoutError, match="max_size=1"):
                 async with small.acquire():
                     pass
         assert await small.fetchval("SELECT 1") == 1
@@ -341,7 +342,7 @@ async def postgres_db(postgres_url: str,
 
 async def test_postgres_backend_killed_mid_transaction(postgres_db: Database) -> None:
     db = postgres_db
-    with pytest.raises(ConnectionLost, match="lost the connection to postgresql"):
+    with pytest.raises(ConnectionLostError, match="lost the connection to postgresql"):
         async with db.transaction() as tx:
             await videos.insert_video(tx, "killed_0001")
             pid = await tx.fetchval("SELECT pg_backend_pid()")
@@ -378,7 +379,7 @@ async def test_postgres_session_settings_do_not_reach_the_next_borrower(
 async def test_every_query_is_recorded(db: Database) -> None:
     db.recorder.clear()
     await videos.insert_videos(db, [video(n) for n in range(5)])
-    with pytest.raises(UniqueViolation):
+    with pytest.raises(UniqueViolationError):
         await videos.insert_video(db, "vid00000000")
     frame = db.recorder.frame("query")
     assert {"name", "seconds", "ok", "error", "backend", "rows"} <= set(frame.columns)
@@ -386,7 +387,7 @@ async def test_every_query_is_recorded(db: Database) -> None:
     batch = frame[frame["name"] == "batch insert videos"].iloc[0]
     assert batch["rows"] == 5 and batch["ok"]
     failed = frame[~frame["ok"]]
-    assert list(failed["error"]) == ["UniqueViolation"]
+    assert list(failed["error"]) == ["UniqueViolationError"]
 
 
 async def test_pool_sampler_records_usage(db: Database) -> None:
@@ -419,13 +420,13 @@ async def test_a_file_video_is_keyed_by_its_content(db: Database) -> None:
                                       url="file:///talks/my%20talk.mp4",
                                       source="/talks/my talk.mp4", content_sha256=digest)
     assert await videos.find_by_content(db, digest) == added
-    with pytest.raises(UniqueViolation):
+    with pytest.raises(UniqueViolationError):
         await videos.insert_video(db, "otherKey123", url="file:///copy.mp4",
                                   content_sha256=digest)
 
 
 async def test_a_video_url_may_be_a_file_uri_but_not_another_scheme(db: Database) -> None:
-    with pytest.raises(InvalidUrl):
+    with pytest.raises(InvalidUrlError):
         await videos.insert_video(db, "ftpVideo123", url="ftp://example.com/a.mp4")
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from opusclip_lib.db import (
     Database,
-    InvalidTransition,
+    InvalidTransitionError,
     Job,
-    LeaseLost,
-    NotFound,
+    LeaseLostError,
+    NotFoundError,
     connect,
     jobs,
     videos,
@@ -79,21 +79,21 @@ async def test_job_walks_the_pipeline_and_logs_every_step(db: Database) -> None:
 
 async def test_invalid_transitions_raise(db: Database) -> None:
     job = await jobs.enqueue(db, "pipeline")
-    with pytest.raises(InvalidTransition, match="cannot go from pending to transcribing"):
+    with pytest.raises(InvalidTransitionError, match="cannot go from pending to transcribing"):
         await jobs.advance(db, job.id, "transcribing", worker="w")
     await jobs.claim(db, "w")
-    with pytest.raises(InvalidTransition, match="cannot go from downloading to rendering"):
+    with pytest.raises(InvalidTransitionError, match="cannot go from downloading to rendering"):
         await jobs.advance(db, job.id, "rendering", worker="w")
-    with pytest.raises(LeaseLost, match="held by 'w', not 'intruder'"):
+    with pytest.raises(LeaseLostError, match="held by 'w', not 'intruder'"):
         await jobs.advance(db, job.id, "transcribing", worker="intruder")
-    with pytest.raises(InvalidTransition, match="forward only"):
+    with pytest.raises(InvalidTransitionError, match="forward only"):
         await jobs.advance(db, job.id, "failed", worker="w")
     await jobs.cancel(db, job.id, reason="user gave up")
-    with pytest.raises(InvalidTransition, match="nothing \\(finished\\)"):
+    with pytest.raises(InvalidTransitionError, match="nothing \\(finished\\)"):
         await jobs.cancel(db, job.id)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLostError):
         await jobs.heartbeat(db, job.id, "w")  # the worker learns it was cancelled
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await jobs.cancel(db, 10**9)
     assert (await jobs.get_job(db, job.id)).status == "cancelled"
 
@@ -174,7 +174,7 @@ async def test_reaper_requeues_stale_jobs_only(db: Database) -> None:
     assert [(job.id, job.status, job.error_code) for job in reaped] == [
         (stale.id, "pending", "stale_heartbeat")]
     assert (await jobs.get_job(db, alive.id)).status == "downloading"
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLostError):
         await jobs.heartbeat(db, stale.id, "crashed-worker")
 
     [retaken] = await jobs.claim(db, "new-worker")
@@ -200,5 +200,5 @@ async def test_defer_hands_the_job_back_without_spending_its_attempt(db: Databas
     assert deferred.run_after is not None and deferred.updated_at is not None
     assert (deferred.run_after - deferred.updated_at).total_seconds() == pytest.approx(30, abs=1)
     assert await jobs.claim(db, "worker-2") == []  # not due before the breaker half-opens
-    with pytest.raises(LeaseLost):  # it is nobody's now
+    with pytest.raises(LeaseLostError):  # it is nobody's now
         await jobs.defer(db, job.id, worker="worker-1", delay_s=1.0, code="x", message="x")

@@ -1,6 +1,6 @@
-"""A worker that lost its job hears ``LeaseLost`` from ``advance()`` and ``fail()``, whatever
+"""A worker that lost its job hears ``LeaseLostError`` from ``advance()`` and ``fail()``, whatever
 became of the job (reaped, claimed by another worker, cancelled, finished), and also when that
-happened while its own move was waiting for the row; ``InvalidTransition`` is left for a move
+happened while its own move was waiting for the row; ``InvalidTransitionError`` is left for a move
 the state machine forbids. On every backend, and the mid-move race on the servers."""
 
 from __future__ import annotations
@@ -10,7 +10,15 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from opusclip_lib.db import Database, Executor, InvalidTransition, LeaseLost, clear, connect, jobs
+from opusclip_lib.db import (
+    Database,
+    Executor,
+    InvalidTransitionError,
+    LeaseLostError,
+    clear,
+    connect,
+    jobs,
+)
 from tests.test_db_jobs import age_heartbeat
 
 pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
@@ -66,9 +74,9 @@ async def test_a_stale_worker_hears_lease_lost_whatever_became_of_its_job(
     await lose(db, job_id)
     before = await jobs.get_job(db, job_id)
     events = await jobs.job_events(db, job_id)
-    with pytest.raises(LeaseLost, match=message):
+    with pytest.raises(LeaseLostError, match=message):
         await jobs.advance(db, job_id, "analyzing", worker=STALE, stage="analyzing")
-    with pytest.raises(LeaseLost, match=message):
+    with pytest.raises(LeaseLostError, match=message):
         await jobs.fail(db, job_id, code="boom", message="too late", worker=STALE,
                         retryable=True)
     assert await jobs.get_job(db, job_id) == before  # nothing written over the successor
@@ -78,12 +86,15 @@ async def test_a_stale_worker_hears_lease_lost_whatever_became_of_its_job(
 async def test_a_forbidden_move_of_a_held_or_never_claimed_job_stays_invalid(
         db: Database) -> None:
     job_id = await transcribing_job(db)
-    with pytest.raises(InvalidTransition, match="cannot go from transcribing to rendering") as held:
+    with pytest.raises(InvalidTransitionError,
+                       match="cannot go from transcribing to rendering") as held:
         await jobs.advance(db, job_id, "rendering", worker=STALE)
     never_claimed = await jobs.enqueue(db, "pipeline")
-    with pytest.raises(InvalidTransition, match="cannot go from pending to analyzing") as unheld:
+    with pytest.raises(InvalidTransitionError,
+                       match="cannot go from pending to analyzing") as unheld:
         await jobs.advance(db, never_claimed.id, "analyzing", worker=STALE)
-    assert type(held.value) is InvalidTransition and type(unheld.value) is InvalidTransition
+    assert type(held.value) is InvalidTransitionError
+    assert type(unheld.value) is InvalidTransitionError
     assert (await jobs.get_job(db, job_id)).status == "transcribing"
 
 
@@ -117,7 +128,7 @@ async def test_a_reap_committed_while_advance_waits_for_the_row_is_lease_lost(
         job_id = await transcribing_job(db)
 
         async def stale_advance() -> None:
-            with pytest.raises(LeaseLost, match=f"held by '{SUCCESSOR}', not '{STALE}'"):
+            with pytest.raises(LeaseLostError, match=f"held by '{SUCCESSOR}', not '{STALE}'"):
                 await jobs.advance(db, job_id, "analyzing", worker=STALE)
 
         async with asyncio.TaskGroup() as group, db.transaction() as reaper:

@@ -1,7 +1,7 @@
 """SQLite writes outside a transaction queue for the in-process write lock, as transactions do.
 
 The tests switch SQLite's busy handler off (``PRAGMA busy_timeout = 0``) on every pooled
-connection: a write that would have slept in it fails at once with ``LockTimeout`` instead, so
+connection: a write that would have slept in it fails at once with ``LockTimeoutError`` instead, so
 "no write waits in the busy handler" becomes "every write succeeds".
 """
 

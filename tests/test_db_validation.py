@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from opusclip_lib.db import (
     Database,
-    InvalidUrl,
-    InvalidYouTubeId,
+    InvalidUrlError,
+    InvalidYouTubeIdError,
     ValidationError,
     api_calls,
     clips,
@@ -154,7 +154,7 @@ async def test_json_is_refused_or_round_trips(db: Database, metadata: Any) -> No
 
 @pytest.mark.parametrize("method", ["batch", "bulk"])
 async def test_two_ids_joined_by_a_newline_are_one_bad_id(db: Database, method: str) -> None:
-    with pytest.raises(InvalidYouTubeId):
+    with pytest.raises(InvalidYouTubeIdError):
         await videos.insert_videos(db, [{"youtube_id": "AAAAAAAAAAA\nBBBBBBBBBBB"}],
                                    method=method)  # type: ignore[arg-type]
     assert await videos.count_videos(db) == 0
@@ -163,7 +163,7 @@ async def test_two_ids_joined_by_a_newline_are_one_bad_id(db: Database, method: 
 @pytest.mark.parametrize("url", ["https://a.example/x\nhttps://b.example/y",
                                  "https://a.example/x\n"])
 async def test_a_url_with_a_newline_is_refused(db: Database, url: str) -> None:
-    with pytest.raises(InvalidUrl):
+    with pytest.raises(InvalidUrlError):
         await videos.insert_videos(db, [{"youtube_id": fresh_id(), "url": url}])
     assert await videos.count_videos(db) == 0
 

@@ -29,11 +29,11 @@ from typing import Literal
 import pytest
 
 from opusclip_lib.db import (
-    ConnectionLost,
+    ConnectionLostError,
     Database,
     DatabaseError,
     OperationalError,
-    StatementTimeout,
+    StatementTimeoutError,
     Timeouts,
     clear,
     connect,
@@ -147,7 +147,7 @@ async def test_session_killed_mid_insert(url: str, method: Literal["bulk", "batc
         loading = asyncio.create_task(load())
         await wait_until_busy(admin, await session)
         await kill(admin, session.result())
-        error = await raises_within(loading, ConnectionLost)
+        error = await raises_within(loading, ConnectionLostError)
         record_property("error", type(error).__name__)
         assert await stored(db) == 0
         await assert_recovered(db)
@@ -274,7 +274,7 @@ async def test_partition_mid_transaction(url: str, record_property: RecordProper
                 proxy.partition()
                 await tx.fetchval("SELECT count(*) FROM videos")
 
-        error = await raises_within(write(), StatementTimeout)
+        error = await raises_within(write(), StatementTimeoutError)
         record_property("error", type(error).__name__)
         assert await stored(direct) == 0
         proxy.heal()
@@ -360,7 +360,7 @@ async def test_runaway_statement(url: str, record_property: RecordProperty) -> N
         "mysql": "SELECT SLEEP(600)",
     }
     async with leaves_no_task(), fresh(url) as db:
-        error = await raises_within(db.fetchval(endless[db.name]), StatementTimeout)
+        error = await raises_within(db.fetchval(endless[db.name]), StatementTimeoutError)
         record_property("error", type(error).__name__)
         await assert_recovered(db)
 
@@ -391,6 +391,6 @@ async def test_concurrent_claimers(url: str, record_property: RecordProperty) ->
             assert len(set(claimed)) == JOBS
             await clear(db)
         retried = sum(1 for event in db.recorder.events("query")
-                      if event.error in {"Deadlock", "LockTimeout"})
+                      if event.error in {"DeadlockError", "LockTimeoutError"})
         record_property("error", f"none escaped ({retried} lock conflicts retried)")
         await assert_recovered(db)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import RedisCluster
 
-from opusclip_lib.db import ConnectionLost, Database, clear, connect, jobs
+from opusclip_lib.db import ConnectionLostError, Database, clear, connect, jobs
 from opusclip_lib.metrics import percentiles
 from opusclip_lib.monitoring import (
     Feed,
@@ -180,7 +180,7 @@ async def test_a_lost_listen_connection_ends_subscriptions_with_the_error(
         await db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
                          "application_name = ? AND query = ?",
                          (LISTENER_APPLICATION, f'LISTEN "{feed.channel}"'))
-        with pytest.raises(ConnectionLost, match="LISTEN connection closed"):
+        with pytest.raises(ConnectionLostError, match="LISTEN connection closed"):
             async with asyncio.timeout(5):
                 await anext(updates)
         await feed.publish({"job_id": 1, "status": "pending"})  # publishing still works

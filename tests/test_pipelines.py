@@ -228,14 +228,14 @@ async def test_pipeline_runs_the_video_workflow_with_a_fan_out_stage() -> None:
 
 async def test_recorder_gets_one_task_event_per_call_with_its_slot() -> None:
     recorder = Recorder()
-    with pytest.raises(simulated.VideoNotFound):
+    with pytest.raises(simulated.VideoNotFoundError):
         await map_bounded(functools.partial(simulated.fetch_metadata, base_s=0.001),
                           [11, 12, 404], limit=2, recorder=recorder)
     tasks = recorder.frame("task")
     assert set(tasks["name"]) == {"fetch_metadata"}
     assert set(tasks["worker"]) <= {0, 1}
     failed = tasks[~tasks.ok]
-    assert failed[["item", "error"]].values.tolist() == [["404", "VideoNotFound"]]
+    assert failed[["item", "error"]].values.tolist() == [["404", "VideoNotFoundError"]]
 
 
 async def test_fan_out_returns_each_branch_by_name() -> None:

@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from opusclip_lib.redis_client import (
-    RedisConfigurationError, RedisGuard, RedisServiceError, RedisSkipped, RedisTimeouts,
+    RedisConfigurationError, RedisGuard, RedisServiceError, RedisSkippedError, RedisTimeouts,
     RedisUnavailableError, is_cluster_url, redis_client)
 from opusclip_lib.resilience.fakes import FakeClock
 
@@ -73,7 +73,7 @@ async def test_after_a_failure_calls_skip_redis_until_down_for_s_has_passed() ->
     guard, clock = guard_with_clock()
     with pytest.raises(RedisUnavailableError):
         await guard.call(refused, what="read")
-    with pytest.raises(RedisSkipped):
+    with pytest.raises(RedisSkippedError):
         await guard.call(answered, what="read")  # not even tried
     clock.advance(2.0)
     assert await guard.call(answered, what="read") == "ok"

@@ -37,7 +37,7 @@ async def test_api_cache_keeps_a_key_and_its_stale_copy_in_one_slot(
         redis_cluster: LocalCluster) -> None:
     async with open_redis(redis_cluster.url) as client:
         await check_redis(client)
-        cache = RedisCache(client, prefix=prefix(), ttl=300, stale_ttl=3600)
+        cache = RedisCache(client, prefix=prefix(), ttl_s=300, stale_ttl_s=3600)
         for n in range(20):  # keys spread over the three primaries
             await cache.set(f"key{n}", {"n": n})
         assert [await cache.get(f"key{n}") for n in range(20)] == [{"n": n} for n in range(20)]

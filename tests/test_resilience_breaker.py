@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from opusclip_lib.errors import TransientError
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import (
     BreakerState,
@@ -27,7 +28,8 @@ def tripped(breaker: CircuitBreaker, failures: int) -> None:
 
 def test_opens_after_threshold_within_window_and_short_circuits() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("stability", failure_threshold=3, window=10, cool_down=30, clock=clock)
+    breaker = CircuitBreaker("stability", failure_threshold=3, window_s=10, cool_down_s=30,
+                             clock=clock)
     tripped(breaker, 2)
     clock.advance(11)  # those two have left the window
     tripped(breaker, 2)
@@ -38,7 +40,8 @@ def test_opens_after_threshold_within_window_and_short_circuits() -> None:
     with pytest.raises(CircuitOpenError) as refused:
         breaker.before_call()
     error = refused.value
-    assert (error.provider, error.retryable, error.retry_after) == ("stability", False, 25)
+    assert (error.provider, error.retry_after_s) == ("stability", 25)
+    assert not isinstance(error, TransientError)
     assert "stability: circuit open" in str(error)
     assert "next trial in 25.0s" in str(error)
 
@@ -53,7 +56,7 @@ def test_client_mistakes_do_not_count() -> None:
 
 def test_half_open_lets_limited_trials_through_then_closes() -> None:
     clock, recorder = FakeClock(), Recorder()
-    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down=30, trial_calls=2,
+    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down_s=30, trial_calls=2,
                              clock=clock, recorder=recorder)
     tripped(breaker, 1)
     clock.advance(30)
@@ -74,7 +77,7 @@ def test_half_open_lets_limited_trials_through_then_closes() -> None:
 
 def test_failed_trial_reopens_for_another_cool_down() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down=30, clock=clock)
+    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down_s=30, clock=clock)
     tripped(breaker, 1)
     clock.advance(30)
     breaker.on_failure(FakeAPIError(502), breaker.before_call())
@@ -88,7 +91,7 @@ def test_failed_trial_reopens_for_another_cool_down() -> None:
 
 async def test_policy_short_circuits_without_calling_and_stops_retrying() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("stability", failure_threshold=2, cool_down=60, clock=clock)
+    breaker = CircuitBreaker("stability", failure_threshold=2, cool_down_s=60, clock=clock)
     policy = Resilience("stability", breaker=breaker,
                         retry=RetryPolicy(max_retries=5, sleep=clock.sleep))
     calls = 0
@@ -113,7 +116,7 @@ async def test_policy_short_circuits_without_calling_and_stops_retrying() -> Non
 
 async def test_policy_half_open_trial_closes_on_success() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down=10, clock=clock)
+    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down_s=10, clock=clock)
     policy = Resilience("openai", breaker=breaker, retry=RetryPolicy(max_retries=0))
     outcomes = [FakeAPIError(503), "recovered"]
 
@@ -132,7 +135,7 @@ async def test_policy_half_open_trial_closes_on_success() -> None:
 
 async def test_cancelled_trial_frees_its_slot() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down=10, clock=clock)
+    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down_s=10, clock=clock)
     policy = Resilience("openai", breaker=breaker, concurrency=1, retry=RetryPolicy(max_retries=0))
     tripped(breaker, 1)
     clock.advance(10)
@@ -155,7 +158,7 @@ async def test_cancelled_trial_frees_its_slot() -> None:
 
 async def test_half_open_calls_wait_for_the_trials_verdict_instead_of_failing() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down=10, clock=clock)
+    breaker = CircuitBreaker("openai", failure_threshold=1, cool_down_s=10, clock=clock)
     policy = Resilience("openai", breaker=breaker, retry=RetryPolicy(max_retries=0))
     tripped(breaker, 1)
     clock.advance(10)

@@ -40,7 +40,7 @@ def test_request_key_is_stable_and_hides_secrets() -> None:
 
 async def test_memory_cache_expires_after_ttl_and_keeps_last_good() -> None:
     clock = FakeClock()
-    cache = MemoryCache(ttl=600, stale_ttl=3600, timer=clock)
+    cache = MemoryCache(ttl_s=600, stale_ttl_s=3600, timer=clock)
     await cache.set("k", {"title": "clip"})
     clock.advance(599)
     assert await cache.get("k") == {"title": "clip"}
@@ -55,7 +55,7 @@ async def test_memory_cache_expires_after_ttl_and_keeps_last_good() -> None:
 async def test_hits_and_misses_are_counted_and_recorded() -> None:
     recorder = Recorder()
     clock = FakeClock()
-    policy = Resilience("youtube", cache=MemoryCache(ttl=600, timer=clock), recorder=recorder)
+    policy = Resilience("youtube", cache=MemoryCache(ttl_s=600, timer=clock), recorder=recorder)
     calls = 0
 
     async def videos() -> dict[str, int]:
@@ -146,7 +146,7 @@ async def test_single_flight_shares_errors_and_survives_a_cancelled_leader() -> 
 @pytest.mark.redis
 async def test_redis_cache_round_trip(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    cache = RedisCache(client, prefix=prefix, ttl=300, stale_ttl=3600)
+    cache = RedisCache(client, prefix=prefix, ttl_s=300, stale_ttl_s=3600)
     await cache.set("json", {"items": [{"id": "abc", "views": "12"}], "total": 1})
     await cache.set("bytes", b"\x89PNG\r\n")
     assert await cache.get("json") == {"items": [{"id": "abc", "views": "12"}], "total": 1}

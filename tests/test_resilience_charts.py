@@ -46,7 +46,8 @@ async def recorder() -> Recorder:
 
     policy = Resilience(
         "stability", limiter=RateLimiter(20, 0.1), cache=MemoryCache(),
-        breaker=CircuitBreaker("stability", failure_threshold=3, cool_down=0.01, recorder=recorder),
+        breaker=CircuitBreaker("stability", failure_threshold=3, cool_down_s=0.01,
+                               recorder=recorder),
         retry=RetryPolicy(max_retries=1, sleep=no_wait), recorder=recorder)
     # call 0: fails once, then succeeds; call 1: fails twice, which opens the circuit;
     # call 2, after the cool-down, is the half-open trial and closes it; the rest succeed.

@@ -26,7 +26,7 @@ from opusclip_lib.resilience.fakes import FakeAPIError, FakeClock
 
 async def test_stale_value_is_served_and_marked_when_the_live_call_fails() -> None:
     clock, recorder = FakeClock(), Recorder()
-    policy = Resilience("youtube", cache=MemoryCache(ttl=600, stale_ttl=86_400, timer=clock),
+    policy = Resilience("youtube", cache=MemoryCache(ttl_s=600, stale_ttl_s=86_400, timer=clock),
                         retry=RetryPolicy(sleep=clock.sleep), recorder=recorder)
     outcomes = [{"views": "12"}, *[FakeAPIError(503)] * 6]
 
@@ -39,15 +39,16 @@ async def test_stale_value_is_served_and_marked_when_the_live_call_fails() -> No
     assert await policy.call(videos, cache_key="v") == {"views": "12"}
     clock.advance(601)  # past the TTL
     result = await policy.call(videos, cache_key="v")
-    assert result == Fallback({"views": "12"}, "FakeAPIError: HTTP 503", source="stale-cache")
+    assert result == Fallback({"views": "12"}, "FakeTransientAPIError: HTTP 503",
+                              source="stale-cache")
     assert policy.stats.fallbacks == 1
     assert recorder.frame("fallback")[["name", "source", "error"]].values.tolist() == [
-        ["youtube", "stale-cache", "FakeAPIError"]]
+        ["youtube", "stale-cache", "FakeTransientAPIError"]]
     assert await policy.call(videos, cache_key="v") == result  # fallbacks are never cached
 
 
 async def test_bugs_in_the_operation_are_not_covered_by_a_fallback() -> None:
-    policy = Resilience("openai", cache=MemoryCache(stale_ttl=86_400))
+    policy = Resilience("openai", cache=MemoryCache(stale_ttl_s=86_400))
 
     async def buggy() -> str:
         return {}["missing"]
@@ -66,7 +67,7 @@ async def test_template_captions_fallback_says_what_it_is() -> None:
         captions, fallback=lambda error: template_captions("Cats vs. cucumbers", error))
     assert isinstance(result, Fallback)
     assert result.source == "template"
-    assert result.reason == "FakeAPIError: HTTP 500"
+    assert result.reason == "FakeTransientAPIError: HTTP 500"
     assert len(result.value) == 3
     assert all("Cats vs. cucumbers" in c for c in result.value)
 
@@ -78,7 +79,7 @@ async def test_plain_fallback_values_are_wrapped_and_without_fallback_errors_pro
         raise FakeAPIError(503)
 
     wrapped = await policy.call(speak, fallback=lambda error: b"")
-    assert wrapped == Fallback(b"", "FakeAPIError: HTTP 503", source="fallback")
+    assert wrapped == Fallback(b"", "FakeTransientAPIError: HTTP 503", source="fallback")
     with pytest.raises(FakeAPIError):
         await policy.call(speak)
 
@@ -87,7 +88,7 @@ async def test_exhausted_quota_falls_back_to_the_last_good_value() -> None:
     clock = FakeClock()
     new_year = datetime(2026, 1, 1, tzinfo=UTC)
     policy = Resilience("youtube", limiter=QuotaBudget(100, clock=lambda: clock.wall(new_year)),
-                        cache=MemoryCache(ttl=600, stale_ttl=86_400, timer=clock))
+                        cache=MemoryCache(ttl_s=600, stale_ttl_s=86_400, timer=clock))
 
     async def search() -> list[str]:
         return ["v1", "v2"]
@@ -112,7 +113,7 @@ def test_defaults_for_each_provider(provider: str, limiter: type, concurrency: i
     assert policy.concurrency.limit == concurrency
     assert policy.retry.max_retries == 2
     assert isinstance(policy.cache, MemoryCache)
-    assert policy.cache.ttl == 600
+    assert policy.cache.ttl_s == 600
     assert policy.breaker is not None
     assert policy.breaker.provider == provider
     assert policy.recorder is recorder
@@ -121,11 +122,11 @@ def test_defaults_for_each_provider(provider: str, limiter: type, concurrency: i
 def test_defaults_for_real_limits() -> None:
     stability = defaults_for("stability").limiter
     assert isinstance(stability, RateLimiter)
-    assert (stability.max_requests, stability.per_seconds) == (150, 10.0)
+    assert (stability.max_requests, stability.window_s) == (150, 10.0)
     youtube = defaults_for("youtube").limiter
     assert isinstance(youtube, QuotaBudget)
     assert youtube.units_per_day == 10_000
-    assert defaults_for("openai").retry.backoff.maximum == 8.0
+    assert defaults_for("openai").retry.backoff.maximum_s == 8.0
     assert defaults_for("elevenlabs", plan="pro").concurrency.limit == 10
     with pytest.raises(ValueError, match="unknown provider"):
         defaults_for("vimeo")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from opusclip_lib.errors import TransientError
 from opusclip_lib.resilience import (
     AdaptiveLimiter,
     ConcurrencyLimiter,
@@ -90,9 +91,9 @@ async def test_quota_budget_refuses_locally_with_a_clear_error() -> None:
     error = refused.value
     assert calls == 2  # the third request never went out
     assert (error.provider, error.needed, error.remaining) == ("youtube", 100, 50)
-    assert error.retryable is False
+    assert not isinstance(error, TransientError)
     assert error.resets_at == datetime(2026, 1, 16, 8, 0, tzinfo=UTC)  # midnight PST
-    assert error.retry_after == 12 * 3600
+    assert error.retry_after_s == 12 * 3600
     assert "quota exhausted" in str(error)
     assert "resets at" in str(error)
     assert policy.stats.attempts == 3  # refused once, not retried

@@ -55,7 +55,7 @@ class NotOurs(BaseModel):
 async def test_round_trip_gives_back_an_equal_value_of_the_same_type(
         redis: tuple[Redis, str], value: Any) -> None:
     client, prefix = redis
-    cache = RedisCache(client, prefix=prefix, ttl=300, stale_ttl=3600)
+    cache = RedisCache(client, prefix=prefix, ttl_s=300, stale_ttl_s=3600)
     await cache.set("k", value)
     for stored in (await cache.get("k"), await cache.get_stale("k")):
         assert stored == value

@@ -15,7 +15,7 @@ from opusclip_lib.resilience import (
     ConcurrencyLimiter,
     Resilience,
     RetryPolicy,
-    is_retryable,
+    is_transient,
 )
 from opusclip_lib.resilience.fakes import FakeAPIError, FakeClock
 
@@ -44,7 +44,7 @@ def policy_with(clock: FakeClock, *, max_retries: int = 2, recorder: Recorder | 
 
 async def test_retries_429_and_5xx_honouring_retry_after() -> None:
     clock, recorder = FakeClock(), Recorder()
-    calls, operation = scripted(FakeAPIError(429, retry_after=2.5), FakeAPIError(503), "done")
+    calls, operation = scripted(FakeAPIError(429, retry_after_s=2.5), FakeAPIError(503), "done")
     assert await policy_with(clock, recorder=recorder).call(operation) == "done"
     assert len(calls) == 3
     assert clock.sleeps == [2.5, 1.0]  # the server's hint, then backoff 0.5 * 2**1
@@ -83,7 +83,7 @@ async def test_client_mistakes_are_not_retried(status: int) -> None:
     (FakeAPIError(500), True), (FakeAPIError(401), False), (ValueError("bug"), False),
 ])
 def test_what_counts_as_retryable(error: BaseException, retryable: bool) -> None:
-    assert is_retryable(error) is retryable
+    assert is_transient(error) is retryable
 
 
 async def test_plain_httpx_timeouts_are_retried() -> None:
@@ -111,7 +111,7 @@ async def test_backoff_curves_follow_the_sdks(backoff: Backoff, expected: list[f
 async def test_retry_after_above_the_cap_is_ignored(retry_after: float | None,
                                                    expected: float) -> None:
     clock = FakeClock()
-    _, operation = scripted(FakeAPIError(429, retry_after=retry_after), "done")
+    _, operation = scripted(FakeAPIError(429, retry_after_s=retry_after), "done")
     await policy_with(clock).call(operation)
     assert clock.sleeps == [expected]
 
@@ -124,7 +124,7 @@ async def test_cancellation_during_a_retry_wait_is_prompt_and_leaks_nothing() ->
 
     async def rate_limited() -> str:
         first_attempt.set()
-        raise FakeAPIError(429, retry_after=30)
+        raise FakeAPIError(429, retry_after_s=30)
 
     call = asyncio.create_task(policy.call(rate_limited))
     await first_attempt.wait()

@@ -197,7 +197,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 async def test_an_open_breaker_defers_the_job_without_spending_its_attempt(
         db: Database, tmp_path: Path) -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("stability", cool_down=30.0, clock=clock)
+    breaker = CircuitBreaker("stability", cool_down_s=30.0, clock=clock)
     for _ in range(breaker.failure_threshold):  # a storm just opened it
         breaker.on_failure(TimeoutError(), trial=False)
     config = WorkflowConfig(work_dir=tmp_path / "work", max_attempts=1, **FAST)
@@ -224,7 +224,7 @@ async def test_a_stability_storm_ends_with_the_jobs_completed_not_failed(
         db: Database, tmp_path: Path) -> None:
     config = SandboxConfig.unlimited()
     config.inject("stability", "server_error", times=12)  # a storm that ends
-    breaker = CircuitBreaker("stability", failure_threshold=3, cool_down=0.3)
+    breaker = CircuitBreaker("stability", failure_threshold=3, cool_down_s=0.3)
     workflow = WorkflowConfig(work_dir=tmp_path / "work", max_attempts=2, **FAST)
     updates: list[JobUpdate] = []
 

@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from opusclip_lib.db import Database, InvalidYouTubeId, connect, jobs, videos
+from opusclip_lib.db import Database, InvalidYouTubeIdError, connect, jobs, videos
 from opusclip_lib.db.jobs import ACTIVE
 from opusclip_lib.db.maintenance import scratch_database
 from opusclip_lib.sandbox import SandboxConfig, build_app
@@ -269,7 +269,7 @@ async def test_malformed_id_is_refused_before_anything_is_stored(tmp_path: Path)
     config = WorkflowConfig(work_dir=tmp_path / "work", render=False, **TINY)
     async with connect(f"sqlite:///{tmp_path}/w.db") as db, \
             open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as services:
-        with pytest.raises(InvalidYouTubeId):
+        with pytest.raises(InvalidYouTubeIdError):
             await run_batch(db, services, ["opusSample1", "not an id"], config)
         assert await videos.count_videos(db) == 0
         assert await jobs.queue_counts(db) == {}

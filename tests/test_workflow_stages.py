@@ -25,7 +25,7 @@ from opusclip_lib.workflow import (
     UNLIMITED,
     Failure,
     JobUpdate,
-    NoHighlights,
+    NoHighlightsError,
     Services,
     VideoFiles,
     VideoRun,
@@ -189,7 +189,7 @@ def test_failures_are_classified_with_stage_code_and_retry() -> None:
     assert classify(CircuitOpenError("stability", 3.0, reason="5 failures"),
                     "thumbnail").code == "stability.circuit_open"
     assert classify(CircuitOpenError("stability", 3.0, reason="x"), "thumbnail").retryable
-    assert classify(NoHighlights("none"), "analyze").code == "no_highlights"
+    assert classify(NoHighlightsError("none"), "analyze").code == "no_highlights"
     ffmpeg = classify(FFmpegError("ffmpeg failed", returncode=1, stderr_tail="boom"), "render")
     assert (ffmpeg.code, ffmpeg.retryable) == ("ffmpeg_failed", False)
     bug = classify(KeyError("title"), None)

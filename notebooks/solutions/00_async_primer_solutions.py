@@ -14,7 +14,12 @@ from typing import Any
 
 from opusclip_lib.observability import slow_callbacks
 from opusclip_lib.pipelines import Stage, map_bounded, run_pipeline
-from opusclip_lib.pipelines.simulated import VideoNotFound, fetch_metadata, latency_s, transcribe
+from opusclip_lib.pipelines.simulated import (
+    VideoNotFoundError,
+    fetch_metadata,
+    latency_s,
+    transcribe,
+)
 
 
 async def exercise_1_predict_then_measure() -> None:
@@ -35,7 +40,7 @@ async def exercise_2_survive_deleted_videos() -> None:
     async def metadata_or_nothing(video_id: int) -> list[dict[str, Any]]:
         try:
             return [await fetch_metadata(video_id)]
-        except VideoNotFound as error:
+        except VideoNotFoundError as error:
             print(f"skipping: {error}")
             return []  # with fan_out=True an empty list drops the item
 

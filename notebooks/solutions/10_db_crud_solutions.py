@@ -15,8 +15,8 @@ from typing import Any
 from opusclip_lib.db import (
     Database,
     DatabaseError,
-    PoolTimeout,
-    UniqueViolation,
+    PoolTimeoutError,
+    UniqueViolationError,
     ValidationError,
     Video,
     clips,
@@ -49,7 +49,7 @@ async def get_or_create_video(db: Database, youtube_id: str, **fields: Any) -> V
         return existing
     try:
         return await videos.insert_video(db, youtube_id, **fields)
-    except UniqueViolation:
+    except UniqueViolationError:
         # Another task inserted it between our look-up and our insert: the database's unique
         # constraint picked one winner, and the winner's row is the answer for everybody.
         winner = await videos.find_video(db, youtube_id)
@@ -66,7 +66,7 @@ async def exercise_2_get_or_create(db: Database) -> None:
     print(f"10 concurrent calls returned {len({video.id for video in results})} distinct id(s); "
           f"rows with that YouTube id: {len(stored)}")
     # find_video alone is not enough: all 10 tasks can look before any of them inserts, so
-    # several try to insert. The losers get UniqueViolation and read the winner's row.
+    # several try to insert. The losers get UniqueViolationError and read the winner's row.
 
 
 async def exercise_3_run_out_of_connections() -> None:
@@ -76,8 +76,8 @@ async def exercise_3_run_out_of_connections() -> None:
                 try:
                     async with small.acquire():
                         raise AssertionError("a third connection from a pool of two")
-                except PoolTimeout as error:
-                    print(f"PoolTimeout: {error}")
+                except PoolTimeoutError as error:
+                    print(f"PoolTimeoutError: {error}")
             # The second connection went back to the pool when its block ended.
             async with small.acquire() as third:
                 answered = await third.fetchval("SELECT 1") == 1

@@ -16,7 +16,7 @@ import numpy as np
 from cachetools import TTLCache
 
 from opusclip_lib import config
-from opusclip_lib.db import Database, PoolTimeout, Video, connect, maintenance, reset, videos
+from opusclip_lib.db import Database, PoolTimeoutError, Video, connect, maintenance, reset, videos
 from opusclip_lib.db.cache import MemoryStore, VideoCache
 from opusclip_lib.metrics import percentiles
 from opusclip_lib.pipelines import map_bounded
@@ -114,7 +114,7 @@ async def exercise_3_pool_timeouts() -> None:
                 async with pool.acquire() as connection:
                     await connection.fetchval("SELECT count(*) FROM videos")
                     await asyncio.sleep(hold_s)
-            except PoolTimeout:
+            except PoolTimeoutError:
                 return "timeout"
             return "ok"
 
@@ -122,7 +122,7 @@ async def exercise_3_pool_timeouts() -> None:
     predicted_ok = max_size * round(timeout_s / hold_s)
     assert results.count("ok") >= max_size, "the first round is always served"
     assert results.count("timeout") > 0, "a burst 32 rounds long cannot fit in 0.1 s"
-    print(f"{results.count('ok')} answered, {results.count('timeout')} PoolTimeout "
+    print(f"{results.count('ok')} answered, {results.count('timeout')} PoolTimeoutError "
           f"(predicted about {predicted_ok} answered)")
     # Requests are served in rounds of 2 (one per connection), one round per 0.02 s hold: in
     # the 0.1 s a request is willing to wait, 5 rounds start, so about 10 requests are answered

@@ -18,7 +18,16 @@ import pandas as pd
 
 from opusclip_lib import config
 from opusclip_lib.charts import timeline
-from opusclip_lib.db import Database, InvalidTransition, Job, Video, connect, jobs, reset, videos
+from opusclip_lib.db import (
+    Database,
+    InvalidTransitionError,
+    Job,
+    Video,
+    connect,
+    jobs,
+    reset,
+    videos,
+)
 
 WORK_SECONDS = {"downloading": 0.03, "transcribing": 0.06, "analyzing": 0.02, "rendering": 0.04}
 PIPELINE = [*jobs.STAGES, "completed"]
@@ -118,7 +127,7 @@ async def exercise_3_cancel_a_running_job(db: Database, talk: Video) -> None:
                     await asyncio.sleep(heartbeat_s)
                     await jobs.heartbeat(db, held.id, name)
                 await jobs.advance(db, held.id, following, worker=name, stage=following)
-        except InvalidTransition as error:  # LeaseLost from heartbeat(), or advance() refused
+        except InvalidTransitionError as error:  # LeaseLostError from heartbeat(), or a refusal
             return f"stopped while {current}: {type(error).__name__}", loop.time()
         return "finished (the cancel came too late)", loop.time()
 

@@ -49,9 +49,10 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 4,
         except APIError as error:
             if not error.retryable or attempt == attempts:
                 raise
-            if error.retry_after is not None and error.retry_after > max_retry_after:
-                raise RetryBudgetExceeded(f"server asks for {error.retry_after:g} s") from error
-            delay = error.retry_after or first_delay * 2 ** (attempt - 1) * random.uniform(0.75, 1)
+            if error.retry_after_s is not None and error.retry_after_s > max_retry_after:
+                raise RetryBudgetExceeded(f"server asks for {error.retry_after_s:g} s") from error
+            backoff = first_delay * 2 ** (attempt - 1) * random.uniform(0.75, 1)
+            delay = error.retry_after_s or backoff
             if time.monotonic() + delay > deadline:
                 raise RetryBudgetExceeded(f"{budget:g} s budget spent") from error
             await asyncio.sleep(delay)
@@ -77,7 +78,7 @@ async def exercise_2_retry_storms(config: SandboxConfig, app: Any, ids: list[str
     requests = {}
     for label, breaker in (("retries only", None),
                            ("retries + breaker",
-                            CircuitBreaker("youtube", failure_threshold=5, cool_down=1.0))):
+                            CircuitBreaker("youtube", failure_threshold=5, cool_down_s=1.0))):
         config.clear_faults()
         config.inject("youtube.videos.list", "server_error", probability=0.5, seed=2)
         recorder = Recorder()
@@ -142,7 +143,7 @@ async def captions_for(title: str, transcript: str, ai: OpenAIClient,
 
 async def exercise_4_fallback_chain(config: SandboxConfig, app: Any) -> None:
     policy = Resilience("openai", retry=RetryPolicy(max_retries=1, backoff=Backoff(0.05, 0.1)),
-                        cache=MemoryCache(ttl=0.2, stale_ttl=3600))
+                        cache=MemoryCache(ttl_s=0.2, stale_ttl_s=3600))
     async with OpenAIClient(SANDBOX_KEY, transport=httpx.ASGITransport(app)) as ai:
         print("4. fallback chain")
         cases = [("Async Python in Two Minutes", False), ("Async Python in Two Minutes", True),

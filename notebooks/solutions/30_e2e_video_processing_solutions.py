@@ -92,12 +92,9 @@ async def exercise_2_flaky_provider(db: Database, sandbox: SandboxConfig,
           "retry policy absorbed them, the job never noticed)")
     sandbox.clear_faults()
     sandbox.inject("stability.generate", "server_error", times=50)
-    breaker = services.policy("stability").breaker
-    usual, breaker.cool_down = breaker.cool_down, 0.5  # deferred jobs come back within seconds
     try:
         job = await run_video(db, services, "PixOqoRGrB5", replace(WORKFLOW, retry_backoff_s=0.1))
     finally:
-        breaker.cool_down = usual
         sandbox.clear_faults()
     print(f"2b. fifty 500s: job {job.status} after {job.attempts} attempts, "
           f"error_code {job.error_code!r}")
@@ -151,7 +148,8 @@ async def main() -> None:
         # Fresh clients per exercise: exercise 2 leaves Stability's circuit breaker open.
         async with open_services(sandbox_endpoints(app)) as services:
             await exercise_1_crash_later(db, services)
-        async with open_services(sandbox_endpoints(app)) as services:
+        # a 0.5 s cool-down: a job deferred by the open breaker comes back within seconds
+        async with open_services(sandbox_endpoints(app), cool_down_s=0.5) as services:
             await exercise_2_flaky_provider(db, sandbox, services)
         async with open_services(sandbox_endpoints(app)) as services:
             await exercise_3_status_line(db, services)

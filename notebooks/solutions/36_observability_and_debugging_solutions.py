@@ -39,15 +39,12 @@ def quick_sandbox(scale: float = 0.05) -> SandboxConfig:
 
 
 async def batch(folder: Path, sandbox: SandboxConfig, *, recorder: MetricsRecorder | None = None,
-                cool_down_s: float | None = None, **options: Any) -> dict[str, int]:
+                cool_down_s: float = 30.0, **options: Any) -> dict[str, int]:
     workflow = WorkflowConfig(work_dir=folder / "work", clips=1, max_clip_s=1.0,
                               render=False, poll_s=0.02, **options)
     async with connect(f"sqlite:///{folder / 'exercise.db'}", recorder=recorder) as db, \
             open_services(sandbox_endpoints(build_app(sandbox)), limits=UNLIMITED,
-                          recorder=recorder) as services:
-        for provider in services.clients():  # a job deferred by an open breaker comes back soon
-            if cool_down_s is not None:
-                services.policy(provider).breaker.cool_down = cool_down_s
+                          recorder=recorder, cool_down_s=cool_down_s) as services:
         report = await run_batch(db, services, VIDEO_IDS, workflow, concurrency=3,
                                  recorder=recorder)
         if report.completed != len(VIDEO_IDS):
@@ -107,9 +104,9 @@ async def exercise_3_a_different_storm() -> dict[str, int]:
         statuses = await batch(Path(folder), sandbox, max_attempts=1, cool_down_s=0.1)
     print("statuses:", statuses)
     # One group again: RateLimitError in the thumbnail stage, for stability (a refusal by the open
-    # breaker only defers a job; what it finally fails with is the provider's 429). The breaker counts
-    # every retryable failure, 429s included (CircuitBreaker.on_failure: is_retryable), so five
-    # 429s open it as five 500s would. Whether that is right is a policy choice: a 429 says
+    # breaker only defers a job; what it finally fails with is the provider's 429). The breaker
+    # counts every transient failure, 429s included (CircuitBreaker.on_failure: is_transient), so
+    # five 429s open it as five 500s would. Whether that is right is a policy choice: a 429 says
     # "slow down", and an open breaker does slow us down (to zero, for its cool-down), but a
     # rate limiter that honours Retry-After would keep the work going at the allowed pace.
     return statuses

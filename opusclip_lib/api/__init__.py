@@ -34,38 +34,40 @@ from opusclip_lib.api.errors import (
     APITimeoutError,
     AuthenticationError,
     ClientStateError,
-    ConfigurationError,
     ContentFilteredError,
+    GenerationPendingError,
     InvalidRequestError,
     InvalidVideoIdError,
     MalformedResponseError,
     NotFoundError,
+    PartialStreamError,
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
-    GenerationPendingError,
-    PartialStream,
+    RetryableStatusError,
     ServerError,
     StreamInterruptedError,
     StreamProtocolError,
     StreamTimeoutError,
     WebSocketClosedError,
+    WebSocketUnavailableError,
 )
 from opusclip_lib.api.models.openai import Transcription, TranscriptionSegment, TranscriptionWord
 from opusclip_lib.api.openai import OpenAIClient
 from opusclip_lib.api.stability import StabilityClient
 from opusclip_lib.api.transport import default_transport_name, make_sender
 from opusclip_lib.api.youtube import YouTubeClient
+from opusclip_lib.errors import ConfigurationError
 
 __all__ = [
     "APIClient", "APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError",
     "ClientOptions", "ClientStateError", "ConfigurationError", "ContentFilteredError",
     "ElevenLabsClient", "InvalidRequestError", "InvalidVideoIdError", "MalformedResponseError",
-    "NotFoundError", "OpenAIClient", "PermissionDeniedError", "QuotaExceededError",
-    "AudioStream", "ChatStream", "GenerationPendingError", "PartialStream", "PollPolicy",
-    "PollStats", "RateLimitError", "ResilienceHook", "SSEDecoder", "SSEError", "ServerError",
-    "ServerSentEvent", "SpeechSocket", "StabilityClient", "StreamInterruptedError",
+    "NotFoundError", "OpenAIClient", "PermissionDeniedError", "QuotaExceededError", "AudioStream",
+    "ChatStream", "GenerationPendingError", "PartialStreamError", "PollPolicy", "PollStats",
+    "RateLimitError", "RetryableStatusError", "ResilienceHook", "SSEDecoder", "SSEError",
+    "ServerError", "ServerSentEvent", "SpeechSocket", "StabilityClient", "StreamInterruptedError",
     "StreamProtocolError", "StreamTimeoutError", "Transcription", "TranscriptionSegment",
-    "TranscriptionWord", "Usage", "WebSocketClosedError", "YouTubeClient",
-    "default_transport_name", "make_sender", "poll",
+    "TranscriptionWord", "Usage", "WebSocketClosedError", "WebSocketUnavailableError",
+    "YouTubeClient", "default_transport_name", "make_sender", "poll",
 ]

@@ -28,11 +28,11 @@ from opusclip_lib.api.errors import (
     APIConnectionError,
     APITimeoutError,
     ClientStateError,
-    ConfigurationError,
     MalformedResponseError,
     error_from_response,
 )
 from opusclip_lib.api.transport import Outgoing, Sender, TransportName, make_sender
+from opusclip_lib.errors import ConfigurationError
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.observability.instrument import http_end, http_start
 from opusclip_lib.resilience.cache import request_key
@@ -122,8 +122,8 @@ def resolve_key(api_key: str | SecretStr | None, variable: str, provider: str) -
     value = value or os.environ.get(variable)
     if not value:
         raise ConfigurationError(
-            f"no API key: set the environment variable {variable} (or pass api_key= in tests)",
-            provider=provider)
+            f"{provider}: no API key: set the environment variable {variable} "
+            "(or pass api_key= in tests)")
     return SecretStr(value)
 
 

@@ -7,7 +7,7 @@ an endpoint that says "not yet" (HTTP 202) until it is done. :func:`poll` is tha
   requests, and a thousand clients started together must not poll in lockstep.
 * **An overall deadline**: past it, :class:`~opusclip_lib.api.errors.GenerationPendingError`
   carries the generation id, so the caller can resume later without paying for a new job.
-* **Transient failures do not restart the job**: a poll that fails with a retryable error
+* **Transient failures do not restart the job**: a poll that fails with a transient error
   (a 5xx, a dropped connection, a 429, whose ``Retry-After`` it honours) counts as "not yet".
 * **The result is fetched once**: the poll that gets the 200 *is* the download.
 * **Cancellation stops it**: the loop only ever waits in ``sleep`` or in a poll, both of which
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from opusclip_lib.api.errors import APIError, GenerationPendingError
+from opusclip_lib.errors import TransientError
 
 T = TypeVar("T")
 
@@ -68,10 +69,10 @@ async def poll(fetch: Callable[[], Awaitable[T | None]], *, generation_id: str, 
         try:
             result = await fetch()
         except APIError as exc:
-            if not exc.retryable:
+            if not isinstance(exc, TransientError):
                 raise
             stats.transient_failures += 1
-            wait_at_least = exc.retry_after or 0.0
+            wait_at_least = exc.retry_after_s or 0.0
             result = None
         if result is not None:
             return result

@@ -206,7 +206,7 @@ class SpeechSocket:
             if code == NORMAL_CLOSE:
                 raise StreamInterruptedError("the socket closed before the final message",
                                              **details)
-            raise WebSocketClosedError(
+            raise WebSocketClosedError.for_close_code(
                 f"the server closed the WebSocket with {code}: {reason or 'no reason given'} "
                 f"(after {self.messages} audio message(s))", provider=provider, close_code=code)
         raise StreamInterruptedError(f"the socket failed ({frame.type.name})", **details)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opusclip_lib.errors import OpusClipError
+
 FIELDS = frozenset({"data", "event", "id", "retry"})
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 
 
-class SSEError(ValueError):
+class SSEError(OpusClipError, ValueError):
     """The bytes are not a valid event stream; says which line."""
 
 

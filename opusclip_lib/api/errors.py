@@ -1,30 +1,35 @@
 """One exception hierarchy for the four APIs, and the one function that maps error bodies onto it.
 
-Every error carries what the resilience layer and a person debugging need: ``provider``,
-``status_code``, ``code`` (the provider's own reason, e.g. ``quotaExceeded``), ``request_id``,
-``retryable`` and ``retry_after`` (seconds). Messages never hold an API key: the client passes
-``redact`` so even a server that echoes the key cannot leak it through an error.
+Every error carries what a person debugging needs: ``provider``, ``status_code``, ``code``
+(the provider's own reason, e.g. ``quotaExceeded``), ``request_id`` and ``retry_after_s``.
+Whether a retry may help is the class: the transient ones (``*``) also inherit
+:class:`~opusclip_lib.errors.TransientError`. Messages never hold an API key: the client passes
+``redact`` so even a server that echoes the key cannot leak it through an error. A missing key
+is the library-wide :class:`~opusclip_lib.errors.ConfigurationError` (re-exported by the
+package). The whole library's tree is drawn in :mod:`opusclip_lib.errors`.
 
 ::
 
     APIError
-    ├── ConfigurationError          missing API key (names the environment variable)
     ├── ClientStateError            client not opened, already closed, or used from another loop
     ├── InvalidRequestError         400, 413, 422, and ids rejected locally before any call
     │   └── InvalidVideoIdError
     ├── AuthenticationError         401, YouTube API_KEY_INVALID
     ├── PermissionDeniedError       other 403s
-    ├── QuotaExceededError          quota or credits spent: never retryable, waiting will not help
+    ├── QuotaExceededError          quota or credits spent: not transient, waiting will not help
     ├── ContentFilteredError        moderation refused the request or the model refused to answer
     ├── NotFoundError               404 (e.g. ElevenLabs voice_not_found)
-    ├── RateLimitError              429 and Google's 403 rateLimitExceeded: retryable, retry_after
-    ├── ServerError                 >= 500: retryable
-    ├── APIConnectionError          the request never got an answer: retryable
-    │   ├── APITimeoutError
-    │   │   ├── StreamTimeoutError      a stream stalled longer than its chunk timeout
-    │   │   └── GenerationPendingError  a polled job passed its deadline; keeps generation_id
-    │   └── StreamInterruptedError  a stream ended early; says how much arrived
+    ├── RateLimitError *            429 and Google's 403 rateLimitExceeded; retry_after_s
+    ├── ServerError *               >= 500
+    ├── RetryableStatusError *      408 and 409, which the SDKs retry
+    ├── APIConnectionError *        the request never got an answer
+    │   ├── APITimeoutError *
+    │   │   ├── StreamTimeoutError *      a stream stalled longer than its chunk timeout
+    │   │   └── GenerationPendingError *  a polled job passed its deadline; keeps generation_id
+    │   └── StreamInterruptedError *  a stream ended early; says how much arrived
+    ├── PartialStreamError          mixin of the stream errors: how much arrived
     ├── WebSocketClosedError        the server closed a WebSocket with an error code
+    │   └── WebSocketUnavailableError *  1011 (server error) or 1013 (try again later)
     └── MalformedResponseError      a 2xx body that breaks the documented or requested schema
         └── StreamProtocolError     a malformed server-sent event line
 """
@@ -33,13 +38,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
 from opusclip_lib.api._headers import request_id_of, retry_after_of
+from opusclip_lib.errors import OpusClipError, TransientError
 
-RETRYABLE_STATUSES = frozenset({408, 409, 429})
+#: Statuses the SDKs retry that have no more specific class (429 is a RateLimitError).
+RETRYABLE_STATUSES = frozenset({408, 409})
 
 QUOTA_CODES = frozenset({"quotaExceeded", "dailyLimitExceeded", "insufficient_quota",
                          "quota_exceeded", "payment_required"})
@@ -50,33 +57,29 @@ CONTENT_CODES = frozenset({"content_moderation", "content_filter", "content_poli
 NOT_FOUND_CODES = frozenset({"voice_not_found", "notFound", "videoNotFound"})
 
 
-class APIError(Exception):
+class APIError(OpusClipError):
     """Base of every error the API clients raise; ``except APIError`` catches them all."""
-
-    always_retryable: ClassVar[bool | None] = None  # None: decided by the status code
 
     def __init__(self, message: str, *, provider: str, status_code: int | None = None,
                  code: str | None = None, request_id: str | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after_s: float | None = None) -> None:
         self.message = message
         self.provider = provider
         self.status_code = status_code
         self.code = code
         self.request_id = request_id
-        self.retry_after = retry_after
-        self.retryable = (self.always_retryable if self.always_retryable is not None
-                          else status_code is not None
-                          and (status_code in RETRYABLE_STATUSES or status_code >= 500))
+        self.retry_after_s = retry_after_s
         super().__init__(self._describe())
+
+    @property
+    def retryable(self) -> bool:
+        """For display (tables, logs): decisions use ``isinstance(error, TransientError)``."""
+        return isinstance(self, TransientError)
 
     def _describe(self) -> str:
         head = " ".join(str(part) for part in (self.provider, self.status_code, self.code) if part)
         tail = f" (request_id={self.request_id})" if self.request_id else ""
         return f"{head}: {self.message}{tail}"
-
-
-class ConfigurationError(APIError):
-    """The client cannot be built as asked (no API key in the environment)."""
 
 
 class ClientStateError(APIError, RuntimeError):
@@ -102,46 +105,41 @@ class PermissionDeniedError(APIError):
 class QuotaExceededError(APIError):
     """The day's quota or the account's credits are spent.
 
-    Not retryable even when the status is 429 (OpenAI ``insufficient_quota``): the budget comes back
+    Not transient even when the status is 429 (OpenAI ``insufficient_quota``): the budget comes back
     at midnight Pacific (YouTube) or when someone pays, so a retry only burns time and attempts.
     """
-
-    always_retryable = False
 
 
 class ContentFilteredError(APIError):
     """Moderation rejected the request, or the model refused; the same input will fail again."""
-
-    always_retryable = False
 
 
 class NotFoundError(APIError):
     """The resource (voice, model, video) does not exist."""
 
 
-class RateLimitError(APIError):
-    """Too many requests right now; ``retry_after`` says how long to wait when the server does."""
-
-    always_retryable = True
+class RateLimitError(APIError, TransientError):
+    """Too many requests right now; ``retry_after_s`` says how long to wait when the server does."""
 
 
-class ServerError(APIError):
+class ServerError(APIError, TransientError):
     """The provider failed (5xx); usually transient."""
 
-    always_retryable = True
+
+class RetryableStatusError(APIError, TransientError):
+    """408 (the server gave up waiting for the request) or 409 (a conflict with a concurrent
+    request): the SDKs retry both."""
 
 
-class APIConnectionError(APIError):
-    """No response (refused, dropped, DNS, TLS); retryable, though a POST may have arrived."""
-
-    always_retryable = True
+class APIConnectionError(APIError, TransientError):
+    """No response (refused, dropped, DNS, TLS); transient, though a POST may have arrived."""
 
 
 class APITimeoutError(APIConnectionError):
     """A connect, read, write or pool timeout expired (the limits are on each client class)."""
 
 
-class PartialStream(APIError):
+class PartialStreamError(APIError):
     """Mixin of the errors raised after a stream started: how much of it arrived.
 
     ``received_bytes``/``received_chunks`` count network reads; readers that decode them add
@@ -159,12 +157,12 @@ class PartialStream(APIError):
                          provider=provider, **details)
 
 
-class StreamInterruptedError(PartialStream, APIConnectionError):
+class StreamInterruptedError(PartialStreamError, APIConnectionError):
     """A streamed body stopped before its end (connection cut, no ``[DONE]``). Not retried by
     the client (retries happen only before the first byte): the caller decides."""
 
 
-class StreamTimeoutError(PartialStream, APITimeoutError):
+class StreamTimeoutError(PartialStreamError, APITimeoutError):
     """No chunk arrived within the chunk timeout: the stream stalled (the whole call may be
     long; the gap between two chunks may not)."""
 
@@ -182,23 +180,34 @@ class GenerationPendingError(APITimeoutError):
 
 class WebSocketClosedError(APIError):
     """The server closed the WebSocket with an error code (``close_code``, RFC 6455 section
-    7.4); 1011 (server error) and 1013 (try again later) are retryable."""
+    7.4). Build it with :meth:`for_close_code`, which picks the transient subclass."""
 
     def __init__(self, message: str, *, provider: str, close_code: int | None,
                  **details: Any) -> None:
         self.close_code = close_code
         super().__init__(message, provider=provider, code=str(close_code), **details)
-        self.retryable = close_code in (1011, 1013)
+
+    @classmethod
+    def for_close_code(cls, message: str, *, provider: str,
+                       close_code: int | None) -> WebSocketClosedError:
+        transient = close_code in TRANSIENT_CLOSE_CODES
+        error_class = WebSocketUnavailableError if transient else WebSocketClosedError
+        return error_class(message, provider=provider, close_code=close_code)
+
+
+class WebSocketUnavailableError(WebSocketClosedError, TransientError):
+    """Closed with 1011 (server error) or 1013 (try again later)."""
+
+
+TRANSIENT_CLOSE_CODES = frozenset({1011, 1013})
 
 
 class MalformedResponseError(APIError):
     """A successful status with a body that does not match the schema we documented or asked for.
 
-    Not retried by default: the usual cause is a changed API or a model ignoring the schema, and
-    the resilience layer should not spend a budget repeating it.
+    Not transient: the usual cause is a changed API or a model ignoring the schema, and the
+    resilience layer should not spend a budget repeating it.
     """
-
-    always_retryable = False
 
 
 class StreamProtocolError(MalformedResponseError):
@@ -283,6 +292,8 @@ def error_class_for(status: int, code: str | None) -> type[APIError]:
         return InvalidRequestError
     if status >= 500:
         return ServerError
+    if status in RETRYABLE_STATUSES:
+        return RetryableStatusError
     return APIError
 
 
@@ -304,4 +315,4 @@ def error_from_response(provider: str, response: httpx.Response, *,
     return error_class_for(status, code)(
         redact(message), provider=provider, status_code=status, code=code,
         request_id=request_id_of(response.headers) or body_request_id,
-        retry_after=retry_after_of(response.headers))
+        retry_after_s=retry_after_of(response.headers))

@@ -49,7 +49,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from opusclip_lib.api import YouTubeClient
 from opusclip_lib.metrics import Recorder
-from opusclip_lib.resilience import ConcurrencyLimiter, QuotaBudget, Resilience, defaults_for
+from opusclip_lib.resilience import QuotaBudget, Resilience, defaults_for
 from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, serve
 
 STACKS = ("client", "aiohttp", "httpx-aiohttp", "httpx")
@@ -90,10 +90,8 @@ def fresh_ids() -> Iterator[str]:
 def bench_policy(concurrency: int, recorder: Recorder | None = None) -> Resilience:
     """YouTube's default policy with limits no run reaches: it measures the layer's cost, not
     its waits (a 10-slot bound or a 10,000-unit day would make every stack look alike)."""
-    policy = defaults_for("youtube", recorder=recorder)
-    policy.limiter = QuotaBudget(units_per_day=1e12)
-    policy.concurrency = ConcurrencyLimiter(concurrency)
-    return policy
+    return defaults_for("youtube", recorder=recorder, limiter=QuotaBudget(units_per_day=1e12),
+                        concurrency=concurrency)
 
 
 @asynccontextmanager

@@ -30,28 +30,27 @@ from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.connection import Connection, Executor
 from opusclip_lib.db.database import Database, PoolStats, backend_class, connect
 from opusclip_lib.db.errors import (
-    CheckViolation,
-    ConfigurationError,
-    ConnectionLost,
-    ConnectionShared,
+    CheckViolationError,
+    ConnectionLostError,
+    ConnectionSharedError,
     DatabaseError,
-    Deadlock,
-    ForeignKeyViolation,
+    DeadlockError,
+    ForeignKeyViolationError,
     IntegrityError,
-    InvalidTransition,
-    InvalidUrl,
-    InvalidYouTubeId,
-    LeaseLost,
-    LockTimeout,
-    NotFound,
-    NotNullViolation,
+    InvalidTransitionError,
+    InvalidUrlError,
+    InvalidYouTubeIdError,
+    LeaseLostError,
+    LockTimeoutError,
+    NotFoundError,
+    NotNullViolationError,
     OperationalError,
-    PoolTimeout,
+    PoolTimeoutError,
     QueryError,
-    StatementTimeout,
-    UniqueViolation,
+    StatementTimeoutError,
+    UniqueViolationError,
     ValidationError,
-    ValueTooLong,
+    ValueTooLongError,
 )
 from opusclip_lib.db.models import (
     ApiCall,
@@ -76,15 +75,18 @@ from opusclip_lib.db.schema import (
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL, parse_url
 from opusclip_lib.db.validate import YOUTUBE_ID
+from opusclip_lib.errors import ConfigurationError
 
 __all__ = [
-    "JOB_STATUSES", "MIGRATIONS", "TABLES", "YOUTUBE_ID", "ApiCall", "Backend", "CheckViolation",
-    "Clip", "ConfigurationError", "Connection", "ConnectionLost", "ConnectionShared", "Database",
-    "DatabaseError", "DatabaseURL", "Deadlock", "Executor", "ForeignKeyViolation",
-    "IntegrityError", "InvalidTransition", "InvalidUrl", "InvalidYouTubeId", "Job", "JobEvent",
-    "LeaseLost", "LockTimeout", "Migration", "NotFound", "NotNullViolation", "OperationalError",
-    "Params", "PoolStats", "PoolTimeout", "QueryError", "Row", "StatementTimeout", "Timeouts",
-    "UniqueViolation", "ValidationError", "ValueTooLong", "Video", "api_calls", "as_datetime",
-    "as_float", "as_json", "backend_class", "cache", "clear", "clips", "connect", "failures",
-    "jobs", "maintenance", "migrate", "parse_url", "reset", "schema_version", "validate", "videos",
+    "JOB_STATUSES", "MIGRATIONS", "TABLES", "YOUTUBE_ID", "ApiCall", "Backend",
+    "CheckViolationError", "Clip", "ConfigurationError", "Connection", "ConnectionLostError",
+    "ConnectionSharedError", "Database", "DatabaseError", "DatabaseURL", "DeadlockError",
+    "Executor", "ForeignKeyViolationError", "IntegrityError", "InvalidTransitionError",
+    "InvalidUrlError", "InvalidYouTubeIdError", "Job", "JobEvent", "LeaseLostError",
+    "LockTimeoutError", "Migration", "NotFoundError", "NotNullViolationError",
+    "OperationalError", "Params", "PoolStats", "PoolTimeoutError", "QueryError", "Row",
+    "StatementTimeoutError", "Timeouts", "UniqueViolationError", "ValidationError",
+    "ValueTooLongError", "Video", "api_calls", "as_datetime", "as_float", "as_json",
+    "backend_class", "cache", "clear", "clips", "connect", "failures", "jobs", "maintenance",
+    "migrate", "parse_url", "reset", "schema_version", "validate", "videos",
 ]

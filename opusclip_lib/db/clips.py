@@ -47,7 +47,7 @@ CLIPS = repository.Table(
 
 async def insert_clip(ex: Executor, video_id: int, start_s: float, end_s: float,
                       **fields: Any) -> Clip:
-    """Insert one clip; ``ForeignKeyViolation`` if the video does not exist."""
+    """Insert one clip; ``ForeignKeyViolationError`` if the video does not exist."""
     values = {"video_id": video_id, "start_s": start_s, "end_s": end_s, **fields}
     return Clip.from_row(await repository.insert_one(ex, CLIPS, values))
 

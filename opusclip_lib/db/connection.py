@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.errors import (
-    ConnectionShared,
+    ConnectionSharedError,
     DatabaseError,
-    LockTimeout,
+    LockTimeoutError,
     OperationalError,
-    StatementTimeout,
+    StatementTimeoutError,
 )
 from opusclip_lib.observability.instrument import query_end, query_start
 
@@ -86,7 +86,7 @@ class Connection:
 
     def _check_owner(self, name: str) -> None:
         if asyncio.current_task() is not self._owner:
-            raise ConnectionShared(
+            raise ConnectionSharedError(
                 f"{name!r} on a connection acquired by another task: concurrent tasks must each "
                 "use their own (db.acquire() / db.transaction() / the Database itself)",
                 backend=self.backend.name)
@@ -104,13 +104,13 @@ class Connection:
         except BaseException as exc:
             error = self.backend.map_error(exc)
             if deadline.expired():
-                error = StatementTimeout(
+                error = StatementTimeoutError(
                     f"{name!r}: no answer from {self.backend.name} within {timeout_s:g} s (a hung "
                     "server or a partition); the connection is closed, so the server rolls back "
                     "its transaction", backend=self.backend.name)
             query_end(traced, error or exc)
             if error is None or (isinstance(error, OperationalError)
-                                 and not isinstance(error, LockTimeout)):
+                                 and not isinstance(error, LockTimeoutError)):
                 self.broken = True
             recorder.add("query", name, start=start, seconds=recorder.now() - start, ok=False,
                          error=type(error or exc).__name__, backend=self.backend.name, rows=0)
@@ -190,9 +190,9 @@ class Connection:
           block exits normally: the cancellation came too late, and the task keeps the request
           (``asyncio.current_task().cancelling()`` stays above zero; a loop that must stop on
           cancellation checks it). If it did not commit, ``CancelledError`` is raised;
-        * ``ConnectionLost`` or ``StatementTimeout`` raised by ``COMMIT`` itself: the server
-          may or may not have committed. Read back (an idempotency key makes that easy) before
-          retrying.
+        * ``ConnectionLostError`` or ``StatementTimeoutError`` raised by ``COMMIT`` itself: the
+          server may or may not have committed. Read back (an idempotency key makes that easy)
+          before retrying.
         """
         depth = self._depth
         if depth == 0:

@@ -13,7 +13,12 @@ from typing import Any
 from opusclip_lib.config import database_url
 from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.connection import Connection
-from opusclip_lib.db.errors import ConnectionLost, DatabaseError, OperationalError, PoolTimeout
+from opusclip_lib.db.errors import (
+    ConnectionLostError,
+    DatabaseError,
+    OperationalError,
+    PoolTimeoutError,
+)
 from opusclip_lib.db.schema import migrate
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL, parse_url
@@ -83,7 +88,8 @@ class Database:
                 await self.backend.open()
         except Exception as exc:
             mapped = exc if isinstance(exc, DatabaseError) else self.backend.map_error(exc)
-            detail = repr(exc) if mapped is None or isinstance(mapped, ConnectionLost) else mapped
+            lost = mapped is None or isinstance(mapped, ConnectionLostError)
+            detail = repr(exc) if lost else mapped
             if isinstance(exc, TimeoutError) and mapped is None:
                 detail = f"no answer within connect_s={connect_s:g} s"
             raise OperationalError(f"cannot open a {self.name} pool for {self.url}: {detail}",
@@ -107,7 +113,7 @@ class Database:
         try:
             raw = await self.backend.acquire(self.timeouts.acquire_s)
         except TimeoutError:
-            raise PoolTimeout(
+            raise PoolTimeoutError(
                 f"no {self.name} connection free within {self.timeouts.acquire_s:g} s "
                 f"(pool max_size={self.backend.max_size}, {self._in_use} in use)",
                 backend=self.name) from None

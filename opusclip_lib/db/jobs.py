@@ -26,11 +26,11 @@ from opusclip_lib.db import repository, validate
 from opusclip_lib.db.backend import Row
 from opusclip_lib.db.connection import Connection, Executor
 from opusclip_lib.db.errors import (
-    InvalidTransition,
-    LeaseLost,
-    LockTimeout,
-    NotFound,
-    UniqueViolation,
+    InvalidTransitionError,
+    LeaseLostError,
+    LockTimeoutError,
+    NotFoundError,
+    UniqueViolationError,
     ValidationError,
 )
 from opusclip_lib.db.models import Job, JobEvent
@@ -84,7 +84,7 @@ async def enqueue(ex: Executor, kind: str, *, video_id: int | None = None, paylo
             row = await tx.fetchrow(sql, params, name="enqueue job")
             assert row is not None
             await _event(tx, row, None, "pending", None, "enqueued")
-    except UniqueViolation:
+    except UniqueViolationError:
         if idempotency_key is None:
             raise
         existing = await repository.find_one(ex, JOBS, "idempotency_key", idempotency_key)
@@ -95,7 +95,7 @@ async def enqueue(ex: Executor, kind: str, *, video_id: int | None = None, paylo
 
 
 async def get_job(ex: Executor, job_id: int) -> Job:
-    """Raises ``NotFound``."""
+    """Raises ``NotFoundError``."""
     return Job.from_row(await repository.get_one(ex, JOBS, job_id))
 
 
@@ -183,7 +183,7 @@ async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None
     kinds = [JOBS.lookup("kind", kind) for kind in kinds or ()]
     if isinstance(ex, Connection) and ex.in_transaction:
         return await _claim(ex, worker, kinds, limit)
-    retrying = AsyncRetrying(retry=retry_if_exception_type(LockTimeout),
+    retrying = AsyncRetrying(retry=retry_if_exception_type(LockTimeoutError),
                              stop=stop_after_attempt(CLAIM_ATTEMPTS),
                              wait=wait_random_exponential(multiplier=0.01, max=0.25),
                              reraise=True)
@@ -228,11 +228,11 @@ async def advance(ex: Executor, job_id: int, to_status: str, *, worker: str,
                   stage: str | None = None, progress: float | None = None) -> Job:
     """Move a claimed job forward (e.g. ``downloading`` -> ``transcribing``, ... ``completed``).
 
-    Raises ``LeaseLost`` if ``worker`` no longer holds the job (reaped, claimed by another
-    worker, cancelled) and ``InvalidTransition`` for a move the state machine forbids.
+    Raises ``LeaseLostError`` if ``worker`` no longer holds the job (reaped, claimed by another
+    worker, cancelled) and ``InvalidTransitionError`` for a move the state machine forbids.
     """
     if to_status not in (*STAGES, "completed"):
-        raise InvalidTransition(f"advance() moves forward only; use fail() or cancel() for "
+        raise InvalidTransitionError(f"advance() moves forward only; use fail() or cancel() for "
                                 f"{to_status!r}")
     JOBS.changes({"stage": stage, "progress": progress})
     done = to_status == "completed"
@@ -252,7 +252,7 @@ async def advance(ex: Executor, job_id: int, to_status: str, *, worker: str,
 
 async def heartbeat(ex: Executor, job_id: int, worker: str, *, progress: float | None = None,
                     stage: str | None = None) -> None:
-    """Tell the reaper ``worker`` is alive; ``LeaseLost`` means stop working on this job."""
+    """Tell the reaper ``worker`` is alive; ``LeaseLostError`` means stop working on this job."""
     JOBS.changes({"stage": stage, "progress": progress})
     now = ex.backend.now
     changed = await ex.execute(
@@ -262,7 +262,7 @@ async def heartbeat(ex: Executor, job_id: int, worker: str, *, progress: float |
         (progress, stage, validate.row_id(job_id, name="job_id"),
          JOBS.lookup("locked_by", worker), *STAGES), name="heartbeat")
     if not changed:
-        raise LeaseLost(f"job {job_id} is no longer held by {worker!r} (reaped, cancelled or "
+        raise LeaseLostError(f"job {job_id} is no longer held by {worker!r} (reaped, cancelled or "
                         "finished)", backend=ex.backend.name)
 
 
@@ -293,7 +293,7 @@ async def defer(ex: Executor, job_id: int, *, worker: str, delay_s: float, code:
                 message: str) -> Job:
     """Hand a claimed job back to ``pending`` for ``delay_s`` seconds *without* spending its
     attempt: the cause (an open circuit breaker) refused the work before trying it, and said
-    when to come back. Raises ``LeaseLost`` if ``worker`` no longer holds the job."""
+    when to come back. Raises ``LeaseLostError`` if ``worker`` no longer holds the job."""
     JOBS.changes({"error_code": code, "error_message": message})
     delay = validate.seconds(delay_s, name="delay_s")
     async with ex.transaction() as tx:
@@ -345,14 +345,14 @@ async def _transition(tx: Executor, job: Job, to_status: str, *, worker: str | N
     """Check the lease and the move against the state machine, then make the move only if
     nobody moved first.
 
-    The lease comes first: a worker whose job was reaped or cancelled must hear ``LeaseLost``
-    (stop), not ``InvalidTransition`` (a bug in the worker), whatever status the job is in now.
+    The lease comes first: a worker whose job was reaped or cancelled must hear ``LeaseLostError``
+    (stop), not ``InvalidTransitionError`` (a bug in the worker), whatever status the job is in now.
     """
     if worker is not None and await _lost(tx, job, worker):
         raise _lease_lost(job, worker, tx.backend.name)
     if to_status not in ALLOWED[job.status]:
         allowed = ", ".join(sorted(ALLOWED[job.status])) or "nothing (finished)"
-        raise InvalidTransition(f"job {job.id}: cannot go from {job.status} to {to_status}; "
+        raise InvalidTransitionError(f"job {job.id}: cannot go from {job.status} to {to_status}; "
                                 f"allowed: {allowed}", backend=tx.backend.name)
     if worker is not None and job.locked_by != worker:  # an unclaimed job: not its to move
         raise _lease_lost(job, worker, tx.backend.name)
@@ -368,8 +368,9 @@ async def _transition(tx: Executor, job: Job, to_status: str, *, worker: str | N
             current = await _read_latest(tx, job.id)
             if current.locked_by != worker:
                 raise _lease_lost(current, worker, tx.backend.name)
-        raise InvalidTransition(f"job {job.id} changed while moving {job.status} -> {to_status}; "
-                                "re-read it", backend=tx.backend.name)
+        raise InvalidTransitionError(
+            f"job {job.id} changed while moving {job.status} -> {to_status}; re-read it",
+            backend=tx.backend.name)
     await _event(tx, row, job.status, to_status, worker, message)
     return Job.from_row(row)
 
@@ -386,11 +387,11 @@ async def _lost(tx: Executor, job: Job, worker: str) -> bool:
     return int(claimed) > 0
 
 
-def _lease_lost(job: Job, worker: str, backend: str) -> LeaseLost:
+def _lease_lost(job: Job, worker: str, backend: str) -> LeaseLostError:
     if job.locked_by is not None:
-        return LeaseLost(f"job {job.id} is held by {job.locked_by!r}, not {worker!r}",
+        return LeaseLostError(f"job {job.id} is held by {job.locked_by!r}, not {worker!r}",
                          backend=backend)
-    return LeaseLost(f"job {job.id} is {job.status} and held by nobody, not by {worker!r}",
+    return LeaseLostError(f"job {job.id} is {job.status} and held by nobody, not by {worker!r}",
                      backend=backend)
 
 
@@ -402,7 +403,7 @@ async def _read_latest(tx: Executor, job_id: int) -> Job:
     row = await tx.fetchrow(f"SELECT * FROM processing_jobs WHERE id = ?{lock}", (job_id,),
                             name="re-read job")
     if row is None:
-        raise NotFound(f"job {job_id} was deleted while moving", backend=tx.backend.name)
+        raise NotFoundError(f"job {job_id} was deleted while moving", backend=tx.backend.name)
     return Job.from_row(row)
 
 

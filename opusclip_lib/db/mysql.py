@@ -32,20 +32,20 @@ from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
 
 _CODES: dict[int, type[errors.DatabaseError]] = {
-    1062: errors.UniqueViolation,
-    1586: errors.UniqueViolation,
-    3819: errors.CheckViolation,  # MySQL 8
-    4025: errors.CheckViolation,  # MariaDB
-    1216: errors.ForeignKeyViolation,
-    1217: errors.ForeignKeyViolation,
-    1451: errors.ForeignKeyViolation,
-    1452: errors.ForeignKeyViolation,
-    1048: errors.NotNullViolation,
-    1364: errors.NotNullViolation,
-    1406: errors.ValueTooLong,
-    1205: errors.LockTimeout,  # lock wait timeout
-    1213: errors.Deadlock,  # deadlock found when trying to get lock
-    1969: errors.LockTimeout,  # max_statement_time exceeded
+    1062: errors.UniqueViolationError,
+    1586: errors.UniqueViolationError,
+    3819: errors.CheckViolationError,  # MySQL 8
+    4025: errors.CheckViolationError,  # MariaDB
+    1216: errors.ForeignKeyViolationError,
+    1217: errors.ForeignKeyViolationError,
+    1451: errors.ForeignKeyViolationError,
+    1452: errors.ForeignKeyViolationError,
+    1048: errors.NotNullViolationError,
+    1364: errors.NotNullViolationError,
+    1406: errors.ValueTooLongError,
+    1205: errors.LockTimeoutError,  # lock wait timeout
+    1213: errors.DeadlockError,  # deadlock found when trying to get lock
+    1969: errors.LockTimeoutError,  # max_statement_time exceeded
     1054: errors.QueryError,
     1064: errors.QueryError,
     1146: errors.QueryError,
@@ -54,22 +54,22 @@ _CODES: dict[int, type[errors.DatabaseError]] = {
     1060: errors.QueryError,  # duplicate column name (42701)
     1061: errors.QueryError,  # duplicate key name (42P07)
     1091: errors.QueryError,  # can't drop: column or key does not exist (42703/42704)
-    1053: errors.ConnectionLost,
+    1053: errors.ConnectionLostError,
     # The client's own codes: 2002/2003 can't connect (socket/TCP), 2005 unknown host, 2006 gone
     # away, 2013 lost during query, 2055 lost at a system call. A server that cannot be reached
     # is an outage to retry, as PostgreSQL's refused connection is.
-    2002: errors.ConnectionLost,
-    2003: errors.ConnectionLost,
-    2005: errors.ConnectionLost,
-    1927: errors.ConnectionLost,  # connection was killed
-    2006: errors.ConnectionLost,
-    2013: errors.ConnectionLost,
-    2055: errors.ConnectionLost,
-    4031: errors.ConnectionLost,
+    2002: errors.ConnectionLostError,
+    2003: errors.ConnectionLostError,
+    2005: errors.ConnectionLostError,
+    1927: errors.ConnectionLostError,  # connection was killed
+    2006: errors.ConnectionLostError,
+    2013: errors.ConnectionLostError,
+    2055: errors.ConnectionLostError,
+    4031: errors.ConnectionLostError,
 }
 # For codes not listed above, by the driver's (PEP 249) class, most specific first.
 _CLASSES: tuple[tuple[type[Exception], type[errors.DatabaseError]], ...] = (
-    (driver_errors.InterfaceError, errors.ConnectionLost),
+    (driver_errors.InterfaceError, errors.ConnectionLostError),
     (driver_errors.IntegrityError, errors.IntegrityError),
     (driver_errors.DataError, errors.ValidationError),
     (driver_errors.ProgrammingError, errors.QueryError),
@@ -236,14 +236,14 @@ class MySQLBackend(Backend):
             kind = _CODES.get(code) or next(
                 (mapped for driver, mapped in _CLASSES if isinstance(exc, driver)),
                 errors.DatabaseError)
-            if kind is errors.ConnectionLost:
-                return errors.ConnectionLost.of(self.name, f"{text} [{code}]")
+            if kind is errors.ConnectionLostError:
+                return errors.ConnectionLostError.of(self.name, f"{text} [{code}]")
             found = _CONSTRAINT_NAME.search(text)
             return kind(f"{text} [mysql {code}]", backend=self.name,
                         constraint=found.group(1) if found else None)
         if isinstance(exc, (ConnectionError, OSError, asyncio.IncompleteReadError)) \
                 and not isinstance(exc, TimeoutError):
-            return errors.ConnectionLost.of(self.name, repr(exc))
+            return errors.ConnectionLostError.of(self.name, repr(exc))
         return None
 
     # --- maintenance -------------------------------------------------------------------------

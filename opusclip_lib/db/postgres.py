@@ -25,18 +25,18 @@ from opusclip_lib.db.urls import DatabaseURL
 T = TypeVar("T")
 APPLICATION = "opusclip"
 _SQLSTATES: dict[str, type[errors.DatabaseError]] = {
-    "23505": errors.UniqueViolation,
-    "23514": errors.CheckViolation,
-    "23503": errors.ForeignKeyViolation,
-    "23502": errors.NotNullViolation,
-    "22001": errors.ValueTooLong,
-    "40P01": errors.Deadlock,  # deadlock detected
-    "40001": errors.Deadlock,  # serialization failure
-    "55P03": errors.LockTimeout,  # lock not available
-    "57014": errors.LockTimeout,  # statement timeout / cancelled
-    "57P01": errors.ConnectionLost,  # admin shutdown (pg_terminate_backend)
-    "57P02": errors.ConnectionLost,
-    "57P03": errors.ConnectionLost,
+    "23505": errors.UniqueViolationError,
+    "23514": errors.CheckViolationError,
+    "23503": errors.ForeignKeyViolationError,
+    "23502": errors.NotNullViolationError,
+    "22001": errors.ValueTooLongError,
+    "40P01": errors.DeadlockError,  # deadlock detected
+    "40001": errors.DeadlockError,  # serialization failure
+    "55P03": errors.LockTimeoutError,  # lock not available
+    "57014": errors.LockTimeoutError,  # statement timeout / cancelled
+    "57P01": errors.ConnectionLostError,  # admin shutdown (pg_terminate_backend)
+    "57P02": errors.ConnectionLostError,
+    "57P03": errors.ConnectionLostError,
 }
 # Statements that can leave state in the session for the next borrower: settings, LISTEN,
 # cursors, prepared statements, advisory locks, temporary tables.
@@ -44,7 +44,7 @@ _SESSION_STATE = re.compile(
     r"^\s*(?:(?:SET|RESET|LISTEN|UNLISTEN|DECLARE|PREPARE|LOAD|DISCARD)\b|CREATE\s+TEMP)"
     r"|pg_(?:try_)?advisory_lock", re.IGNORECASE)
 _SQLSTATE_CLASSES: dict[str, type[errors.DatabaseError]] = {
-    "08": errors.ConnectionLost,
+    "08": errors.ConnectionLostError,
     "22": errors.ValidationError,
     "23": errors.IntegrityError,
     "42": errors.QueryError,
@@ -265,18 +265,18 @@ class PostgresBackend(Backend):
         if isinstance(exc, asyncpg.PostgresError):
             state = exc.sqlstate or ""
             kind = _SQLSTATES.get(state) or _SQLSTATE_CLASSES.get(state[:2], errors.DatabaseError)
-            if kind is errors.ConnectionLost:
-                return errors.ConnectionLost.of(self.name, f"{exc} [{state}]")
+            if kind is errors.ConnectionLostError:
+                return errors.ConnectionLostError.of(self.name, f"{exc} [{state}]")
             constraint = getattr(exc, "constraint_name", None)
             message = f"{exc} [postgresql {state}]"  # str(exc) already ends with DETAIL/HINT
             return kind(message, backend=self.name, constraint=constraint)
         if isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc)
                                                          or "released back" in str(exc)):
-            return errors.ConnectionLost.of(self.name, exc)
+            return errors.ConnectionLostError.of(self.name, exc)
         if isinstance(exc, asyncpg.InternalClientError):
             # The protocol is out of step, typically because the server closed the connection
             # (e.g. pg_terminate_backend) between two statements: the connection is unusable.
-            return errors.ConnectionLost.of(self.name, exc)
+            return errors.ConnectionLostError.of(self.name, exc)
         if isinstance(exc, asyncpg.DataError):  # a value asyncpg cannot encode for its column
             return errors.ValidationError(f"{exc} (postgresql)", backend=self.name)
         if isinstance(exc, asyncpg.InterfaceError):
@@ -284,7 +284,7 @@ class PostgresBackend(Backend):
             # unknown, so it is closed (an OperationalError marks it broken).
             return errors.OperationalError(f"{exc} (postgresql)", backend=self.name)
         if isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, TimeoutError):
-            return errors.ConnectionLost.of(self.name, repr(exc))
+            return errors.ConnectionLostError.of(self.name, repr(exc))
         return None
 
     # --- maintenance -------------------------------------------------------------------------

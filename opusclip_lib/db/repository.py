@@ -13,7 +13,7 @@ from typing import Any, Literal
 from opusclip_lib.db.backend import Backend, Params, Row, identifier
 from opusclip_lib.db.connection import Executor
 from opusclip_lib.db import validate
-from opusclip_lib.db.errors import NotFound, ValidationError
+from opusclip_lib.db.errors import NotFoundError, ValidationError
 from opusclip_lib.db.validate import Column
 
 Method = Literal["batch", "bulk"]
@@ -224,14 +224,14 @@ async def update_one(ex: Executor, table: Table, row_id: int, values: Mapping[st
     row = await update_returning(ex, table.name, row_id, assignments, tuple(changes.values()),
                                  name=f"update {table.name}")
     if row is None:
-        raise NotFound(f"{table.name} id={row_id} does not exist", backend=ex.backend.name)
+        raise NotFoundError(f"{table.name} id={row_id} does not exist", backend=ex.backend.name)
     return row
 
 
 async def get_one(ex: Executor, table: Table, row_id: int) -> Row:
     row = await find_one(ex, table, "id", row_id)
     if row is None:
-        raise NotFound(f"{table.name} id={row_id} does not exist", backend=ex.backend.name)
+        raise NotFoundError(f"{table.name} id={row_id} does not exist", backend=ex.backend.name)
     return row
 
 
@@ -273,4 +273,4 @@ async def delete_one(ex: Executor, table: Table, row_id: int) -> None:
     row_id = validate.row_id(row_id, name=f"{table.name}.id")
     if not await ex.execute(f"DELETE FROM {table.name} WHERE id = ?", (row_id,),
                             name=f"delete {table.name}"):
-        raise NotFound(f"{table.name} id={row_id} does not exist", backend=ex.backend.name)
+        raise NotFoundError(f"{table.name} id={row_id} does not exist", backend=ex.backend.name)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from opusclip_lib.db.backend import Backend
 from opusclip_lib.db.connection import Executor
-from opusclip_lib.db.errors import UniqueViolation
+from opusclip_lib.db.errors import UniqueViolationError
 
 # Column limits, shared by the DDL and the Python-side validation.
 YOUTUBE_ID_LENGTH = 11
@@ -210,7 +210,7 @@ async def migrate(db: Executor) -> int:
                     await tx.execute(statement, name=f"migrate v{migration.version}")
                 await tx.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)",
                                  (migration.version, migration.name), name="migrate")
-        except UniqueViolation:
+        except UniqueViolationError:
             pass  # another process applied this version first
     return MIGRATIONS[-1].version
 

@@ -24,15 +24,16 @@ from opusclip_lib.db import errors
 from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
+from opusclip_lib.errors import ConfigurationError
 
 T = TypeVar("T")
 
 _CONSTRAINTS: dict[str, type[errors.IntegrityError]] = {
-    "SQLITE_CONSTRAINT_UNIQUE": errors.UniqueViolation,
-    "SQLITE_CONSTRAINT_PRIMARYKEY": errors.UniqueViolation,
-    "SQLITE_CONSTRAINT_CHECK": errors.CheckViolation,
-    "SQLITE_CONSTRAINT_FOREIGNKEY": errors.ForeignKeyViolation,
-    "SQLITE_CONSTRAINT_NOTNULL": errors.NotNullViolation,
+    "SQLITE_CONSTRAINT_UNIQUE": errors.UniqueViolationError,
+    "SQLITE_CONSTRAINT_PRIMARYKEY": errors.UniqueViolationError,
+    "SQLITE_CONSTRAINT_CHECK": errors.CheckViolationError,
+    "SQLITE_CONSTRAINT_FOREIGNKEY": errors.ForeignKeyViolationError,
+    "SQLITE_CONSTRAINT_NOTNULL": errors.NotNullViolationError,
 }
 # Defaults: WAL (readers never wait for the writer) with synchronous=FULL (a commit survives
 # power loss, as it does on PostgreSQL and MariaDB). journal_mode=delete is SQLite's own
@@ -59,7 +60,7 @@ def may_write(sql: str) -> bool:
 def _choice(options: dict[str, str], name: str, default: str, allowed: set[str]) -> str:
     value = options.get(name, default).lower()
     if value not in allowed:
-        raise errors.ConfigurationError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+        raise ConfigurationError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
     return value
 
 
@@ -219,7 +220,7 @@ class SQLiteBackend(Backend):
             async with asyncio.timeout(self.busy_timeout_s):
                 await self._write_lock.acquire()
         except TimeoutError:
-            raise errors.LockTimeout(
+            raise errors.LockTimeoutError(
                 f"waited {self.busy_timeout_s:g} s for the SQLite write lock (another write in "
                 "this process is still running; does a task write outside the transaction it "
                 "holds?)", backend=self.name) from None
@@ -257,18 +258,18 @@ class SQLiteBackend(Backend):
         if isinstance(exc, sqlite3.OperationalError):
             name = getattr(exc, "sqlite_errorname", "")
             if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-                return errors.LockTimeout(message, backend=self.name)
+                return errors.LockTimeoutError(message, backend=self.name)
             if name == "SQLITE_ERROR":
                 return errors.QueryError(message, backend=self.name)
             return errors.OperationalError(message, backend=self.name)
         if isinstance(exc, sqlite3.ProgrammingError):
             if "closed" in str(exc):
-                return errors.ConnectionLost.of(self.name, exc)
+                return errors.ConnectionLostError.of(self.name, exc)
             return errors.QueryError(message, backend=self.name)
         if isinstance(exc, sqlite3.Error):
             return errors.DatabaseError(message, backend=self.name)
         if isinstance(exc, ValueError) and "no active connection" in str(exc):
-            return errors.ConnectionLost.of(self.name, exc)
+            return errors.ConnectionLostError.of(self.name, exc)
         return None
 
     # --- maintenance -------------------------------------------------------------------------

@@ -14,9 +14,9 @@ setting              default    bounds
                                 setup; twice that for the pool's first ones (a server that
                                 never answers ends in ``OperationalError``)
 ``acquire_s``        10         waiting for a pooled connection, including opening a
-                                replacement (``PoolTimeout``)
+                                replacement (``PoolTimeoutError``)
 ``statement_s``      60         one statement, ``executemany`` or ``COMMIT``: every socket
-                                read it waits for (``StatementTimeout``)
+                                read it waits for (``StatementTimeoutError``)
 ``copy_s``           300        one ``bulk_insert`` (PostgreSQL COPY, multi-row INSERT)
 ``cleanup_s``        2          ending the server process of a discarded connection
 ``close_grace_s``    5          closing the pool waits this long for borrowed connections
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from opusclip_lib.db.errors import ConfigurationError
+from opusclip_lib.errors import ConfigurationError
 
 
 @dataclass(frozen=True, slots=True)

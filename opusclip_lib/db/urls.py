@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from opusclip_lib.db.errors import ConfigurationError
+from opusclip_lib.errors import ConfigurationError
 
 SCHEMES = {
     "sqlite": "sqlite",

@@ -31,7 +31,7 @@ from itertools import repeat
 from operator import add
 from typing import Any, Literal
 
-from opusclip_lib.db.errors import InvalidYouTubeId, ValidationError, ValueTooLong
+from opusclip_lib.db.errors import InvalidYouTubeIdError, ValidationError, ValueTooLongError
 
 # Patterns never match a newline: Column checks a whole batch as one newline-joined string, and
 # counts the newlines first, so a value holding one cannot pass as two values.
@@ -208,7 +208,7 @@ class Column:
             if found:
                 return self.error, found
         if self.max_len is not None and len(value) > self.max_len:
-            return ValueTooLong, f"is {len(value)} characters; the limit is {self.max_len}"
+            return ValueTooLongError, f"is {len(value)} characters; the limit is {self.max_len}"
         if self.pattern is not None and not self.pattern.fullmatch(value):
             return self.error, f"must be {self.shape}, got {value!r}"
         if (self.low is not None and value < self.low) or (
@@ -306,7 +306,7 @@ class Column:
 def youtube_id(value: Any) -> str:
     """A single id checked on its own (look-ups), with the same message as on insert."""
     if type(value) is not str or not YOUTUBE_ID.fullmatch(value):
-        raise InvalidYouTubeId(
+        raise InvalidYouTubeIdError(
             f"videos.youtube_id must be {YOUTUBE_ID_SHAPE}, got {value!r}")
     return value
 
@@ -315,7 +315,7 @@ def youtube_ids(values: Iterable[str]) -> list[str]:
     """Each id checked, duplicates dropped (first order kept): what a batch of videos starts
     from. ``None`` or a lone string (which would iterate as characters) is refused too."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidYouTubeId(f"expected an iterable of YouTube ids, got {values!r}")
+        raise InvalidYouTubeIdError(f"expected an iterable of YouTube ids, got {values!r}")
     return list(dict.fromkeys(map(youtube_id, values)))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from opusclip_lib.db import repository, validate
 from opusclip_lib.db.backend import Row
 from opusclip_lib.db.connection import Connection, Executor
-from opusclip_lib.db.errors import InvalidUrl, InvalidYouTubeId
+from opusclip_lib.db.errors import InvalidUrlError, InvalidYouTubeIdError
 from opusclip_lib.db.models import Video
 from opusclip_lib.db.repository import Method
 from opusclip_lib.db.schema import NAME_MAX, STATUS_MAX, TITLE_MAX, URL_MAX
@@ -53,9 +53,9 @@ VIDEOS = repository.Table(
     "videos",
     [
         Column("youtube_id", required=True, pattern=validate.YOUTUBE_ID,
-               shape=validate.YOUTUBE_ID_SHAPE, error=InvalidYouTubeId),
+               shape=validate.YOUTUBE_ID_SHAPE, error=InvalidYouTubeIdError),
         Column("url", max_len=URL_MAX, pattern=MEDIA_URL,
-               shape=f"{validate.URL_SHAPE}, or a file:// URI", error=InvalidUrl),
+               shape=f"{validate.URL_SHAPE}, or a file:// URI", error=InvalidUrlError),
         # missing: the watch page of the id
         Column("title", max_len=TITLE_MAX),
         Column("channel", max_len=NAME_MAX),
@@ -71,18 +71,19 @@ VIDEOS = repository.Table(
 
 
 async def insert_video(ex: Executor, youtube_id: str, **fields: Any) -> Video:
-    """Insert one video; ``url`` defaults to its watch page. Raises ``UniqueViolation`` if known."""
+    """Insert one video; ``url`` defaults to its watch page. Raises ``UniqueViolationError`` if
+    known."""
     row = await repository.insert_one(ex, VIDEOS, {"youtube_id": youtube_id, **fields})
     return Video.from_row(row)
 
 
 async def get_video(ex: Executor, video_id: int) -> Video:
-    """By primary key; raises ``NotFound``."""
+    """By primary key; raises ``NotFoundError``."""
     return Video.from_row(await repository.get_one(ex, VIDEOS, video_id))
 
 
 async def find_video(ex: Executor, youtube_id: str) -> Video | None:
-    """By YouTube id; ``None`` if unknown (a malformed id raises ``InvalidYouTubeId``)."""
+    """By YouTube id; ``None`` if unknown (a malformed id raises ``InvalidYouTubeIdError``)."""
     row = await repository.find_one(ex, VIDEOS, "youtube_id", validate.youtube_id(youtube_id))
     return Video.from_row(row) if row else None
 
@@ -132,12 +133,12 @@ async def count_videos(ex: Executor, *, status: str | None = None) -> int:
 
 
 async def update_video(ex: Executor, video_id: int, **changes: Any) -> Video:
-    """Change some columns; raises ``NotFound``."""
+    """Change some columns; raises ``NotFoundError``."""
     return Video.from_row(await repository.update_one(ex, VIDEOS, video_id, changes))
 
 
 async def delete_video(ex: Executor, video_id: int) -> None:
-    """Delete the video and (cascade) its clips and jobs; raises ``NotFound``."""
+    """Delete the video and (cascade) its clips and jobs; raises ``NotFoundError``."""
     await repository.delete_one(ex, VIDEOS, video_id)
 
 

@@ -13,7 +13,7 @@ from opusclip_lib.media.ffmpeg import (
 )
 from opusclip_lib.media.probe import MediaInfo, probe
 from opusclip_lib.media.render import (
-    ClipOutOfRange,
+    ClipOutOfRangeError,
     RenderedClip,
     extract_frame,
     mux_voiceover,
@@ -35,9 +35,9 @@ from opusclip_lib.media.transcript import (
 )
 
 __all__ = [
-    "SAMPLE_TITLE", "SAMPLE_VIDEO_ID", "Caption", "ClipOutOfRange", "FFmpegError", "MediaInfo",
-    "Progress", "ProgressCallback", "RenderedClip", "Segment", "Transcript", "Word", "atomic_output",
-    "build_captions", "cpu_slots", "default_limiter", "extract_frame", "ffmpeg_exe",
-    "ffmpeg_filters", "load_transcript", "mux_voiceover", "probe", "render_clip", "run_ffmpeg",
-    "sample_transcript", "sample_video",
+    "SAMPLE_TITLE", "SAMPLE_VIDEO_ID", "Caption", "ClipOutOfRangeError", "FFmpegError", "MediaInfo",
+    "Progress", "ProgressCallback", "RenderedClip", "Segment", "Transcript", "Word",
+    "atomic_output", "build_captions", "cpu_slots", "default_limiter", "extract_frame",
+    "ffmpeg_exe", "ffmpeg_filters", "load_transcript", "mux_voiceover", "probe", "render_clip",
+    "run_ffmpeg", "sample_transcript", "sample_video",
 ]

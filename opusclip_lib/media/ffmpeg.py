@@ -23,6 +23,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from opusclip_lib.errors import OpusClipError
 from opusclip_lib.observability.instrument import traced_ffmpeg
 
 STDERR_TAIL_LINES = 20
@@ -31,7 +32,7 @@ GRACE_S = 2.0
 PROGRESS_PERIOD_S = 0.2
 
 
-class FFmpegError(RuntimeError):
+class FFmpegError(OpusClipError, RuntimeError):
     """ffmpeg failed; carries the exit code and the last lines ffmpeg wrote to stderr."""
 
     def __init__(self, message: str, *, returncode: int | None, stderr_tail: str,

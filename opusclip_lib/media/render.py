@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from opusclip_lib.errors import OpusClipError
 from opusclip_lib.media.captions import write_caption_files
 from opusclip_lib.media.ffmpeg import (
     FFmpegError,
@@ -33,7 +34,7 @@ SCRATCH_SUFFIX = ".part-render"
 """Ends the name of the hidden scratch folder a render keeps beside its clip."""
 
 
-class ClipOutOfRange(ValueError):
+class ClipOutOfRangeError(OpusClipError, ValueError):
     """The asked span is empty, negative, or reaches past the end of the source media (a
     highlight picked from a transcript longer than the video, a video shorter than a clip)."""
 
@@ -85,15 +86,15 @@ async def render_clip(
     With a ``transcript``, its words in the window are burned in as captions. The output is
     probed before it is moved into place: a duration off by more than 0.1 s or a wrong size
     raises :class:`FFmpegError` and leaves nothing at ``dest``. A span outside the source raises
-    :class:`ClipOutOfRange` before ffmpeg runs.
+    :class:`ClipOutOfRangeError` before ffmpeg runs.
     """
     if not 0 <= start < end:
-        raise ClipOutOfRange(f"need 0 <= start < end, got start={start} end={end}")
+        raise ClipOutOfRangeError(f"need 0 <= start < end, got start={start} end={end}")
     source = Path(source).resolve()
     info = await probe(source)
     if info.duration_s is not None and end > info.duration_s + DURATION_TOLERANCE_S:
-        raise ClipOutOfRange(f"clip end {end:g} s is past the end of {source.name} "
-                             f"({info.duration_s:.2f} s)")
+        raise ClipOutOfRangeError(f"clip end {end:g} s is past the end of {source.name} "
+                                  f"({info.duration_s:.2f} s)")
     width, height = size
     duration_s = end - start
     graph = _reframe_filter(width, height, reframe)

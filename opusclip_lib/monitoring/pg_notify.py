@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from opusclip_lib.db import ConnectionLost, Database
+from opusclip_lib.db import ConnectionLostError, Database
 from opusclip_lib.monitoring.transport import Sink
 from opusclip_lib.monitoring.updates import Update, encode
 
@@ -52,7 +52,7 @@ class PostgresNotify:
             sink.receive(payload)
 
         def on_lost(_connection: Any) -> None:
-            sink.fail(ConnectionLost("the feed's LISTEN connection closed; updates stop here",
+            sink.fail(ConnectionLostError("the feed's LISTEN connection closed; updates stop here",
                                      backend="postgresql"))
 
         try:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from opusclip_lib.errors import VideoNotFoundError
+
 DELETED_VIDEOS = frozenset({404})
 """Ids whose metadata lookup fails, like a video removed since it was queued."""
-
-
-class VideoNotFound(LookupError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +60,7 @@ async def fetch_metadata(video_id: int, *, base_s: float = 0.1) -> dict[str, obj
     """What a video platform's API would answer about one video."""
     if video_id in DELETED_VIDEOS:
         await asyncio.sleep(base_s / 2)  # "not found" comes back faster than a real answer
-        raise VideoNotFound(f"video {video_id} was deleted")
+        raise VideoNotFoundError(f"video {video_id} was deleted")
     await asyncio.sleep(latency_s(video_id, base_s))
     return {"video_id": video_id, "title": f"Episode {video_id}",
             "duration_s": _duration_s(video_id)}

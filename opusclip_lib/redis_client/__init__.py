@@ -13,12 +13,12 @@ from opusclip_lib.redis_client._connect import (
 from opusclip_lib.redis_client._errors import (
     NotAClusterError, RedisClusterDownError, RedisConfigurationError, RedisServiceError,
     RedisUnavailableError)
-from opusclip_lib.redis_client._guard import RedisGuard, RedisSkipped, node_of
+from opusclip_lib.redis_client._guard import RedisGuard, RedisSkippedError, node_of
 from opusclip_lib.redis_client._timeouts import RedisTimeouts
 
 __all__ = [
     "AnyRedis", "NotAClusterError", "RedisClusterDownError", "RedisConfigurationError",
-    "RedisGuard", "RedisServiceError", "RedisSkipped", "RedisTimeouts", "RedisUnavailableError",
-    "check_redis", "delete_matching", "is_cluster_url", "node_of", "open_redis", "redis_client",
-    "translate",
+    "RedisGuard", "RedisServiceError", "RedisSkippedError", "RedisTimeouts",
+    "RedisUnavailableError", "check_redis", "delete_matching", "is_cluster_url", "node_of",
+    "open_redis", "redis_client", "translate",
 ]

@@ -6,8 +6,10 @@ The caches never raise them (an outage is a logged miss); the live feed and
 
 from __future__ import annotations
 
+from opusclip_lib.errors import OpusClipError, TransientError
 
-class RedisServiceError(Exception):
+
+class RedisServiceError(OpusClipError):
     """Something about the Redis server or cluster in ``OPUSCLIP_REDIS_URL``."""
 
 
@@ -19,7 +21,7 @@ class NotAClusterError(RedisConfigurationError):
     """A ``redis+cluster://`` URL that points at a Redis running without cluster mode."""
 
 
-class RedisUnavailableError(RedisServiceError, ConnectionError):
+class RedisUnavailableError(RedisServiceError, TransientError, ConnectionError):
     """Redis refused, dropped or did not answer within its timeout (retrying later may help)."""
 
 

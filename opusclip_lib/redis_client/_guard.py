@@ -71,7 +71,7 @@ class RedisGuard:
                    scope: Hashable = None) -> T:
         if self.is_down(scope):
             self.skipped += 1
-            raise RedisSkipped(f"Redis failed less than {self.timeouts.down_for_s:g} s ago; "
+            raise RedisSkippedError(f"Redis failed less than {self.timeouts.down_for_s:g} s ago; "
                                "not waiting for it")
         try:
             async with asyncio.timeout(self.timeouts.command_s):
@@ -102,5 +102,5 @@ def _where(scope: Hashable) -> str:
     return "" if scope is None else f" node {scope}"
 
 
-class RedisSkipped(RedisUnavailableError):
+class RedisSkippedError(RedisUnavailableError):
     """Not sent: Redis failed less than ``down_for_s`` ago."""

@@ -26,12 +26,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from opusclip_lib.redis_client._errors import RedisServiceError
+
 NODES = 6  # 3 primaries, each with 1 replica
 BUS_PORT_OFFSET = 10_000
 START_TIMEOUT_S = 30.0
 
 
-class ClusterStartError(RuntimeError):
+class ClusterStartError(RedisServiceError, RuntimeError):
     """A local server or cluster could not be started (``redis-server`` missing, no free
     ports...)."""
 

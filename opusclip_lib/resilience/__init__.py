@@ -16,13 +16,14 @@ from opusclip_lib.resilience.ratelimit import (
     ConcurrencyLimiter,
     Limiter,
     RateLimiter,
+    Taking,
 )
 from opusclip_lib.resilience.retry import (
     ELEVENLABS_BACKOFF,
     OPENAI_BACKOFF,
     Backoff,
     RetryPolicy,
-    is_retryable,
+    is_transient,
 )
 from opusclip_lib.resilience.singleflight import SingleFlight
 
@@ -31,6 +32,6 @@ __all__ = [
     "AdaptiveLimiter", "Backoff", "BreakerState", "Cache", "CircuitBreaker", "CircuitOpenError",
     "ConcurrencyLimiter", "Fallback", "Limiter", "MemoryCache", "QuotaBudget",
     "QuotaExhaustedError", "RateLimiter", "RedisCache", "Resilience", "ResilienceError",
-    "ResilienceStats", "RetryPolicy", "SingleFlight", "defaults_for", "is_retryable",
+    "ResilienceStats", "RetryPolicy", "SingleFlight", "Taking", "defaults_for", "is_transient",
     "parse_go_duration", "request_key", "template_captions",
 ]

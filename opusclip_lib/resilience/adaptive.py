@@ -14,6 +14,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from opusclip_lib.resilience.ratelimit import Limiter
+
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?)(h|ms|us|µs|ns|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
@@ -64,7 +66,7 @@ class _Budget:
             self.remaining -= amount
 
 
-class AdaptiveLimiter:
+class AdaptiveLimiter(Limiter):
     """Waits for the reset when the server says a budget is spent; ``cost`` is a call's tokens.
 
     Pass every response's headers to :meth:`observe` (the policy forwards ``Resilience.observe``).
@@ -94,6 +96,3 @@ class AdaptiveLimiter:
             await self._sleep(wait)
         self.requests.spend(1)
         self.tokens.spend(cost)
-
-    def release(self) -> None:
-        """Nothing to give back: the server refills the budgets on its own schedule."""

@@ -5,14 +5,14 @@ pybreaker) last released 1.1.0 in October 2020, and its 2026 successor, asyncbre
 new; pybreaker's own async support targets Tornado. purgatory is alive, but it is built around a
 message bus and unit-of-work for its parent project (blacksmith), counts consecutive failures
 rather than failures within a window, and sorts errors with an exclude list instead of the
-clients' ``retryable`` flag. The state machine is small enough to read in one sitting, which is
-the point of a teaching project.
+library's ``TransientError`` marker. The state machine is small enough to read in one sitting,
+which is the point of a teaching project.
 
-closed --(``failure_threshold`` failures within ``window`` s)--> open
-open --(``cool_down`` s later, on the next call)--> half-open
+closed --(``failure_threshold`` failures within ``window_s``)--> open
+open --(``cool_down_s`` later, on the next call)--> half-open
 half-open --(``trial_calls`` successes)--> closed;  half-open --(a trial fails)--> open
 
-Only failures that say the service is unwell count (the retryable kind: 408, 409, 429, 5xx,
+Only failures that say the service is unwell count (the transient kind: 408, 409, 429, 5xx,
 timeouts, connection errors). A 400 or 401 is the caller's mistake; tripping on it would hide the
 bug behind "circuit open" and punish every other caller.
 """
@@ -27,7 +27,9 @@ from enum import StrEnum
 
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience.errors import CircuitOpenError
-from opusclip_lib.resilience.retry import is_retryable
+from opusclip_lib.resilience.retry import is_transient
+
+DEFAULT_COOL_DOWN_S = 30.0
 
 
 class BreakerState(StrEnum):
@@ -45,14 +47,14 @@ class CircuitBreaker:
     change is also an event ``kind="breaker"`` with labels ``state`` and ``previous`` for charts.
     """
 
-    def __init__(self, provider: str, *, failure_threshold: int = 5, window: float = 30.0,
-                 cool_down: float = 30.0, trial_calls: int = 1,
+    def __init__(self, provider: str, *, failure_threshold: int = 5, window_s: float = 30.0,
+                 cool_down_s: float = DEFAULT_COOL_DOWN_S, trial_calls: int = 1,
                  clock: Callable[[], float] = time.monotonic,
                  recorder: Recorder | None = None) -> None:
         self.provider = provider
         self.failure_threshold = failure_threshold
-        self.window = window
-        self.cool_down = cool_down
+        self.window_s = window_s
+        self.cool_down_s = cool_down_s
         self.trial_calls = trial_calls
         self.state = BreakerState.CLOSED
         self.transitions: list[tuple[float, BreakerState]] = []
@@ -79,7 +81,7 @@ class CircuitBreaker:
             return False
         now = self._clock()
         if self.state is BreakerState.OPEN:
-            reopens_in = self._opened_at + self.cool_down - now
+            reopens_in = self._opened_at + self.cool_down_s - now
             if reopens_in > 0:
                 raise CircuitOpenError(self.provider, reopens_in,
                                        reason=f"{self.failure_threshold} failures")
@@ -101,14 +103,14 @@ class CircuitBreaker:
     def on_failure(self, error: BaseException, trial: bool) -> None:
         if trial and self.state is BreakerState.HALF_OPEN:
             self._trials_in_flight -= 1
-            if is_retryable(error):
+            if is_transient(error):
                 self._change(BreakerState.OPEN, self._clock())
             self._wake_waiters()
-        elif self.state is BreakerState.CLOSED and is_retryable(error):
+        elif self.state is BreakerState.CLOSED and is_transient(error):
             now = self._clock()
             failures = self._failures
             failures.append(now)
-            while failures[0] <= now - self.window:
+            while failures[0] <= now - self.window_s:
                 failures.popleft()
             if len(failures) >= self.failure_threshold:
                 self._change(BreakerState.OPEN, now)

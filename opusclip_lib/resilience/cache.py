@@ -24,7 +24,7 @@ from opusclip_lib.redis_client import AnyRedis, RedisGuard, RedisServiceError, n
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TTL: Final = 600.0  # 10 minutes: inside the 5-30 minutes that suit these APIs
+DEFAULT_TTL_S: Final = 600.0  # 10 minutes: inside the 5-30 minutes that suit these APIs
 
 
 class _Miss:
@@ -72,7 +72,7 @@ class Cache(Protocol):
 
 
 class MemoryCache:
-    """A per-process cache: ``ttl`` seconds fresh, then kept ``stale_ttl`` seconds as last-good.
+    """A per-process cache: ``ttl_s`` fresh, then kept ``stale_ttl_s`` more as last-good.
 
     One ``TTLCache`` holds both lives: each entry is ``(value, fresh until, stale until)`` and
     lives as long as the longer of the two. Two tables (one per life) cost two inserts, and two
@@ -81,13 +81,13 @@ class MemoryCache:
     tests move time forward without sleeping.
     """
 
-    def __init__(self, *, ttl: float = DEFAULT_TTL, stale_ttl: float | None = None,
+    def __init__(self, *, ttl_s: float = DEFAULT_TTL_S, stale_ttl_s: float | None = None,
                  maxsize: int = 1024, timer: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self._stale_ttl = stale_ttl
+        self.ttl_s = ttl_s
+        self._stale_ttl_s = stale_ttl_s
         self._timer = timer
         self._entries: TTLCache[str, tuple[Any, float, float]] = TTLCache(
-            maxsize, max(ttl, stale_ttl or 0.0), timer)
+            maxsize, max(ttl_s, stale_ttl_s or 0.0), timer)
 
     async def get(self, key: str) -> Any:
         try:  # one look-up; TTLCache.get would do two (``in``, then ``[]``)
@@ -98,8 +98,8 @@ class MemoryCache:
 
     async def set(self, key: str, value: Any) -> None:
         now = self._timer()
-        stale_until = -math.inf if self._stale_ttl is None else now + self._stale_ttl
-        self._entries[key] = (value, now + self.ttl, stale_until)
+        stale_until = -math.inf if self._stale_ttl_s is None else now + self._stale_ttl_s
+        self._entries[key] = (value, now + self.ttl_s, stale_until)
 
     async def get_stale(self, key: str) -> Any:
         try:
@@ -215,18 +215,18 @@ class RedisCache:
     """
 
     def __init__(self, redis: AnyRedis, *, prefix: str = "opusclip:cache:",
-                 ttl: float = DEFAULT_TTL, stale_ttl: float | None = None,
+                 ttl_s: float = DEFAULT_TTL_S, stale_ttl_s: float | None = None,
                  encode: Callable[[Any], bytes] = encode_value,
                  decode: Callable[[bytes], Any] = decode_value,
                  guard: RedisGuard | None = None) -> None:
         if "{" in prefix or "}" in prefix:
             raise ValueError(f"prefix {prefix!r} must not contain braces: the cache puts each "
                              "key in a {hash tag} itself, and Redis hashes only the first one")
-        self.ttl = ttl
+        self.ttl_s = ttl_s
         self.prefix = prefix
         self.guard = guard if guard is not None else RedisGuard()
         self._redis = redis
-        self._stale_ttl = stale_ttl
+        self._stale_ttl_s = stale_ttl_s
         self._encode = encode
         self._decode = decode
 
@@ -242,7 +242,7 @@ class RedisCache:
         return await self._read(self.data_key(key))
 
     async def get_stale(self, key: str) -> Any:
-        return MISS if self._stale_ttl is None else await self._read(self.stale_key(key))
+        return MISS if self._stale_ttl_s is None else await self._read(self.stale_key(key))
 
     async def set(self, key: str, value: Any) -> None:
         try:
@@ -253,9 +253,9 @@ class RedisCache:
 
         async def store() -> None:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(self.data_key(key), data, ex=_whole_seconds(self.ttl))
-                if self._stale_ttl is not None:
-                    pipe.set(self.stale_key(key), data, ex=_whole_seconds(self._stale_ttl))
+                pipe.set(self.data_key(key), data, ex=_whole_seconds(self.ttl_s))
+                if self._stale_ttl_s is not None:
+                    pipe.set(self.stale_key(key), data, ex=_whole_seconds(self._stale_ttl_s))
                 await pipe.execute()
 
         try:

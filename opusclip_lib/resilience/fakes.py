@@ -9,6 +9,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+from opusclip_lib.errors import OpusClipError, TransientError
+
+#: The SDKs' rule: these statuses (and >= 500, and no answer at all) are worth another try.
+TRANSIENT_STATUSES = frozenset({408, 409, 429})
+
 
 class FakeClock:
     """Monotonic seconds that only move when told to, or when someone sleeps on them."""
@@ -34,14 +39,24 @@ class FakeClock:
         return origin + timedelta(seconds=self.now)
 
 
-class FakeAPIError(Exception):
-    """An error shaped like the API clients' errors (the attributes this layer relies on)."""
+class FakeAPIError(OpusClipError):
+    """An error shaped like the API clients' errors: ``FakeAPIError(503)`` builds the transient
+    subclass, as the clients pick a transient class for 408, 409, 429, 5xx and no answer."""
+
+    def __new__(cls, status_code: int | None, **_details: object) -> FakeAPIError:
+        transient = (status_code is None or status_code in TRANSIENT_STATUSES
+                     or status_code >= 500)
+        error_class = FakeTransientAPIError if transient else cls
+        error: FakeAPIError = super().__new__(error_class)
+        return error
 
     def __init__(self, status_code: int | None, *, provider: str = "fake",
-                 retry_after: float | None = None) -> None:
+                 retry_after_s: float | None = None) -> None:
         super().__init__(f"HTTP {status_code}")
         self.provider = provider
         self.status_code = status_code
-        self.retry_after = retry_after
-        # The SDKs' rule: 408, 409, 429, >= 500 are worth another try; other 4xx are not.
-        self.retryable = status_code is None or status_code in (408, 409, 429) or status_code >= 500
+        self.retry_after_s = retry_after_s
+
+
+class FakeTransientAPIError(FakeAPIError, TransientError):
+    """What ``FakeAPIError`` builds for a status worth another try."""

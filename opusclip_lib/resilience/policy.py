@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
+from opusclip_lib.errors import OpusClipError
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience.adaptive import AdaptiveLimiter
-from opusclip_lib.resilience.breaker import BreakerState, CircuitBreaker
+from opusclip_lib.resilience.breaker import DEFAULT_COOL_DOWN_S, BreakerState, CircuitBreaker
 from opusclip_lib.resilience.cache import MISS, Cache, MemoryCache
 from opusclip_lib.resilience.errors import CircuitOpenError
 from opusclip_lib.resilience.fallback import Fallback, describe
@@ -23,13 +25,15 @@ from opusclip_lib.resilience.retry import (
     OPENAI_BACKOFF,
     Backoff,
     RetryPolicy,
-    is_retryable,
+    is_transient,
 )
 from opusclip_lib.resilience.singleflight import SingleFlight
 
 T = TypeVar("T")
 
-STALE_TTL = 24 * 3600.0  # how long a last-good value may stand in for a failing service
+STALE_TTL_S = 24 * 3600.0  # how long a last-good value may stand in for a failing service
+NO_LIMIT: AbstractAsyncContextManager[object] = nullcontext()
+"""What ``async with`` enters when a policy has no limiter or no concurrency bound."""
 
 
 @dataclass(slots=True)
@@ -58,7 +62,7 @@ class Resilience:
     2. **Retry** (tenacity's rules) around each attempt, so each one passes the checks below again.
     3. **Breaker check, per attempt.** An open circuit stops a retry loop mid-way instead of
        spending its remaining attempts on a service known to be down, and it refuses before any
-       slot or quota unit is taken. ``CircuitOpenError`` is not retryable, so the loop ends.
+       slot or quota unit is taken. ``CircuitOpenError`` is not transient, so the loop ends.
        Half-open with the trial in flight, an attempt waits for the trial's verdict.
     4. **Concurrency slot**, held only while the request is in flight, never during a backoff.
     5. **Rate / quota limiter**, taken last, right before sending: a request that waited for a
@@ -176,17 +180,11 @@ class Resilience:
         try:
             if breaker is not None:
                 trial = breaker.before_call()
-            if concurrency is not None:
-                await concurrency.acquire()
-            try:
-                if limiter is not None:
-                    await limiter.acquire(cost)
+            async with (NO_LIMIT if concurrency is None else concurrency,
+                        NO_LIMIT if limiter is None else limiter.taking(cost)):
                 if recorder is not None:
                     sent_at = recorder.now()
                 result = await operation()
-            finally:
-                if concurrency is not None:
-                    concurrency.release()
         except BaseException as error:
             if breaker is not None:
                 breaker.on_failure(error, trial)
@@ -234,9 +232,9 @@ class Resilience:
 
 
 def _provider_failure(error: Exception) -> bool:
-    """Errors a fallback may cover: the provider's (client errors and ours carry ``provider``) and
-    the network's. A bug in the caller's code (``KeyError``, ``TypeError``) must surface instead."""
-    return hasattr(error, "provider") or is_retryable(error)
+    """Errors a fallback may cover: the library's own (the clients' and this layer's) and the
+    network's. A bug in the caller's code (``KeyError``, ``TypeError``) must surface instead."""
+    return isinstance(error, OpusClipError) or is_transient(error)
 
 
 #: In-flight requests per provider: enough to keep each API's limit busy at typical latency,
@@ -250,32 +248,47 @@ _BACKOFF: dict[str, Backoff] = {"youtube": Backoff(1.0, 32.0), "openai": OPENAI_
                                 "elevenlabs": ELEVENLABS_BACKOFF}
 
 
-def defaults_for(provider: str, *, cache: Cache | None = None, recorder: Recorder | None = None,
-                 plan: str = "free",
-                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> Resilience:
+def defaults_for(provider: str, *, cache: Cache | None = None, cached: bool = True,
+                 recorder: Recorder | None = None, plan: str = "free",
+                 limiter: Limiter | None | Literal["default"] = "default",
+                 concurrency: int | None | Literal["default"] = "default",
+                 cool_down_s: float = DEFAULT_COOL_DOWN_S,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> Resilience:
     """The policy for ``provider`` ("youtube", "openai", "stability", "elevenlabs") with the
-    services' published limits and their SDKs' retry rules.
+    services' published limits and their SDKs' retry rules, adjusted by the options.
 
     ``cache`` defaults to a 10-minute in-memory cache keeping last-good values for a day; pass a
-    :class:`~opusclip_lib.resilience.cache.RedisCache` to share it. ``plan`` is the ElevenLabs
-    plan (its concurrency limit); ``sleep`` is the retry sleep (tests pass a fake).
+    :class:`~opusclip_lib.resilience.cache.RedisCache` to share it, or ``cached=False`` for none.
+    ``plan`` is the ElevenLabs plan (its concurrency limit). ``limiter`` replaces the provider's
+    rate or quota limiter (``None``: none); ``concurrency`` bounds requests in flight (``None``:
+    no bound). ``"default"`` keeps the provider's. ``cool_down_s`` is how long the circuit
+    breaker stays open; ``sleep`` is the retry sleep (tests pass a fake).
     """
-    limiters: dict[str, Callable[[], Limiter | None]] = {
+    default_limiters: dict[str, Callable[[], Limiter | None]] = {
         "youtube": QuotaBudget,
         "openai": AdaptiveLimiter,
         "stability": lambda: RateLimiter(150, 10.0),
         "elevenlabs": lambda: None,
     }
-    if provider not in limiters:
-        raise ValueError(f"unknown provider {provider!r}; expected one of {sorted(limiters)}")
-    concurrency = (ConcurrencyLimiter.for_plan(plan) if provider == "elevenlabs"
-                   else ConcurrencyLimiter(DEFAULT_CONCURRENCY[provider]))
+    if provider not in default_limiters:
+        raise ValueError(f"unknown provider {provider!r}; "
+                         f"expected one of {sorted(default_limiters)}")
+    if concurrency != "default":
+        slots = None if concurrency is None else ConcurrencyLimiter(concurrency)
+    elif provider == "elevenlabs":
+        slots = ConcurrencyLimiter.for_plan(plan)
+    else:
+        slots = ConcurrencyLimiter(DEFAULT_CONCURRENCY[provider])
+    if not cached:
+        cache = None
+    elif cache is None:
+        cache = MemoryCache(stale_ttl_s=STALE_TTL_S)
     return Resilience(
         provider,
-        limiter=limiters[provider](),
-        concurrency=concurrency,
-        breaker=CircuitBreaker(provider, recorder=recorder),
+        limiter=default_limiters[provider]() if limiter == "default" else limiter,
+        concurrency=slots,
+        breaker=CircuitBreaker(provider, cool_down_s=cool_down_s, recorder=recorder),
         retry=RetryPolicy(max_retries=2, backoff=_BACKOFF[provider], sleep=sleep),
-        cache=cache if cache is not None else MemoryCache(stale_ttl=STALE_TTL),
+        cache=cache,
         recorder=recorder,
     )

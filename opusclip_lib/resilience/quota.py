@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from opusclip_lib.resilience.errors import QuotaExhaustedError
+from opusclip_lib.resilience.ratelimit import Limiter
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -26,7 +27,7 @@ def next_pacific_midnight(moment: datetime) -> datetime:
     return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=PACIFIC)
 
 
-class QuotaBudget:
+class QuotaBudget(Limiter):
     """Units per day, refilled at midnight Pacific time, as Google does.
 
     Each attempt is charged as it goes out, failures included: Google charges invalid and failed
@@ -55,8 +56,5 @@ class QuotaBudget:
         if self.used + cost > self.units_per_day:
             raise QuotaExhaustedError(self.provider, needed=cost, remaining=self.remaining,
                                       resets_at=self.resets_at,
-                                      retry_after=(self.resets_at - now).total_seconds())
+                                      retry_after_s=(self.resets_at - now).total_seconds())
         self.used += cost
-
-    def release(self) -> None:
-        """Nothing to give back: units are spent once the request is sent."""

@@ -26,6 +26,7 @@ back from ``job_events``, across crashes and restarts. A separate worker process
 the command line, files out: ``opusclip clip SOURCE`` (:mod:`opusclip_lib.workflow.clip`).
 """
 
+from opusclip_lib.errors import VideoNotFoundError
 from opusclip_lib.workflow.batch import (
     BatchReport,
     DroppingRecorder,
@@ -45,19 +46,18 @@ from opusclip_lib.workflow.endpoints import (
 )
 from opusclip_lib.workflow.engine import Engine, JobUpdate, OnChange, job_update, worker_name
 from opusclip_lib.workflow.errors import (
-    DownloadFailed,
+    DownloadFailedError,
     Failure,
-    MediaUnreadable,
-    NoAudio,
-    NoHighlights,
-    NotMedia,
+    MediaUnreadableError,
+    NoAudioError,
+    NoHighlightsError,
+    NotMediaError,
     SourceError,
-    SourceNotFound,
-    SourceTooLarge,
-    SourceTooLong,
-    TranscriptionRejected,
-    UnsupportedSource,
-    VideoNotFound,
+    SourceNotFoundError,
+    SourceTooLargeError,
+    SourceTooLongError,
+    TranscriptionRejectedError,
+    UnsupportedSourceError,
     WorkflowError,
     classify,
 )
@@ -70,13 +70,13 @@ from opusclip_lib.workflow.transcription import Transcriber, stitch
 
 __all__ = [
     "KIND", "NAIVE", "OPTIMISED", "STAGES", "STAGE_NAMES", "UNLIMITED", "ApiLimits",
-    "BatchReport", "ClipFiles", "DownloadFailed", "DroppingRecorder", "Endpoint", "Endpoints",
-    "Engine", "Failure", "JobUpdate", "MediaUnreadable", "Mode", "NoAudio", "NoHighlights",
-    "NotMedia", "OnChange", "ProviderClients", "Services", "Source", "SourceError",
-    "SourceNotFound", "SourceTooLarge", "SourceTooLong", "Stage", "StageProgress", "Transcriber",
-    "TranscriptionRejected", "UnsupportedSource", "VideoFiles", "VideoNotFound", "VideoRun",
-    "WorkflowConfig", "WorkflowError", "classify", "clean_partials", "critical_path_bound",
-    "drain", "endpoints_at", "endpoints_from_env", "job_update", "open_services", "plan",
-    "register", "resolve", "run_batch", "run_video", "status_timeline", "stitch",
-    "worker_name",
+    "BatchReport", "ClipFiles", "DownloadFailedError", "DroppingRecorder", "Endpoint",
+    "Endpoints", "Engine", "Failure", "JobUpdate", "MediaUnreadableError", "Mode",
+    "NoAudioError", "NoHighlightsError", "NotMediaError", "OnChange", "ProviderClients",
+    "Services", "Source", "SourceError", "SourceNotFoundError", "SourceTooLargeError",
+    "SourceTooLongError", "Stage", "StageProgress", "Transcriber", "TranscriptionRejectedError",
+    "UnsupportedSourceError", "VideoFiles", "VideoNotFoundError", "VideoRun", "WorkflowConfig",
+    "WorkflowError", "classify", "clean_partials", "critical_path_bound", "drain",
+    "endpoints_at", "endpoints_from_env", "job_update", "open_services", "plan", "register",
+    "resolve", "run_batch", "run_video", "status_timeline", "stitch", "worker_name",
 ]

@@ -28,10 +28,10 @@ from yt_dlp.utils import DownloadCancelled, DownloadError
 
 from opusclip_lib.media import ffmpeg_exe
 from opusclip_lib.workflow.errors import (
-    DownloadFailed,
+    DownloadFailedError,
     SourceError,
-    SourceTooLarge,
-    UnsupportedSource,
+    SourceTooLargeError,
+    UnsupportedSourceError,
 )
 
 logger = logging.getLogger(__name__)
@@ -83,9 +83,9 @@ def _options(timeout_s: float, **extra: Any) -> dict[str, Any]:
 def _failure(url: str, error: DownloadError, stage: str) -> SourceError:
     message = str(error.msg if hasattr(error, "msg") else error).removeprefix("ERROR: ")
     if "Unsupported URL" in message:
-        return UnsupportedSource(url, "no yt-dlp extractor supports this page, and it is not "
+        return UnsupportedSourceError(url, "no yt-dlp extractor supports this page, and it is not "
                                       "a media file", stage=stage)
-    return DownloadFailed(url, message, stage=stage)
+    return DownloadFailedError(url, message, stage=stage)
 
 
 async def page_info(url: str, *, timeout_s: float, stage: str) -> dict[str, Any]:
@@ -140,8 +140,8 @@ async def download(url: str, folder: Path, *, timeout_s: float, max_bytes: int |
             except Exception:  # a lost progress note must not fail the download it reports
                 logger.exception("download progress note failed for %s", url)
 
-    def refused() -> SourceTooLarge:
-        return SourceTooLarge(url, f"the media is {too_large[-1]:,} bytes; the limit is "
+    def refused() -> SourceTooLargeError:
+        return SourceTooLargeError(url, f"the media is {too_large[-1]:,} bytes; the limit is "
                                    f"{max_bytes:,}", stage=stage)
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -35,9 +35,9 @@ from opusclip_lib.db import (
     Database,
     DatabaseError,
     Executor,
-    InvalidTransition,
+    InvalidTransitionError,
     Job,
-    LeaseLost,
+    LeaseLostError,
     OperationalError,
     jobs,
     validate,
@@ -132,7 +132,7 @@ class Engine:
         """A video row (status ``queued``) and a job per id; ids already known keep theirs.
 
         Optimised: all rows and jobs in one transaction. Naive: one commit per statement.
-        ``InvalidYouTubeId`` (nothing stored) if any id cannot be a YouTube id.
+        ``InvalidYouTubeIdError`` (nothing stored) if any id cannot be a YouTube id.
         """
         ids = validate.youtube_ids(youtube_ids)  # before any query sees them
         if self.config.mode.batched:
@@ -195,7 +195,7 @@ class Engine:
                     return await self._run(lease)
                 finally:
                     beat.cancel()
-        except LeaseLost:  # cancelled or reaped: no longer ours
+        except LeaseLostError:  # cancelled or reaped: no longer ours
             return await ride_out(lambda: jobs.get_job(self.db, job.id))
         except asyncio.CancelledError:
             await self._hand_back(lease.job)
@@ -246,8 +246,8 @@ class Engine:
                                      attempt=job.attempts, worker=self.worker)
 
     async def _heartbeat(self, job_id: int) -> None:
-        """Renew the lease until cancelled; ``LeaseLost`` stops the job's work. A beat lost to a
-        database outage is skipped: the lease only lapses after ``stale_after_s`` of silence."""
+        """Renew the lease until cancelled; ``LeaseLostError`` stops the job's work. A beat lost to
+        a database outage is skipped: the lease only lapses after ``stale_after_s`` of silence."""
         while True:
             await asyncio.sleep(self.config.heartbeat_s)
             try:
@@ -291,7 +291,7 @@ class Engine:
                                              retryable=failure.retryable, backoff_s=backoff_s)
                 if failed.status == "failed" and failed.video_id is not None:
                     await videos.update_video(tx, failed.video_id, status="failed")
-        except InvalidTransition:  # LeaseLost included: cancelled or reaped meanwhile
+        except InvalidTransitionError:  # LeaseLostError included: cancelled or reaped meanwhile
             return await jobs.get_job(self.db, job.id)
         logger.info("job %s %s (%s): %s", job.id, failed.status, failure.code, failure.message)
         await self._notify(failed)

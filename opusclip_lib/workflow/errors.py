@@ -13,29 +13,34 @@ from dataclasses import dataclass
 
 from opusclip_lib.api import APIError
 from opusclip_lib.db import OperationalError
-from opusclip_lib.media import ClipOutOfRange, FFmpegError
+from opusclip_lib.errors import (
+    ConfigurationError,
+    OpusClipError,
+    TransientError,
+    VideoNotFoundError,
+)
+from opusclip_lib.media import ClipOutOfRangeError, FFmpegError
 from opusclip_lib.resilience import CircuitOpenError, QuotaExhaustedError
 
 MESSAGE_MAX = 2000
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-class WorkflowError(Exception):
-    """A failure the workflow itself detects; ``code`` goes to ``processing_jobs.error_code``."""
+class WorkflowError(OpusClipError):
+    """A failure the workflow itself detects; ``code`` goes to ``processing_jobs.error_code``.
+    None is transient: a subclass that may work later would also inherit ``TransientError``.
+
+    The whole library's tree is drawn in :mod:`opusclip_lib.errors`; a video YouTube does not
+    know is the library-wide :class:`~opusclip_lib.errors.VideoNotFoundError`."""
 
     code = "workflow_error"
-    retryable = False
 
 
-class VideoNotFound(WorkflowError):
-    code = "video_not_found"
-
-
-class NoHighlights(WorkflowError):
+class NoHighlightsError(WorkflowError):
     code = "no_highlights"
 
 
-class MediaUnreadable(WorkflowError):
+class MediaUnreadableError(WorkflowError):
     code = "media_unreadable"
 
 
@@ -52,41 +57,41 @@ class SourceError(WorkflowError):
         super().__init__(f"{source}: {reason}")
 
 
-class SourceNotFound(SourceError):
+class SourceNotFoundError(SourceError):
     code = "source_not_found"
 
 
-class NotMedia(SourceError):
+class NotMediaError(SourceError):
     """Not a media file at all, or a corrupt or empty one."""
 
     code = "not_media"
 
 
-class NoAudio(SourceError):
+class NoAudioError(SourceError):
     code = "no_audio"
 
 
-class SourceTooLong(SourceError):
+class SourceTooLongError(SourceError):
     code = "source_too_long"
 
 
-class SourceTooLarge(SourceError):
+class SourceTooLargeError(SourceError):
     code = "source_too_large"
 
 
-class UnsupportedSource(SourceError):
+class UnsupportedSourceError(SourceError):
     """A URL no yt-dlp extractor knows, and not a direct media file either."""
 
     code = "unsupported_source"
 
 
-class DownloadFailed(SourceError):
+class DownloadFailedError(SourceError):
     """The server answered with an error, or did not answer in time."""
 
     code = "download_failed"
 
 
-class TranscriptionRejected(SourceError):
+class TranscriptionRejectedError(SourceError):
     """The transcription endpoint refused the audio (400, 413)."""
 
     code = "transcription_rejected"
@@ -117,17 +122,22 @@ def classify(error: BaseException, stage: str | None) -> Failure:
     defer_s = None
     match error:
         case WorkflowError():
-            code, retryable = error.code, error.retryable
+            code, retryable = error.code, isinstance(error, TransientError)
+        case VideoNotFoundError():
+            code, retryable = "video_not_found", False
+        case ConfigurationError():
+            code, retryable = "configuration", False
         case CircuitOpenError():
             code, retryable = f"{error.provider}.circuit_open", True
-            defer_s = error.retry_after or 0.0
+            defer_s = error.retry_after_s or 0.0
         case QuotaExhaustedError():
             code, retryable = f"{error.provider}.quota_exhausted", False
         case APIError():
-            code, retryable = f"{error.provider}.{_snake(type(error).__name__)}", error.retryable
+            code = f"{error.provider}.{_snake(type(error).__name__)}"
+            retryable = isinstance(error, TransientError)
         case FFmpegError():
             code, retryable = "ffmpeg_failed", False
-        case ClipOutOfRange():
+        case ClipOutOfRangeError():
             code, retryable = "clip_out_of_range", False
         case OperationalError():
             code, retryable = "database_unavailable", True

@@ -29,9 +29,10 @@ from opusclip_lib.api import (
     YouTubeClient,
 )
 from opusclip_lib.metrics import Recorder
-from opusclip_lib.resilience import ConcurrencyLimiter, Fallback, MemoryCache, Resilience
+from opusclip_lib.resilience import Fallback, MemoryCache, Resilience
 from opusclip_lib.resilience import defaults_for as resilience_defaults
-from opusclip_lib.resilience.policy import STALE_TTL
+from opusclip_lib.resilience.breaker import DEFAULT_COOL_DOWN_S
+from opusclip_lib.resilience.policy import STALE_TTL_S
 from opusclip_lib.workflow.clients import ProviderClients
 from opusclip_lib.workflow.endpoints import PROVIDERS, Endpoints, YouTubeMedia, endpoints_from_env
 
@@ -87,19 +88,16 @@ def live(result: T | Fallback[T]) -> T:
     return result.value if isinstance(result, Fallback) else result
 
 
-def make_policy(provider: str, limits: ApiLimits, recorder: Recorder | None) -> Resilience:
+def make_policy(provider: str, limits: ApiLimits, recorder: Recorder | None, *,
+                cool_down_s: float = DEFAULT_COOL_DOWN_S) -> Resilience:
     """The provider's default policy, bounded as ``limits`` says."""
-    cache = MemoryCache(maxsize=limits.cache_size, stale_ttl=STALE_TTL)
-    policy = resilience_defaults(provider, cache=cache, recorder=recorder,
-                                 plan=limits.elevenlabs_plan)
-    if provider not in JSON_PROVIDERS:
-        policy.cache = None
-    if not limits.throttle:
-        policy.limiter = None
-    if provider in limits.concurrency:
-        bound = limits.concurrency[provider]
-        policy.concurrency = None if bound is None else ConcurrencyLimiter(bound)
-    return policy
+    cached = provider in JSON_PROVIDERS
+    return resilience_defaults(
+        provider, recorder=recorder, plan=limits.elevenlabs_plan,
+        limiter="default" if limits.throttle else None,
+        cache=MemoryCache(maxsize=limits.cache_size, stale_ttl_s=STALE_TTL_S) if cached else None,
+        cached=cached, concurrency=limits.concurrency.get(provider, "default"),
+        cool_down_s=cool_down_s)
 
 
 class MissingKey(httpx.AsyncBaseTransport):
@@ -112,19 +110,22 @@ class MissingKey(httpx.AsyncBaseTransport):
         self.variable = variable
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        raise ConfigurationError(f"no API key: set the environment variable {self.variable}",
-                                 provider=self.provider)
+        raise ConfigurationError(
+            f"{self.provider}: no API key: set the environment variable {self.variable}")
 
 
 @asynccontextmanager
 async def open_services(endpoints: Endpoints | None = None, *, cached: bool = True,
                         limits: ApiLimits | None = None, recorder: Recorder | None = None,
+                        cool_down_s: float = DEFAULT_COOL_DOWN_S,
                         ) -> AsyncIterator[Services]:
     """``async with open_services(endpoints) as services:``, all four clients open.
 
     ``None``: the real services (:func:`endpoints_from_env`). To script an answer the sandbox
     would not give, replace a provider's transport:
-    ``endpoints.with_transports({"openai": httpx.MockTransport(...)})``.
+    ``endpoints.with_transports({"openai": httpx.MockTransport(...)})``. ``cool_down_s`` is how
+    long each provider's circuit breaker stays open (a short one brings a job deferred by an
+    open breaker back within a demo).
     """
     endpoints = endpoints_from_env() if endpoints is None else endpoints
     limits = limits or ApiLimits()
@@ -134,7 +135,8 @@ async def open_services(endpoints: Endpoints | None = None, *, cached: bool = Tr
             endpoint = endpoints.of(name)
             options: dict[str, Any] = {
                 "recorder": recorder,
-                "resilience": make_policy(name, limits, recorder) if cached else None,
+                "resilience": (make_policy(name, limits, recorder, cool_down_s=cool_down_s)
+                               if cached else None),
                 "base_url": endpoint.base_url,
             }
             if limits.connections is not None:

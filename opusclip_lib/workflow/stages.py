@@ -40,6 +40,7 @@ from opusclip_lib.api.models.youtube import Video as YouTubeVideo
 from opusclip_lib.db import Clip, Database, Executor, Video, clips, videos
 from opusclip_lib.db.progress import record_progress
 from opusclip_lib.db.videos import WATCH_URL
+from opusclip_lib.errors import VideoNotFoundError
 from opusclip_lib.media import (
     FFmpegError,
     MediaInfo,
@@ -55,15 +56,14 @@ from opusclip_lib.resilience.singleflight import SingleFlight
 from opusclip_lib.workflow import download as fetching
 from opusclip_lib.workflow.config import WorkflowConfig
 from opusclip_lib.workflow.errors import (
-    MediaUnreadable,
-    NoAudio,
-    NoHighlights,
-    NotMedia,
+    MediaUnreadableError,
+    NoAudioError,
+    NoHighlightsError,
+    NotMediaError,
     SourceError,
-    SourceNotFound,
-    SourceTooLarge,
-    SourceTooLong,
-    VideoNotFound,
+    SourceNotFoundError,
+    SourceTooLargeError,
+    SourceTooLongError,
 )
 from opusclip_lib.workflow.files import (
     VideoFiles,
@@ -215,22 +215,22 @@ async def checked_media(run: VideoRun, path: Path, *, stage: str) -> MediaInfo:
     """``path`` probed: media, with an audio track, within the length limit; else a typed
     error naming the source and ``stage``."""
     if not path.exists():
-        raise SourceNotFound(run.label, "no such file", stage=stage)
+        raise SourceNotFoundError(run.label, "no such file", stage=stage)
     if path.is_file() and path.stat().st_size == 0:
-        raise NotMedia(run.label, "the file is empty", stage=stage)
+        raise NotMediaError(run.label, "the file is empty", stage=stage)
     try:
         info = await probe(path)
     except FFmpegError as exc:
         detail = exc.stderr_tail.strip().splitlines()[-1:] or ["no details"]
-        raise NotMedia(run.label, f"not readable media ({detail[0]})", stage=stage) from exc
+        raise NotMediaError(run.label, f"not readable media ({detail[0]})", stage=stage) from exc
     if info.is_text:
-        raise NotMedia(run.label, "a text file, not media", stage=stage)
+        raise NotMediaError(run.label, "a text file, not media", stage=stage)
     if info.duration_s is None or info.duration_s <= 0:
-        raise NotMedia(run.label, "the media has no duration (empty or corrupt)", stage=stage)
+        raise NotMediaError(run.label, "the media has no duration (empty or corrupt)", stage=stage)
     if info.width is None:
-        raise NotMedia(run.label, "no video track: clips need a picture", stage=stage)
+        raise NotMediaError(run.label, "no video track: clips need a picture", stage=stage)
     if not info.has_audio:
-        raise NoAudio(run.label, "the video has no audio track, so nothing to transcribe",
+        raise NoAudioError(run.label, "the video has no audio track, so nothing to transcribe",
                       stage=stage)
     _within_limits(run, info.duration_s, path.stat().st_size, stage=stage)
     return info
@@ -240,10 +240,10 @@ def _within_limits(run: VideoRun, duration_s: float | None, size: int | None, *,
                    stage: str) -> None:
     limit_s, limit_bytes = run.config.max_duration_s, run.config.max_download_bytes
     if duration_s is not None and limit_s is not None and duration_s > limit_s:
-        raise SourceTooLong(run.label, f"the video lasts {duration_s:,.0f} s; the limit is "
+        raise SourceTooLongError(run.label, f"the video lasts {duration_s:,.0f} s; the limit is "
                                        f"{limit_s:,.0f} s", stage=stage)
     if size is not None and limit_bytes is not None and size > limit_bytes:
-        raise SourceTooLarge(run.label, f"the media is {size:,} bytes; the limit is "
+        raise SourceTooLargeError(run.label, f"the media is {size:,} bytes; the limit is "
                                         f"{limit_bytes:,}", stage=stage)
 
 
@@ -282,7 +282,7 @@ async def fetch_metadata(run: VideoRun) -> Write | None:
     async def ask_youtube() -> dict[str, Any]:
         found = live(await run.services.youtube.videos([run.video.youtube_id]))
         if not found:
-            raise VideoNotFound(f"YouTube has no video {run.video.youtube_id!r} "
+            raise VideoNotFoundError(f"YouTube has no video {run.video.youtube_id!r} "
                                 "(deleted, private, or never existed)")
         return found[0].model_dump(mode="json", by_alias=True)
 
@@ -323,14 +323,14 @@ async def download(run: VideoRun) -> Write | None:
         if run.kind == "file":
             local = Path(run.video.source or "")
             if not local.is_file():
-                raise SourceNotFound(run.label, "no such file", stage="download")
+                raise SourceNotFoundError(run.label, "no such file", stage="download")
             link(local, run.files.source)
         elif run.kind == "url":
             await _fetch(run, run.label)
         elif run.services.youtube_media is not None:
             media = run.services.youtube_media(run.video.youtube_id)
             if not media.is_file():
-                raise MediaUnreadable(f"no media file at {media}")
+                raise MediaUnreadableError(f"no media file at {media}")
             link(media, run.files.source)
         else:
             await _fetch(run, run.label)
@@ -409,7 +409,7 @@ async def analyze(run: VideoRun) -> Write | None:
 
     async def ask_openai() -> list[dict[str, Any]]:
         if not transcript.segments:
-            raise NoHighlights("the transcript has no speech to pick highlights from")
+            raise NoHighlightsError("the transcript has no speech to pick highlights from")
         picks = live(await run.services.openai.pick_highlights(list(transcript.segments),
                                                                run.config.clips))
         return [pick.model_dump() for pick in picks]
@@ -418,9 +418,9 @@ async def analyze(run: VideoRun) -> Write | None:
              for pick in await ensure_json(run.files.highlights, ask_openai)]
     rows = clip_rows(run.video.id, picks, transcript, run.config)
     if not rows:
-        raise NoHighlights(f"none of the {len(picks)} highlight(s) is a usable clip (at least "
-                           f"{run.config.min_clip_s:g} s inside the "
-                           f"{transcript.duration:g} s transcript)")
+        raise NoHighlightsError(f"none of the {len(picks)} highlight(s) is a usable clip (at "
+                                f"least {run.config.min_clip_s:g} s inside the "
+                                f"{transcript.duration:g} s transcript)")
 
     async def write(ex: Executor) -> None:
         await run.save_clips(ex, rows)
@@ -444,7 +444,8 @@ async def _readable(source: Path) -> None:
         await probe(source)
     except FFmpegError as exc:
         detail = exc.stderr_tail.strip().splitlines()[-1:] or ["no details"]
-        raise MediaUnreadable(f"{source.resolve()} is not readable media: {detail[0]}") from exc
+        raise MediaUnreadableError(
+            f"{source.resolve()} is not readable media: {detail[0]}") from exc
 
 
 async def _render_clip(run: VideoRun, clip: Clip) -> ClipChange | None:

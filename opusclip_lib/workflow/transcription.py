@@ -32,7 +32,7 @@ from opusclip_lib.media.audio import (
 from opusclip_lib.media.transcript import SENTENCE_END
 from opusclip_lib.pipelines import map_bounded
 from opusclip_lib.resilience import Fallback
-from opusclip_lib.workflow.errors import TranscriptionRejected
+from opusclip_lib.workflow.errors import TranscriptionRejectedError
 from opusclip_lib.workflow.files import write_bytes
 
 STAGE = "transcribe"
@@ -148,9 +148,9 @@ class Transcriber:
             answer = await self.openai.transcribe(data, filename=f"{audio.stem}{AUDIO_SUFFIX}",
                                                   language=self.language)
         except InvalidRequestError as error:
-            raise TranscriptionRejected(source, f"the transcription endpoint refused the audio "
-                                                f"(HTTP {error.status_code}): {error}",
-                                        stage=STAGE) from error
+            raise TranscriptionRejectedError(
+                source, f"the transcription endpoint refused the audio "
+                        f"(HTTP {error.status_code}): {error}", stage=STAGE) from error
         heard = answer.value if isinstance(answer, Fallback) else answer
         write_bytes(cached, heard.model_dump_json().encode())
         return heard
