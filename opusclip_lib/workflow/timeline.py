@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import pairwise
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from opusclip_lib.db import Executor
 from opusclip_lib.db.models import as_datetime
 from opusclip_lib.workflow.config import KIND
+
+if TYPE_CHECKING:  # pandas loads on the first timeline, not with the workflow
+    import pandas as pd
 
 COLUMNS = ["kind", "name", "start", "end", "seconds", "ok", "error", "video", "job", "worker"]
 
@@ -27,6 +29,8 @@ async def status_timeline(ex: Executor, job_ids: Iterable[int] | None = None) ->
     :func:`opusclip_lib.charts.pipeline.stage_gantt`. A status a job is still in has no end yet
     and is left out; so are the instants of finishing.
     """
+    import pandas as pd
+
     rows = await ex.fetch(
         "SELECT e.job_id, e.to_status, e.worker, e.message, e.created_at, v.youtube_id "
         "FROM job_events e JOIN processing_jobs j ON j.id = e.job_id "
