@@ -11,7 +11,6 @@ import pytest
 from opusclip_lib.db import InvalidTransition, Job, LeaseLost, NotFound, connect, jobs, videos
 from opusclip_lib.db.database import Database
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
 PIPELINE = ("downloading", "transcribing", "analyzing", "rendering", "completed")
 

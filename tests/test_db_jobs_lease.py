@@ -15,7 +15,6 @@ from opusclip_lib.db.connection import Executor
 from opusclip_lib.db.database import Database
 from tests.test_db_jobs import age_heartbeat
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
 STALE = "worker-a"
 SUCCESSOR = "worker-b"
