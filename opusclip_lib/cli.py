@@ -19,7 +19,7 @@ TOOLING_EXTRAS = {"run": "notebooks", "bench": "bench"}
 
 
 def _tooling(command: str, module: str) -> ModuleType:
-    """``module`` for ``command``, or exit with the extra to install when its dependencies are not."""
+    """``module`` for ``command``, or exit naming the extra that brings its dependencies."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -32,7 +32,8 @@ def _tooling(command: str, module: str) -> ModuleType:
 
 def _benchmarks() -> list[str]:
     bench = importlib.import_module("opusclip_lib.bench")
-    return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    modules = pkgutil.iter_modules(bench.__path__)
+    return sorted(m.name for m in modules if not m.name.startswith("_"))
 
 
 def main(argv: list[str] | None = None) -> int:

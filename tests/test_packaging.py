@@ -48,7 +48,7 @@ def test_importing_the_core_loads_no_tooling_and_no_pandas() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # a fresh venv installs the core's dependencies: minutes on a busy machine
+@pytest.mark.timeout(900)  # a fresh venv installs the core's dependencies: minutes when busy
 def test_a_core_only_install_brings_no_tooling(tmp_path: Path) -> None:
     """``pip install .`` with no extras, from a copy of this checkout's package and metadata."""
     source = tmp_path / "source"
