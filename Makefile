@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lab bench cassettes clean
+.PHONY: run test lint lint-strict lab bench cassettes clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The layer contracts in pyproject.toml ([tool.importlinter]); .ci/run runs this before the tests.
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+# ruff's core rule families and mypy --strict on the core: not yet clean, so not yet in CI.
+lint-strict: lint
+	$(BIN)/ruff check opusclip_lib tests scripts
+	$(BIN)/mypy
 
 # Jupyter refuses to start as root ("Running as root is not recommended. Use --allow-root to
 # bypass."). Containers and cloud notebooks often run everything as root, where the refusal only

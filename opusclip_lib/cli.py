@@ -2,7 +2,8 @@
 cuts a video into captioned clips, ``opusclip bench NAME`` measures.
 
 Each benchmark lives in ``opusclip_lib.bench.<name>`` and exposes ``main(argv) -> int``; the CLI
-only dispatches, so adding a benchmark never touches this file.
+only dispatches, so adding a benchmark never touches this file. ``run`` and ``bench`` are tooling:
+they are imported when asked for, and a core-only install says which extra to add.
 """
 
 from __future__ import annotations
@@ -11,12 +12,28 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from types import ModuleType
 
-from opusclip_lib import bench
+TOOLING_EXTRAS = {"run": "notebooks", "bench": "bench"}
+"""The optional extra (``pip install "opusclip-lib[EXTRA]"``) each tooling command needs."""
+
+
+def _tooling(command: str, module: str) -> ModuleType:
+    """``module`` for ``command``, or exit naming the extra that brings its dependencies."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.partition(".")[0] == "opusclip_lib":
+            raise
+        extra = TOOLING_EXTRAS[command]
+        raise SystemExit(f"opusclip {command} needs {exc.name}, which comes with the [{extra}] "
+                         f"extra: pip install \"opusclip-lib[{extra}]\"") from exc
 
 
 def _benchmarks() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    bench = importlib.import_module("opusclip_lib.bench")
+    modules = pkgutil.iter_modules(bench.__path__)
+    return sorted(m.name for m in modules if not m.name.startswith("_"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parsed = parser.parse_args(args[:1])
     rest = args[1:]
     if parsed.command == "run":
-        from opusclip_lib import runner
-
-        return runner.main(rest)
+        return int(_tooling("run", "opusclip_lib.runner").main(rest))
     if parsed.command == "clip":
         from opusclip_lib import clip
 
@@ -37,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     names = _benchmarks()
     if not rest or rest[0] not in names:
         parser.error(f"bench needs one of: {', '.join(names) or '(none yet)'}")
-    module = importlib.import_module(f"opusclip_lib.bench.{rest[0]}")
+    module = _tooling("bench", f"opusclip_lib.bench.{rest[0]}")
     return int(module.main(rest[1:]) or 0)
 
 

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The source checkout, where tooling finds notebooks, cassettes and docs; an installed package's
+core never relies on it."""
 
 
 def _path_from_env(name: str, default: Path) -> Path:
@@ -18,15 +20,18 @@ def _path_from_env(name: str, default: Path) -> Path:
 
 
 def work_dir() -> Path:
-    """Scratch folder for databases, rendered clips and caches (created on demand)."""
-    path = _path_from_env("OPUSCLIP_WORK_DIR", PROJECT_ROOT / "work")
+    """Scratch folder for databases, rendered clips and caches (created on demand): ``work/`` in
+    the checkout, or in the current folder when the package is installed."""
+    checkout = (PROJECT_ROOT / "pyproject.toml").is_file()
+    path = _path_from_env("OPUSCLIP_WORK_DIR", (PROJECT_ROOT if checkout else Path.cwd()) / "work")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def data_dir() -> Path:
-    """Sample media and catalogues shipped with the project."""
-    return _path_from_env("OPUSCLIP_DATA_DIR", PROJECT_ROOT / "data")
+    """Sample media and the catalogue: package data (``opusclip_lib/data``), so an installed
+    package finds them as a checkout does; ``OPUSCLIP_DATA_DIR`` points elsewhere."""
+    return _path_from_env("OPUSCLIP_DATA_DIR", Path(__file__).resolve().parent / "data")
 
 
 def cassette_dir() -> Path:

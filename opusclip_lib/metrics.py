@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads when a frame is asked for, not with every layer that records
+    import pandas as pd
 
 BASE_COLUMNS = ["kind", "name", "start", "end", "seconds", "ok", "error"]
 
@@ -138,6 +139,8 @@ class Recorder:
 
     def frame(self, kind: str | None = None) -> pd.DataFrame:
         """All events (or one kind) as a DataFrame: base columns, then one column per label."""
+        import pandas as pd
+
         rows = [
             {"kind": e.kind, "name": e.name, "start": e.start, "end": e.start + e.seconds,
              "seconds": e.seconds, "ok": e.ok, "error": e.error, **e.labels}

@@ -1,7 +1,7 @@
 """Where the command-line tools send their API calls: ``sandbox``, ``live`` or a root URL.
 
-* ``sandbox``: the in-process sandbox (offline, no key). Imported only when chosen, so a live
-  run never loads it;
+* ``sandbox``: the in-process sandbox (offline, no key; the ``[sandbox]`` extra). Imported only
+  when chosen, so a live run never loads it;
 * ``live``: the real services, keys from the environment, any provider redirected with
   ``OPUSCLIP_<PROVIDER>_BASE_URL`` (:func:`~opusclip_lib.workflow.endpoints.endpoints_from_env`);
 * ``http(s)://...``: one root serving the four APIs, a served sandbox or a gateway.
@@ -22,9 +22,12 @@ def endpoints_for(target: str, *, latency_ms: Mapping[str, float] | None = None)
     if target == "live":
         return endpoints_from_env()
     if target == "sandbox":
-        from opusclip_lib.sandbox import build_app
-        from opusclip_lib.sandbox.endpoints import sandbox_config, sandbox_endpoints
-
+        try:  # tooling: import-linter's "core imports no tooling" lets this one import through
+            from opusclip_lib.sandbox import build_app
+            from opusclip_lib.sandbox.endpoints import sandbox_config, sandbox_endpoints
+        except ModuleNotFoundError as exc:
+            raise RuntimeError(f"the sandbox target needs {exc.name}, which comes with the "
+                               "[sandbox] extra: pip install \"opusclip-lib[sandbox]\"") from exc
         return sandbox_endpoints(build_app(sandbox_config(latency_ms)))
     if target.startswith(("http://", "https://")):
         return endpoints_at(target)

@@ -1,4 +1,4 @@
-"""Make the sample videos and their word-timed transcripts in ``data/media/``.
+"""Make the sample videos and their word-timed transcripts in ``opusclip_lib/data/media/``.
 
     apt-get install -y espeak-ng          # generating only; nothing at run time needs it
     .venv/bin/python scripts/make_sample_media.py                 # both samples
@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from tqdm import tqdm
 
 from opusclip_lib.media import Progress, atomic_output, probe, run_ffmpeg
-from opusclip_lib.media.captions import caption_font
 from opusclip_lib.media.samples import (
     SAMPLE_TITLES,
     SAMPLE_VIDEO_ID,
@@ -236,7 +236,8 @@ def _slide_filter(workdir: Path, title: str, segments: list[dict], duration: flo
     Every text comes from a file in ``workdir`` (ffmpeg runs there) so nothing needs escaping.
     """
     width, height = SIZE
-    (workdir / "font.ttf").symlink_to(caption_font().with_name("DejaVuSans.ttf"))
+    regular = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    (workdir / "font.ttf").symlink_to(regular)
     (workdir / "title.txt").write_text(title)
     (workdir / "clock.txt").write_text("%{pts:hms}")
     text = "fontfile=font.ttf:fontcolor=white"

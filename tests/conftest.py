@@ -19,6 +19,12 @@ import pytest
 from opusclip_lib.db import Database, Job, jobs
 from opusclip_lib.redis_client import AnyRedis, delete_matching, open_redis
 
+pytest_plugins = (  # fixtures: db, db_url, scratch_namespaces; config, sandbox, served; Redis's
+    "opusclip_lib.testing.db",
+    "opusclip_lib.testing.sandbox",
+    "opusclip_lib.testing.redis",
+)
+
 SERVERS = {
     "postgres": "OPUSCLIP_POSTGRES_URL",
     "mysql": "OPUSCLIP_MYSQL_URL",

@@ -19,7 +19,6 @@ from opusclip_lib.api import (
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.sandbox import SandboxConfig, SandboxURLs, serve
 
-pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, served
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 TEXT = "Streams start playing before the whole answer exists. That is the point of them."

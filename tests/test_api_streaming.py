@@ -29,7 +29,6 @@ from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import Resilience, RetryPolicy
 from opusclip_lib.sandbox import Latency, SandboxConfig, SandboxURLs
 
-pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, served
 
 MESSAGES = [{"role": "user", "content": "Explain backpressure in asyncio streams"}]
 HANG_GUARD_S = 20

@@ -12,7 +12,6 @@ from opusclip_lib.db import Database, api_calls, connect, videos
 from opusclip_lib.db.cache import MemoryStore, RedisStore, Store, VideoCache
 from opusclip_lib.redis_client import open_redis
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 TTL = 1.0  # long enough that a busy machine does not expire entries mid-test
 
 

@@ -36,7 +36,6 @@ from opusclip_lib.db import (
 from opusclip_lib.db import MIGRATIONS, Database
 from opusclip_lib.db.backend import numbered_placeholders
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
 # Statements that keep the server busy, for cancelling a query in flight.
 SLOW_QUERY = {"postgresql": "SELECT pg_sleep(5)", "mysql": "SELECT SLEEP(5)"}

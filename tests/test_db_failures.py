@@ -6,8 +6,6 @@ from opusclip_lib.db import Database, jobs
 from opusclip_lib.db import failures as failure_rows
 from tests.conftest import overdue_job
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
-
 
 async def record(db: Database, job_id: int, exception_type: str, stage: str) -> None:
     await failure_rows.record_failure(db, job_id, fingerprint=f"{exception_type}{stage}"[:16],

@@ -19,7 +19,6 @@ from opusclip_lib.db import (
     videos,
 )
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
 PIPELINE = ("downloading", "transcribing", "analyzing", "rendering", "completed")
 

@@ -21,7 +21,6 @@ from opusclip_lib.db import (
 )
 from tests.test_db_jobs import age_heartbeat
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db, db_url, scratch_namespaces
 
 STALE = "worker-a"
 SUCCESSOR = "worker-b"

@@ -14,7 +14,6 @@ import pytest
 from opusclip_lib.db import Database, OperationalError, QueryError, connect
 from opusclip_lib.db.maintenance import health
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixtures: db_url, scratch_namespaces
 
 PROBE = "ddl_probe"
 CREATE_PROBE = f"CREATE TABLE {PROBE} (id INTEGER PRIMARY KEY, number INTEGER)"

@@ -44,7 +44,6 @@ from opusclip_lib.db import (
 from tests.conftest import require_server
 from tests.faults import HungServer, Proxy, closed_port, other_tasks, raises_within
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixture: scratch_namespaces
 
 SERVERS = {"postgresql": "postgres", "mysql": "mysql"}
 ALL = ["sqlite", "postgresql", "mysql"]

@@ -26,7 +26,6 @@ from opusclip_lib.monitoring import (
 from opusclip_lib.monitoring.pg_notify import LISTENER_APPLICATION
 from opusclip_lib.redis_client import open_redis
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # scratch_namespaces: a private PG schema
 
 STATUSES = ("pending", "downloading", "transcribing", "analyzing", "rendering", "completed")
 JOBS = 4

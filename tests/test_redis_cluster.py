@@ -24,7 +24,6 @@ from opusclip_lib.redis_client import (
 from opusclip_lib.redis_client.local_servers import LocalCluster, ScratchRedis
 from opusclip_lib.resilience import MISS, RedisCache
 
-pytest_plugins = ("opusclip_lib.redis_client.testing",)
 
 BOUND_S = 30.0  # a hang guard only
 

@@ -12,7 +12,6 @@ from opusclip_lib.sandbox import (
     Latency,
 )
 
-pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 TEXT = "Async Python, in two minutes. Ready?"

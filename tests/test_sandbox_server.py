@@ -18,7 +18,6 @@ from opusclip_lib.sandbox import (
     serve,
 )
 
-pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}

@@ -13,7 +13,6 @@ from PIL import Image
 from opusclip_lib.sandbox import SandboxClients
 from opusclip_lib.sandbox.imaging import ASPECT_RATIOS, MOTIFS, motifs_of, render
 
-pytest_plugins = ("opusclip_lib.sandbox.testing",)  # fixtures: config, sandbox
 
 CORE = "/v2beta/stable-image/generate/core"
 
@@ -132,7 +131,6 @@ async def test_thumbnails_are_pictures_from_the_prompt_not_its_text(sandbox):
     assert motifs_of("a lake with a forest") == {"waves", "trees"}
     assert city_pixels[:10].mean() < lake_pixels[:10].mean()  # a night sky is darker
     assert np.abs(city_pixels - lake_pixels).mean() > 20
-
 
 
 @pytest.mark.parametrize("long_side", [16, 17, 64])

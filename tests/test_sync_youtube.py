@@ -18,7 +18,6 @@ from opusclip_lib.db import Database, Video, clips, videos
 from opusclip_lib.sandbox import Sandbox, SandboxConfig, build_app
 from opusclip_lib.sync import DELETED_UPSTREAM, frame, sync_videos
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # fixture db: sqlite, postgres, mysql
 
 matplotlib.use("Agg")
 STORED = 5

@@ -27,8 +27,6 @@ from opusclip_lib.workflow import (
 )
 from tests.test_monitoring_feed import collect
 
-pytest_plugins = ("opusclip_lib.db.testing",)  # scratch_namespaces: a private PG schema
-
 
 @pytest.fixture(params=["redis", "postgres"])
 def push(request: pytest.FixtureRequest) -> str:

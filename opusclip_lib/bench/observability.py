@@ -138,7 +138,7 @@ def job_scope(on: bool) -> Iterator[None]:
 
 def logging_costs(lines: int = LOG_LINES) -> dict[str, float]:
     """Microseconds per JSON line with four context fields: stdlib + contextvars vs structlog."""
-    import structlog  # a dev dependency: only this comparison needs it
+    import structlog  # the [bench] extra: only this comparison needs it
 
     stream = io.StringIO()
     handler = configure_logging(json_lines=True, stream=stream, logger="opusclip_bench")

@@ -188,7 +188,7 @@ async def fresh_database(url: str | None, folder: Path, name: str) -> AsyncItera
 @asynccontextmanager
 async def peak_memory() -> AsyncIterator[dict[str, float]]:
     """tracemalloc's peak and the largest RSS growth seen while the block runs, in MB."""
-    import psutil  # a dev dependency, needed for this measurement only
+    import psutil  # the [bench] extra, needed for this measurement only
 
     process = psutil.Process()
     before = peak_rss = process.memory_info().rss

@@ -2,15 +2,14 @@
 
 The bundled ffmpeg has libass, so one filter draws outlined, word-by-word highlighted
 ("karaoke" ``\\k`` tags) captions with no image per caption. libass needs a font: fontconfig
-inside a static ffmpeg may see no system fonts, so the caption font is matplotlib's bundled
-DejaVu Sans Bold (matplotlib is a project dependency), handed to the filter by ``fontsdir``.
+inside a static ffmpeg may see no system fonts, so the package ships the caption font, DejaVu
+Sans Bold (``opusclip_lib/data/fonts/``, with its licence), handed to the filter by ``fontsdir``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from importlib.util import find_spec
 from itertools import pairwise
 from pathlib import Path
 
@@ -21,11 +20,8 @@ FONT_FILE = "DejaVuSans-Bold.ttf"
 
 
 def caption_font() -> Path:
-    """DejaVu Sans Bold from matplotlib's data folder, found without importing matplotlib."""
-    spec = find_spec("matplotlib")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("matplotlib is needed for its bundled DejaVu font")
-    return Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / FONT_FILE
+    """DejaVu Sans Bold, package data (not under ``OPUSCLIP_DATA_DIR``: the font is no sample)."""
+    return Path(__file__).resolve().parent.parent / "data" / "fonts" / FONT_FILE
 
 
 def _timestamp(seconds: float) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads when a report becomes a frame, not with the sync
+    import pandas as pd
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ class SyncReport:
 def frame(reports: Iterable[SyncReport]) -> pd.DataFrame:
     """One row per sync (``errors`` as a count, plus ``written``), as
     ``charts.monitoring.sync_quota`` takes; unlabelled syncs are numbered."""
+    import pandas as pd
+
     rows = [report.as_row() for report in reports]
     for number, row in enumerate(rows, start=1):
         row["label"] = row["label"] or f"sync {number}"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import pairwise
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from opusclip_lib.db import Executor, as_datetime, jobs
 from opusclip_lib.workflow.config import KIND
+
+if TYPE_CHECKING:  # pandas loads on the first timeline, not with the workflow
+    import pandas as pd
 
 COLUMNS = ["kind", "name", "start", "end", "seconds", "ok", "error", "video", "job", "worker"]
 
@@ -26,6 +28,8 @@ async def status_timeline(ex: Executor, job_ids: Iterable[int] | None = None) ->
     :func:`opusclip_lib.charts.pipeline.stage_gantt`. A status a job is still in has no end yet
     and is left out; so are the instants of finishing.
     """
+    import pandas as pd
+
     rows = await jobs.status_history(ex, KIND)
     wanted = None if job_ids is None else set(job_ids)
     events = [row | {"at": as_datetime(row["created_at"])} for row in rows

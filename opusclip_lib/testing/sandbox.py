@@ -1,4 +1,4 @@
-"""pytest fixtures for tests that talk to the sandbox: ``pytest_plugins = ("opusclip_lib.sandbox.testing",)``.
+"""Pytest fixtures for tests that talk to the sandbox: ``config``, ``sandbox`` and ``served``.
 
 ``config`` is a fresh :class:`SandboxConfig` a test may change before ``sandbox`` opens one httpx
 client per service on an in-process app built from it, or ``served`` serves it over real HTTP on

@@ -1,5 +1,4 @@
-"""Pytest fixtures for Redis faults and clusters:
-``pytest_plugins = ("opusclip_lib.redis_client.testing",)``.
+"""Pytest fixtures for Redis faults and clusters.
 
 Every fault is our own: a closed port, a listener that accepts and never answers, a scratch
 ``redis-server`` we pause or kill, a local cluster we crash a primary of. The shared Redis is

@@ -225,8 +225,3 @@ def _describe_miss(miss: CannotOverwriteExistingCassetteException, folder: str,
     lines.append(f"The code makes a request the recording does not hold. {how_to_record(folder)}")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":  # python -m opusclip_lib.cassettes record [FOLDER ...]
-    from opusclip_lib.record_cassettes import main
-
-    raise SystemExit(main())

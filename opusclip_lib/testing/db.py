@@ -1,4 +1,4 @@
-"""Pytest fixtures for database tests: ``pytest_plugins = ("opusclip_lib.db.testing",)``.
+"""Pytest fixtures for database tests: ``db``, ``db_url`` and ``scratch_namespaces``.
 
 ``db_url`` is parametrized over a SQLite file, PostgreSQL and MySQL. The servers come from the
 ``postgres_url``/``mysql_url`` fixtures in ``tests/conftest.py`` (skip locally, fail under CI),
