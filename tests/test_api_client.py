@@ -66,7 +66,9 @@ async def test_a_slow_answer_raises_the_typed_timeout(sandbox: SandboxURLs, tran
         with pytest.raises(APITimeoutError) as caught:
             await yt.videos_page([VIDEO])
     error = caught.value
-    assert error.retryable and error.provider == "youtube" and error.status_code is None
+    assert error.retryable
+    assert error.provider == "youtube"
+    assert error.status_code is None
     assert "127.0.0.1" in str(error)
     assert KEY not in "".join(traceback.format_exception(error))  # the causes included
     [event] = recorder.events("http")
@@ -154,7 +156,9 @@ async def test_each_call_is_one_metric_event() -> None:
     row = frame.iloc[0]
     assert (row["name"], row["provider"], row["status"], row["cost"], row["cost_unit"]) == (
         "youtube.videos.list", "youtube", 200, 1, "quota")
-    assert row["bytes"] > 0 and not row["cached"] and row["ok"]
+    assert row["bytes"] > 0
+    assert not row["cached"]
+    assert row["ok"]
 
 
 # --- the resilience layer, for real -----------------------------------------------------------
@@ -200,8 +204,10 @@ async def test_resilience_retries_observes_headers_and_caches() -> None:
                             recorder=recorder) as ai:
         answer = await ai.chat(messages)
         again = await ai.chat(messages)
-    assert isinstance(answer, ChatCompletion) and again is answer  # the second one is a cache hit
-    assert flaky.calls == 3 and slept == [0.25, 0.25]  # retry-after-ms honoured
+    assert isinstance(answer, ChatCompletion)
+    assert again is answer  # the second one is a cache hit
+    assert flaky.calls == 3
+    assert slept == [0.25, 0.25]  # retry-after-ms honoured
     assert [e.labels["status"] for e in recorder.events("http")] == [503, 429, 200]
     assert policy.limiter.requests.remaining == 41 - 0  # type: ignore[union-attr]
     assert (policy.stats.hits, policy.stats.misses) == (1, 1)
@@ -219,7 +225,9 @@ async def test_resilience_falls_back_to_the_last_good_answer() -> None:
         now[0] = 60.0  # fresh copy expired, last-good copy kept
         flaky.statuses = [500, 500]
         stale = await ai.chat(messages)
-    assert isinstance(stale, Fallback) and stale.value == live and stale.source == "stale-cache"
+    assert isinstance(stale, Fallback)
+    assert stale.value == live
+    assert stale.source == "stale-cache"
 
 
 async def test_youtube_quota_budget_refuses_before_sending() -> None:
@@ -235,7 +243,8 @@ async def test_youtube_quota_budget_refuses_before_sending() -> None:
         await yt.search("asyncio")
         with pytest.raises(QuotaExhaustedError):
             await yt.search("python")
-    assert len(calls) == 1 and yt.quota_used == 100
+    assert len(calls) == 1
+    assert yt.quota_used == 100
 
 
 @pytest.mark.parametrize(("base", "path", "query"), [
@@ -251,7 +260,8 @@ def test_built_urls_equal_httpx_parsing_them(base: str, path: str, query: dict[s
     built = URLBuilder(base)(path, query)
     text = f"{base.rstrip('/')}{path}" + (f"?{urlencode(query)}" if query else "")
     parsed = httpx.URL(text)
-    assert built == parsed and str(built) == str(parsed)
+    assert built == parsed
+    assert str(built) == str(parsed)
     assert (built.host, built.port, built.path, built.params) == (
         parsed.host, parsed.port, parsed.path, parsed.params)
 

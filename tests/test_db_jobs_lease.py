@@ -85,7 +85,8 @@ async def test_a_forbidden_move_of_a_held_or_never_claimed_job_stays_invalid(
     never_claimed = await jobs.enqueue(db, "pipeline")
     with pytest.raises(InvalidTransition, match="cannot go from pending to analyzing") as unheld:
         await jobs.advance(db, never_claimed.id, "analyzing", worker=STALE)
-    assert type(held.value) is InvalidTransition and type(unheld.value) is InvalidTransition
+    assert type(held.value) is InvalidTransition
+    assert type(unheld.value) is InvalidTransition
     assert (await jobs.get_job(db, job_id)).status == "transcribing"
 
 

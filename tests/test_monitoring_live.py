@@ -82,6 +82,8 @@ async def test_display_redraws_in_place_at_most_five_times_a_second(
 
 def test_an_empty_board_renders() -> None:
     board = LiveStatus()
-    assert board.table().empty and board.counts() == {} and len(board) == 0
+    assert board.table().empty
+    assert board.counts() == {}
+    assert len(board) == 0
     assert isinstance(board.history(), pd.DataFrame)
     board.chart()

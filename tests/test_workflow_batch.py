@@ -83,7 +83,8 @@ async def test_videos_and_api_requests_stay_within_their_bounds(db: Database,
         assert services.policy("stability").concurrency.peak == 3
     stages = recorder.frame("stage")
     assert in_flight_peak(stages) == 3
-    assert len(stages) == 6 * len(plan(config)) and "render" not in set(stages["name"])
+    assert len(stages) == 6 * len(plan(config))
+    assert "render" not in set(stages["name"])
 
 
 async def test_throughput_approaches_the_critical_path_bound(db: Database,
@@ -114,7 +115,8 @@ async def test_naive_pipeline_is_the_sequential_baseline(tmp_path: Path) -> None
             await run_batch(db, services, IDS[3:4], config)  # warm: the shared audio
             report = await run_batch(db, services, IDS[:3], config, concurrency=3,
                                      recorder=recorder)
-        assert report.completed == 3 and report.concurrency == (1 if mode == "naive" else 3)
+        assert report.completed == 3
+        assert report.concurrency == (1 if mode == "naive" else 3)
         seconds[mode] = report.seconds
         if mode == "naive":
             assert in_flight_peak(recorder.frame("stage")) == 1
@@ -141,7 +143,8 @@ async def test_progress_bars_and_timelines(db: Database, tmp_path: Path,
     for _, video in statuses.groupby("video"):
         assert list(video["name"]) == ["pending", "downloading", "transcribing", "analyzing",
                                        "rendering"]
-    assert (statuses["seconds"] >= 0).all() and statuses["ok"].all()
+    assert (statuses["seconds"] >= 0).all()
+    assert statuses["ok"].all()
 
     ax = stage_gantt(recorder.frame("stage"))
     assert [t.get_text() for t in ax.get_yticklabels()] == IDS[:3] or len(
