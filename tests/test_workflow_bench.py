@@ -41,7 +41,7 @@ def test_bench_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert [(r["mode"], r["concurrency"], r["videos"]) for r in runs] == [
         ("optimised", 1, 4), ("optimised", 4, 4), ("naive", 1, 2)]
     assert all(r["completed"] == r["videos"] and r["ratio"] > 0 for r in runs)
-    assert runs[1]["videos_per_min"] > runs[0]["videos_per_min"]
+    assert runs[1]["bound_per_min"] == pytest.approx(4 * runs[0]["bound_per_min"])
     assert [m["videos"] for m in result["memory"]] == [1, 10]
     assert all(m["peak_mb"] > 0 for m in result["memory"])
     assert result["settings"]["latency_profile_ms"]["stability.generate"] == 2000.0
