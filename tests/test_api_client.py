@@ -37,6 +37,7 @@ from opusclip_lib.resilience import (
     defaults_for,
 )
 from opusclip_lib.sandbox import SandboxConfig, SandboxURLs, build_app, serve
+from tests.waiting import until
 
 KEY = "AIzaSyTESTKEY000000000000000000000000"
 VIDEO = "dQw4w9WgXcQ"
@@ -91,13 +92,14 @@ async def test_a_refused_connection_raises_connection_error(transport: str) -> N
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_cancelling_mid_request_leaks_no_connection_or_task(sandbox: SandboxURLs,
                                                                   transport: str) -> None:
-    sandbox.sandbox.config.inject("youtube.videos.list", "timeout", hang_seconds=10, times=1)
+    hang = sandbox.sandbox.config.inject("youtube.videos.list", "timeout", hang_seconds=10,
+                                         times=1)
     one_connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     recorder = Recorder()
     async with loopback_client(sandbox, transport, limits=one_connection, recorder=recorder,
                                timeout=httpx.Timeout(5.0, pool=1.0)) as yt:
         stuck = asyncio.create_task(yt.videos_page([VIDEO]))
-        await asyncio.sleep(0.3)  # the request is out, the server is "working"
+        await until(lambda: hang.times == 0, poll_s=0.01)  # the server is "working" on it
         stuck.cancel()
         with pytest.raises(asyncio.CancelledError):
             await stuck
