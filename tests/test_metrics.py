@@ -39,13 +39,15 @@ def test_measure_records_failure_and_reraises() -> None:
 
 async def test_measure_records_cancellation() -> None:
     recorder = Recorder()
+    measuring = asyncio.Event()
 
     async def slow() -> None:
         with recorder.measure("task", "slow"):
+            measuring.set()
             await asyncio.sleep(10)
 
     task = asyncio.create_task(slow())
-    await asyncio.sleep(0)
+    await measuring.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
