@@ -8,6 +8,7 @@ skipping the very round trips it exists to prove.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -31,6 +32,12 @@ SERVERS = {
     "redis": "OPUSCLIP_REDIS_URL",
 }
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """looptime (the fake loop clock) asks the policy for the current loop before every test,
+    sync ones too; on Python 3.11 that quietly creates a loop nobody closes. Saying "no loop"
+    once makes the policy answer with an error instead, which looptime expects."""
+    asyncio.set_event_loop(None)
 
 def _unavailable(variable: str) -> str | None:
     """Why the server in ``variable`` cannot be used, or ``None`` if a TCP connect succeeds."""

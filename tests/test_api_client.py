@@ -37,6 +37,7 @@ from opusclip_lib.resilience import (
     defaults_for,
 )
 from opusclip_lib.sandbox import SandboxConfig, SandboxURLs, build_app, serve
+from tests.waiting import until
 
 KEY = "AIzaSyTESTKEY000000000000000000000000"
 VIDEO = "dQw4w9WgXcQ"
@@ -66,7 +67,9 @@ async def test_a_slow_answer_raises_the_typed_timeout(sandbox: SandboxURLs, tran
         with pytest.raises(APITimeoutError) as caught:
             await yt.videos_page([VIDEO])
     error = caught.value
-    assert error.retryable and error.provider == "youtube" and error.status_code is None
+    assert error.retryable
+    assert error.provider == "youtube"
+    assert error.status_code is None
     assert "127.0.0.1" in str(error)
     assert KEY not in "".join(traceback.format_exception(error))  # the causes included
     [event] = recorder.events("http")
@@ -89,13 +92,13 @@ async def test_a_refused_connection_raises_connection_error(transport: str) -> N
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_cancelling_mid_request_leaks_no_connection_or_task(sandbox: SandboxURLs,
                                                                   transport: str) -> None:
-    sandbox.sandbox.config.inject("youtube.videos.list", "timeout", hang_s=10, times=1)
+    hang = sandbox.sandbox.config.inject("youtube.videos.list", "timeout", hang_s=10, times=1)
     one_connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     recorder = Recorder()
     async with loopback_client(sandbox, transport, limits=one_connection, recorder=recorder,
                                timeout=httpx.Timeout(5.0, pool=1.0)) as yt:
         stuck = asyncio.create_task(yt.videos_page([VIDEO]))
-        await asyncio.sleep(0.3)  # the request is out, the server is "working"
+        await until(lambda: hang.times == 0, poll_s=0.01)  # the server is "working" on it
         stuck.cancel()
         with pytest.raises(asyncio.CancelledError):
             await stuck
@@ -154,7 +157,9 @@ async def test_each_call_is_one_metric_event() -> None:
     row = frame.iloc[0]
     assert (row["name"], row["provider"], row["status"], row["cost"], row["cost_unit"]) == (
         "youtube.videos.list", "youtube", 200, 1, "quota")
-    assert row["bytes"] > 0 and not row["cached"] and row["ok"]
+    assert row["bytes"] > 0
+    assert not row["cached"]
+    assert row["ok"]
 
 
 # --- the resilience layer, for real -----------------------------------------------------------
@@ -200,8 +205,10 @@ async def test_resilience_retries_observes_headers_and_caches() -> None:
                             recorder=recorder) as ai:
         answer = await ai.chat(messages)
         again = await ai.chat(messages)
-    assert isinstance(answer, ChatCompletion) and again is answer  # the second one is a cache hit
-    assert flaky.calls == 3 and slept == [0.25, 0.25]  # retry-after-ms honoured
+    assert isinstance(answer, ChatCompletion)
+    assert again is answer  # the second one is a cache hit
+    assert flaky.calls == 3
+    assert slept == [0.25, 0.25]  # retry-after-ms honoured
     assert [e.labels["status"] for e in recorder.events("http")] == [503, 429, 200]
     assert policy.limiter.requests.remaining == 41 - 0  # type: ignore[union-attr]
     assert (policy.stats.hits, policy.stats.misses) == (1, 1)
@@ -219,7 +226,9 @@ async def test_resilience_falls_back_to_the_last_good_answer() -> None:
         now[0] = 60.0  # fresh copy expired, last-good copy kept
         flaky.statuses = [500, 500]
         stale = await ai.chat(messages)
-    assert isinstance(stale, Fallback) and stale.value == live and stale.source == "stale-cache"
+    assert isinstance(stale, Fallback)
+    assert stale.value == live
+    assert stale.source == "stale-cache"
 
 
 async def test_youtube_quota_budget_refuses_before_sending() -> None:
@@ -235,7 +244,8 @@ async def test_youtube_quota_budget_refuses_before_sending() -> None:
         await yt.search("asyncio")
         with pytest.raises(QuotaExhaustedError):
             await yt.search("python")
-    assert len(calls) == 1 and yt.quota_used == 100
+    assert len(calls) == 1
+    assert yt.quota_used == 100
 
 
 @pytest.mark.parametrize(("base", "path", "query"), [

@@ -52,7 +52,8 @@ async def test_text_to_speech_returns_audio_and_counts_characters() -> None:
     sent = fake.requests[0]
     assert sent.url.path == "/v1/text-to-speech/voice123"
     assert sent.url.params["output_format"] == "mp3_44100_128"
-    assert sent.headers["xi-api-key"] == KEY and "authorization" not in sent.headers
+    assert sent.headers["xi-api-key"] == KEY
+    assert "authorization" not in sent.headers
     assert json.loads(sent.content) == {"text": "Hello", "model_id": "eleven_multilingual_v2",
                                         "voice_settings": {"stability": 0.4}, "seed": 3}
     assert tts.usage.spent == {"characters": 5}
@@ -64,8 +65,10 @@ async def test_with_timestamps_decodes_audio_and_alignment() -> None:
     async with client(FakeElevenLabs(sample)) as tts:
         speech = await tts.text_to_speech_with_timestamps("Hello", "voice123")
     assert isinstance(speech, SpeechWithTimestamps)
-    assert speech.audio == MP3 and speech.request_id == "el-req"
-    assert speech.alignment is not None and "".join(speech.alignment.characters) == "Hello"
+    assert speech.audio == MP3
+    assert speech.request_id == "el-req"
+    assert speech.alignment is not None
+    assert "".join(speech.alignment.characters) == "Hello"
     assert speech.alignment.character_end_times_seconds[-1] == 0.5
 
 
@@ -97,7 +100,8 @@ async def test_sandbox_speech_timestamps_and_voices() -> None:
         with pytest.raises(NotFoundError) as missing:
             await tts.text_to_speech("Hello", "no-such-voice")
     assert speech.audio.startswith(b"ID3") or speech.audio[:2] == b"\xff\xfb"  # type: ignore[union-attr]
-    assert timed.alignment and "".join(timed.alignment.characters) == "Hello there"  # type: ignore[union-attr]
+    assert timed.alignment  # type: ignore[union-attr]
+    assert "".join(timed.alignment.characters) == "Hello there"  # type: ignore[union-attr]
     assert timed.audio  # type: ignore[union-attr]
     assert missing.value.code == "voice_not_found"
     assert tts.usage.spent["characters"] == 2 * len("Hello there")

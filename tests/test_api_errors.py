@@ -171,7 +171,8 @@ async def test_a_non_json_error_body_still_maps_by_status() -> None:
                                                                 headers=headers)) as client:
         with pytest.raises(ServerError, match="Bad Gateway") as caught:
             await client.generate_core("a fox")
-    assert caught.value.retry_after_s is not None and 25 < caught.value.retry_after_s <= 30
+    assert caught.value.retry_after_s is not None
+    assert 25 < caught.value.retry_after_s <= 30
 
 
 @pytest.mark.parametrize(("headers", "expected"), [
@@ -221,7 +222,8 @@ async def test_key_never_in_repr_errors_metrics_or_logs(provider: str,
     recorder = Recorder()
     caplog.set_level(logging.DEBUG)
     async with client_for(provider, echo_key, recorder=recorder) as client:
-        assert key not in repr(client) and key not in str(client)
+        assert key not in repr(client)
+        assert key not in str(client)
         with pytest.raises(AuthenticationError) as caught:
             await CALLS[provider](client)
     assert key in str(seen[0].url) + str(seen[0].headers.raw)  # it was sent...

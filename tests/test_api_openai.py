@@ -96,10 +96,12 @@ async def test_pick_highlights_sends_a_strict_schema_and_returns_validated_highl
         found = await ai.pick_highlights(TRANSCRIPT, 2)
     assert found == [Highlight(**highlight(60, 95, 91)), Highlight(**highlight(10, 40, 55.5))]
     schema_format = fake.sent["response_format"]
-    assert schema_format["type"] == "json_schema" and schema_format["json_schema"]["strict"]
+    assert schema_format["type"] == "json_schema"
+    assert schema_format["json_schema"]["strict"]
     schema = schema_format["json_schema"]["schema"]
     item = schema["$defs"]["Highlight"]
-    assert schema["additionalProperties"] is False and item["additionalProperties"] is False
+    assert schema["additionalProperties"] is False
+    assert item["additionalProperties"] is False
     assert set(item["required"]) == {"start", "end", "title", "hook", "virality_score"}
     assert item["properties"]["virality_score"]["maximum"] == 100
     assert "[10.0-19.5] Sentence number 1." in fake.sent["messages"][1]["content"]
@@ -119,7 +121,8 @@ async def test_an_answer_that_breaks_the_schema_raises_malformed(content: str,
     async with client(FakeOpenAI(completion(content))) as ai:
         with pytest.raises(MalformedResponseError, match=problem) as caught:
             await ai.pick_highlights(TRANSCRIPT, 2)
-    assert caught.value.status_code == 200 and not caught.value.retryable
+    assert caught.value.status_code == 200
+    assert not caught.value.retryable
     assert ai.usage.spent["tokens"] == 120  # the tokens were spent all the same
 
 
@@ -192,14 +195,21 @@ async def test_sandbox_structured_helpers_end_to_end() -> None:
         caption = await ai.write_caption(TRANSCRIPT)
         tags = await ai.suggest_hashtags(TRANSCRIPT, 3)
         chat = await ai.chat([{"role": "user", "content": "What is asyncio?"}])
-    assert picks and len(picks) <= 3 and all(isinstance(h, Highlight) for h in picks)  # type: ignore[arg-type]
+    assert picks
+    assert len(picks) <= 3  # type: ignore[arg-type]
+    assert all(isinstance(h, Highlight) for h in picks)  # type: ignore[arg-type]
     assert [h.virality_score for h in picks] == sorted(  # type: ignore[union-attr]
         (h.virality_score for h in picks), reverse=True)  # type: ignore[union-attr]
-    assert titles and isinstance(caption, str) and caption
-    assert tags and all(tag.startswith("#") for tag in tags)  # type: ignore[union-attr]
+    assert titles
+    assert isinstance(caption, str)
+    assert caption
+    assert tags
+    assert all(tag.startswith("#") for tag in tags)  # type: ignore[union-attr]
     assert isinstance(chat, ChatCompletion)
-    assert chat.request_id and chat.request_id.startswith("req_")
-    assert ai.usage.calls == 5 and ai.usage.spent["tokens"] > 0
+    assert chat.request_id
+    assert chat.request_id.startswith("req_")
+    assert ai.usage.calls == 5
+    assert ai.usage.spent["tokens"] > 0
 
 
 async def test_sandbox_bad_key_and_rate_limit() -> None:
@@ -212,4 +222,5 @@ async def test_sandbox_bad_key_and_rate_limit() -> None:
         await ai.chat([{"role": "user", "content": "hi"}])
         with pytest.raises(RateLimitError) as caught:
             await ai.chat([{"role": "user", "content": "again"}])
-    assert caught.value.retryable and caught.value.request_id
+    assert caught.value.retryable
+    assert caught.value.request_id

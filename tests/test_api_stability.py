@@ -84,7 +84,8 @@ async def test_json_mode_decodes_base64() -> None:
 async def test_content_filtered_is_a_flag_on_the_result(mode: Any) -> None:
     async with client(FakeStability("CONTENT_FILTERED")) as sd:
         image = await sd.generate_core("something graphic", mode=mode)
-    assert image.content_filtered and image.image == PNG  # type: ignore[union-attr]
+    assert image.content_filtered  # type: ignore[union-attr]
+    assert image.image == PNG  # type: ignore[union-attr]
     assert sd.usage.spent["credits"] == 0  # a filtered image is not charged
 
 
@@ -136,9 +137,13 @@ async def test_sandbox_generates_filters_and_moderates() -> None:
         filtered = await sd.generate_core("gore in the woods")
         with pytest.raises(ContentFilteredError) as refused:
             await sd.generate_core("a forbidden fox")
-    assert image.image.startswith(b"\x89PNG") and image.request_id  # type: ignore[union-attr]
+    assert image.image.startswith(b"\x89PNG")  # type: ignore[union-attr]
+    assert image.request_id  # type: ignore[union-attr]
     assert as_json.image == image.image  # type: ignore[union-attr]
-    assert filtered.content_filtered and filtered.image.startswith(b"\x89PNG")  # type: ignore[union-attr]
-    assert refused.value.code == "content_moderation" and refused.value.request_id
-    assert sd.usage.calls == 4 and sd.usage.failures == 1
+    assert filtered.content_filtered  # type: ignore[union-attr]
+    assert filtered.image.startswith(b"\x89PNG")  # type: ignore[union-attr]
+    assert refused.value.code == "content_moderation"
+    assert refused.value.request_id
+    assert sd.usage.calls == 4
+    assert sd.usage.failures == 1
     assert sd.usage.spent["credits"] == 2 * 3

@@ -89,10 +89,13 @@ async def test_cassette_round_trip_is_byte_exact_through_every_transport(
                      "youtube": urls.youtube}
         with recorder(tmp_path, "all").use_cassette(cassette.name):
             recorded = await generate(base_urls, recording_transport)
-    assert recorded[0].startswith(b"\x89PNG") and recorded[1][:3] in (b"ID3", b"\xff\xfb")
+    assert recorded[0].startswith(b"\x89PNG")
+    assert recorded[1][:3] in (b"ID3", b"\xff\xfb")
     assert len(interactions(cassette)) == 3  # one entry per request: nothing recorded twice
     text = cassette.read_text()
-    assert KEY not in text and "el-key-0123456789" not in text and "sk-stab-key" not in text
+    assert KEY not in text
+    assert "el-key-0123456789" not in text
+    assert "sk-stab-key" not in text
     # The server is gone: only the cassette can answer now, through either transport.
     for replaying_transport in TRANSPORTS:
         with recorder(tmp_path, "none").use_cassette(cassette.name) as played:

@@ -86,7 +86,8 @@ async def test_bad_ids_are_refused_before_any_request(bad: str) -> None:
         with pytest.raises(InvalidVideoIdError, match="11 characters") as caught:
             await yt.videos(["dQw4w9WgXcQ", bad])
     assert fake.requests == []
-    assert isinstance(caught.value, ValueError) and not caught.value.retryable
+    assert isinstance(caught.value, ValueError)
+    assert not caught.value.retryable
 
 
 async def test_more_than_50_ids_are_chunked_and_deduplicated() -> None:
@@ -113,11 +114,13 @@ async def test_one_page_takes_at_most_50_ids() -> None:
 async def test_models_turn_youtube_strings_into_python_types() -> None:
     async with client(FakeYouTube()) as yt:
         [found] = await yt.videos(["dQw4w9WgXcQ"])
-    assert found.statistics is not None and found.statistics.view_count == 1234
+    assert found.statistics is not None
+    assert found.statistics.view_count == 1234
     assert found.content_details is not None
     assert found.content_details.duration == timedelta(minutes=13)
     assert found.content_details.caption is False
-    assert found.snippet is not None and found.snippet.channel_id == "UC123"
+    assert found.snippet is not None
+    assert found.snippet.channel_id == "UC123"
 
 
 async def test_etag_304_returns_the_kept_body_and_still_costs_quota() -> None:
@@ -164,7 +167,8 @@ async def test_search_pages_respect_max_pages() -> None:
     fake = FakeYouTube(pages=5)
     async with client(fake) as yt:
         pages = [page async for page in yt.search_pages("asyncio", max_pages=2)]
-    assert len(pages) == 2 and len(fake.requests) == 2
+    assert len(pages) == 2
+    assert len(fake.requests) == 2
 
 
 # --- against the sandbox ----------------------------------------------------------------------
@@ -190,7 +194,8 @@ async def test_sandbox_videos_search_etag_and_quota() -> None:
         assert [v.id for v in repeat] == [v.id for v in again]
         assert yt.usage.cached == 1
         found = [item async for item in yt.search_items("python", limit=7, max_results=5)]
-        assert len(found) == 7 and all(item.id.video_id in known for item in found)
+        assert len(found) == 7
+        assert all(item.id.video_id in known for item in found)
     assert yt.quota_used == 1 + 1 + 1 + 2 * 100
 
 
@@ -205,4 +210,5 @@ async def test_sandbox_rejects_bad_key_and_spent_quota() -> None:
         await yt.search("python")
         with pytest.raises(QuotaExceededError) as spent:
             await yt.search("asyncio")
-    assert spent.value.code == "quotaExceeded" and not spent.value.retryable
+    assert spent.value.code == "quotaExceeded"
+    assert not spent.value.retryable

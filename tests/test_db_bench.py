@@ -40,7 +40,8 @@ def test_bench_writes_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert code == 0
     printed = capsys.readouterr().out
     assert "skipping mysql: OPUSCLIP_MYSQL_URL is not set" in printed
-    assert "per-row autocommit" in printed and "x raw" in printed
+    assert "per-row autocommit" in printed
+    assert "x raw" in printed
     results = json.loads(out_json.read_text())
     assert {r["method"] for r in results} == {
         "per-row autocommit", "per-row autocommit, SQLite defaults",

@@ -42,7 +42,8 @@ async def test_read_through_counts_hits_and_misses(sqlite_db: Database, store: S
     assert await cache.get("cachedVideo") == video  # hit: same value, typed the same
     assert await cache.get("cachedVideo") == video
     assert await cache.get("unknownVid0") is None  # misses are not cached
-    assert (cache.hits, cache.misses) == (2, 2) and cache.hit_rate == 0.5
+    assert (cache.hits, cache.misses) == (2, 2)
+    assert cache.hit_rate == 0.5
 
     queries = sqlite_db.recorder.frame("query")
     assert (queries["name"] == "get videos").sum() == 2  # only the misses reached SQL
@@ -74,7 +75,8 @@ async def test_api_calls_double_as_a_response_cache(db: Database) -> None:
     call = await api_calls.record_api_call(db, "openai", "chat", digest, status=200,
                                            latency_s=1.5, cost_usd=0.002,
                                            response={"hooks": ["Wait for it"]})
-    assert call.cost_usd == 0.002 and call.created_at is not None
+    assert call.cost_usd == 0.002
+    assert call.created_at is not None
     assert await api_calls.cached_response(db, "openai", "chat", digest) == {
         "hooks": ["Wait for it"]}
     await asyncio.sleep(0.1)

@@ -93,7 +93,8 @@ async def test_video_crud_round_trip(db: Database) -> None:
                                         metadata={"views": 1, "tags": ["a"]})
     assert created.url == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     assert created.metadata == {"views": 1, "tags": ["a"]}
-    assert created.duration_s == 212.0 and created.created_at.tzinfo is not None
+    assert created.duration_s == 212.0
+    assert created.created_at.tzinfo is not None
 
     assert await videos.get_video(db, created.id) == created
     assert await videos.find_video(db, "dQw4w9WgXcQ") == created
@@ -182,7 +183,8 @@ async def test_batch_insert_upsert_update(db: Database, method: str) -> None:
     assert await clips.insert_clips(db, spans, method=method) == 5
     await clips.upsert_clips(db, [{**spans[0], "title": "best"}])
     listed = await clips.list_clips(db, parent.id)
-    assert len(listed) == 5 and listed[0].title == "best"
+    assert len(listed) == 5
+    assert listed[0].title == "best"
     await clips.update_clips(db, [{"id": c.id, "status": "rendered"} for c in listed])
     assert {c.status for c in await clips.list_clips(db, parent.id)} == {"rendered"}
 
@@ -384,7 +386,8 @@ async def test_every_query_is_recorded(db: Database) -> None:
     assert {"name", "seconds", "ok", "error", "backend", "rows"} <= set(frame.columns)
     assert set(frame["backend"]) == {db.name}
     batch = frame[frame["name"] == "batch insert videos"].iloc[0]
-    assert batch["rows"] == 5 and batch["ok"]
+    assert batch["rows"] == 5
+    assert batch["ok"]
     failed = frame[~frame["ok"]]
     assert list(failed["error"]) == ["UniqueViolationError"]
 
@@ -440,8 +443,11 @@ async def test_maintenance_helpers(db: Database, tmp_path: object) -> None:
     await maintenance.vacuum(db, ["videos"])
 
     report = await maintenance.health(db)
-    assert report.ok and report.schema_version == MIGRATIONS[-1].version and report.ping_ms > 0
-    assert report.version and report.pool.max_size == 4
+    assert report.ok
+    assert report.schema_version == MIGRATIONS[-1].version
+    assert report.ping_ms > 0
+    assert report.version
+    assert report.pool.max_size == 4
 
     path = await maintenance.backup(db, f"{tmp_path}/backup.out")
     if db.name == "sqlite":

@@ -29,8 +29,10 @@ async def test_enqueue_is_idempotent_with_a_key(db: Database) -> None:
                                idempotency_key="pipeline:jobVideo001")
     again = await jobs.enqueue(db, "pipeline", video_id=video.id, payload={"clips": 9},
                                idempotency_key="pipeline:jobVideo001")
-    assert again == first and first.payload == {"clips": 3}
-    assert first.status == "pending" and first.attempts == 0
+    assert again == first
+    assert first.payload == {"clips": 3}
+    assert first.status == "pending"
+    assert first.attempts == 0
     other = await jobs.enqueue(db, "pipeline", video_id=video.id)
     assert other.id != first.id
     assert await jobs.queue_counts(db) == {"pending": 2}
@@ -69,8 +71,10 @@ async def test_job_walks_the_pipeline_and_logs_every_step(db: Database) -> None:
     for status in PIPELINE[1:]:
         await jobs.heartbeat(db, job.id, "worker-1", progress=0.5, stage=f"{status} step")
         job = await jobs.advance(db, job.id, status, worker="worker-1", stage=status)
-    assert job.status == "completed" and job.progress == 1.0
-    assert job.finished_at is not None and job.locked_by is None
+    assert job.status == "completed"
+    assert job.progress == 1.0
+    assert job.finished_at is not None
+    assert job.locked_by is None
     events = await jobs.job_events(db, job.id)
     assert [(e.from_status, e.to_status) for e in events] == [
         (None, "pending"), ("pending", "downloading"), *pairwise(PIPELINE)]
@@ -159,7 +163,8 @@ async def test_retryable_failure_backs_off_then_fails_for_good(db: Database) -> 
     assert (again.id, again.attempts) == (quick.id, 2)
     final = await jobs.fail(db, quick.id, worker="w", code="timeout", message="still",
                             retryable=True)
-    assert final.status == "failed" and final.finished_at is not None  # no attempts left
+    assert final.status == "failed"
+    assert final.finished_at is not None  # no attempts left
 
 
 async def test_reaper_requeues_stale_jobs_only(db: Database) -> None:
@@ -196,7 +201,8 @@ async def test_defer_hands_the_job_back_without_spending_its_attempt(db: Databas
     deferred = await jobs.defer(db, job.id, worker="worker-1", delay_s=30.0,
                                 code="stability.circuit_open", message="thumbnail: open")
     assert (deferred.status, deferred.attempts, deferred.locked_by) == ("pending", 0, None)
-    assert deferred.run_after is not None and deferred.updated_at is not None
+    assert deferred.run_after is not None
+    assert deferred.updated_at is not None
     assert (deferred.run_after - deferred.updated_at).total_seconds() == pytest.approx(30, abs=1)
     assert await jobs.claim(db, "worker-2") == []  # not due before the breaker half-opens
     with pytest.raises(LeaseLostError):  # it is nobody's now

@@ -13,6 +13,7 @@ import pytest
 
 from opusclip_lib.db import Database, OperationalError, QueryError, connect
 from opusclip_lib.db.maintenance import health
+from tests.waiting import until
 
 
 PROBE = "ddl_probe"
@@ -71,7 +72,7 @@ async def test_a_task_waiting_for_a_connection_when_the_pool_closes(
     async with connect(scratch_namespaces(mysql_url), min_size=1, max_size=1) as db:
         async with db.acquire():
             waiting = asyncio.create_task(db.fetchval("SELECT 1"))
-            await asyncio.sleep(0.1)  # parked in the pool behind the connection held here
+            await until(lambda: db.pool_stats().waiting == 1)  # parked behind the one held here
             closing = asyncio.create_task(db.backend.close())
             await asyncio.sleep(0)  # the pool is marked closed before close() waits
         with pytest.raises(OperationalError, match="pool is closed"):

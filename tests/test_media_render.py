@@ -38,8 +38,10 @@ async def test_clip_is_cut_to_the_window_in_9_by_16(tmp_path: Path, reframe: str
 
     info = await probe(clip.path)
     assert info.duration_s == pytest.approx(END - START, abs=0.1)
-    assert (info.width, info.height) == (360, 640) and info.has_audio
-    assert clip.duration_s == info.duration_s and clip.captions == 0
+    assert (info.width, info.height) == (360, 640)
+    assert info.has_audio
+    assert clip.duration_s == info.duration_s
+    assert clip.captions == 0
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
@@ -71,7 +73,8 @@ async def test_render_scratch_stays_beside_the_clip_never_in_the_temp_dir(
                       transcript=load_transcript(sample_transcript()), on_progress=look)
     assert seen_while_rendering  # ffmpeg reported progress at least once
     [scratch] = seen_while_rendering[0]
-    assert scratch.startswith(".7.") and scratch.endswith(".part-render")
+    assert scratch.startswith(".7.")
+    assert scratch.endswith(".part-render")
     assert list(system_temp.iterdir()) == []  # a SIGKILL could leave nothing there
     assert [p.name for p in clips.iterdir()] == ["7.mp4"]  # and nothing here once done
 
@@ -100,5 +103,6 @@ async def test_voiceover_replaces_the_sound_and_keeps_the_length(tmp_path: Path)
     dubbed = await mux_voiceover(clip.path, voice, tmp_path / "dubbed.mp4")
 
     info = await probe(dubbed)
-    assert info.has_audio and (info.width, info.height) == (360, 640)
+    assert info.has_audio
+    assert (info.width, info.height) == (360, 640)
     assert info.duration_s == pytest.approx(END - START, abs=0.1)

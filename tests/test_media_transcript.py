@@ -29,9 +29,11 @@ def transcript():
 async def test_sample_video_matches_its_transcript(transcript) -> None:
     info = await probe(sample_video())
     assert 60 <= info.duration_s <= 180
-    assert (info.width, info.height) == (640, 360) and info.has_audio
+    assert (info.width, info.height) == (640, 360)
+    assert info.has_audio
     assert sample_video().stat().st_size < 3_000_000
-    assert transcript.video_id == SAMPLE_VIDEO_ID and transcript.title == SAMPLE_TITLE
+    assert transcript.video_id == SAMPLE_VIDEO_ID
+    assert transcript.title == SAMPLE_TITLE
     assert transcript.duration == pytest.approx(info.duration_s, abs=0.1)
 
 
@@ -48,7 +50,9 @@ def test_transcript_words_are_timed_in_order(transcript) -> None:
 
 def test_adjacent_windows_share_no_word(transcript) -> None:
     first, second = transcript.words_between(0, 30), transcript.words_between(30, 60)
-    assert first and second and not set(first) & set(second)
+    assert first
+    assert second
+    assert not set(first) & set(second)
     assert len(transcript.words_between(0, transcript.duration)) == len(transcript.words)
     assert transcript.text_between(0.0, 3.3) == "Welcome to Async Python in Two Minutes."
 

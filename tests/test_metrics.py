@@ -33,18 +33,21 @@ def test_measure_records_failure_and_reraises() -> None:
     with pytest.raises(KeyError), recorder.measure("http", "youtube.videos"):
         raise KeyError("boom")
     (event,) = recorder.events()
-    assert not event.ok and event.error == "KeyError"
+    assert not event.ok
+    assert event.error == "KeyError"
 
 
 async def test_measure_records_cancellation() -> None:
     recorder = Recorder()
+    measuring = asyncio.Event()
 
     async def slow() -> None:
         with recorder.measure("task", "slow"):
+            measuring.set()
             await asyncio.sleep(10)
 
     task = asyncio.create_task(slow())
-    await asyncio.sleep(0)
+    await measuring.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -62,7 +65,8 @@ def test_frame_filters_by_kind_and_spreads_labels() -> None:
     recorder.add("query", "a", seconds=0.1, rows=1)
     recorder.add("cache", "b", seconds=0.0, hit=True)
     frame = recorder.frame("query")
-    assert list(frame["name"]) == ["a"] and frame.loc[0, "rows"] == 1
+    assert list(frame["name"]) == ["a"]
+    assert frame.loc[0, "rows"] == 1
     assert len(recorder) == 2
 
 
@@ -88,7 +92,8 @@ def test_events_keep_their_order_and_labels_across_kinds() -> None:
     assert list(recorder.frame().columns) == [
         "kind", "name", "start", "end", "seconds", "ok", "error", "status", "hit", "bytes"]
     recorder.clear()
-    assert len(recorder) == 0 and recorder.events() == []
+    assert len(recorder) == 0
+    assert recorder.events() == []
 
 
 def test_recorded_events_give_the_garbage_collector_nothing_to_walk() -> None:

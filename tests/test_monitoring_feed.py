@@ -98,9 +98,11 @@ async def test_every_state_change_reaches_the_subscriber_in_order(
         assert {"job_id", "video_id", "kind", "status", "stage", "progress", "at",
                 "published_at", "latency_s"} <= update.keys()
     assert list(by_job.values()) == [list(STATUSES)] * JOBS
-    assert received[-1]["progress"] == 1.0 and received[-1]["kind"] == "pipeline"
+    assert received[-1]["progress"] == 1.0
+    assert received[-1]["kind"] == "pipeline"
     events = feed.recorder.frame("feed")
-    assert len(events) == len(received) and events["ok"].all()
+    assert len(events) == len(received)
+    assert events["ok"].all()
     assert set(events["name"]) == {transport}
     table = percentiles(events, "name")
     print(f"\n{transport} feed latency:\n{table}")
@@ -111,7 +113,8 @@ async def listening(transport: str, db: Database, channel: str | None,
                     redis_url: str | None) -> int:
     """Server-side count of subscribers on the feed's channel, seen from a new connection."""
     if transport == "redis":
-        assert redis_url is not None and channel is not None
+        assert redis_url is not None
+        assert channel is not None
         async with open_redis(redis_url) as redis:
             if isinstance(redis, RedisCluster):  # sharded pub/sub, counted on the channel's shard
                 return int((await redis.pubsub_shardnumsub(

@@ -4,10 +4,9 @@ counts by status over time, and the notebook display redraws in place at most 5 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -17,6 +16,8 @@ import pytest
 from opusclip_lib.charts.monitoring import feed_latency
 from opusclip_lib.db import connect, jobs
 from opusclip_lib.monitoring import LiveDisplay, LiveStatus, open_feed, snapshot, watch
+from opusclip_lib.monitoring import live
+from opusclip_lib.resilience.fakes import FakeClock
 
 matplotlib.use("Agg")
 
@@ -57,18 +58,18 @@ async def test_watching_a_batch_ends_with_every_job_s_state(
     feed_latency(feed.recorder.frame("feed"))  # the latency chart draws what was measured
 
 
-async def test_display_redraws_in_place_at_most_five_times_a_second(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_display_redraws_in_place_at_most_five_times_a_second(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()  # drawing takes no time on it, so only the rate limit spaces redraws
+    monkeypatch.setattr(live, "time", SimpleNamespace(monotonic=clock))
     board = LiveStatus()
     view = LiveDisplay(board, max_per_second=5)
     view.show()
-    started = time.monotonic()
-    for n in range(60):  # a burst of updates over ~0.6 s
+    for n in range(60):  # a burst of updates over 0.6 s
         board.apply({"job_id": n % 7, "status": "pending" if n < 30 else "completed"})
         view.refresh()
-        await asyncio.sleep(0.01)
-    elapsed = time.monotonic() - started
-    assert 1 <= view.redraws <= int(elapsed * 5) + 1
+        clock.advance(0.01)
+    assert view.redraws == 3  # at 0, 0.2 and 0.4 s
     drawn = view.redraws
     board.apply({"job_id": 1, "status": "failed"})
     assert view.refresh(force=True)  # the final state is drawn whatever the throttle says
@@ -82,6 +83,8 @@ async def test_display_redraws_in_place_at_most_five_times_a_second(
 
 def test_an_empty_board_renders() -> None:
     board = LiveStatus()
-    assert board.table().empty and board.counts() == {} and len(board) == 0
+    assert board.table().empty
+    assert board.counts() == {}
+    assert len(board) == 0
     assert isinstance(board.history(), pd.DataFrame)
     board.chart()

@@ -11,7 +11,8 @@ SOLUTIONS = PROJECT_ROOT / "notebooks" / "solutions" / "26_api_streaming_solutio
 
 async def test_streaming_solutions_run_and_check_themselves(capsys):
     spec = importlib.util.spec_from_file_location("solutions_26", SOLUTIONS)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     await module.main()

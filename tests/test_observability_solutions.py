@@ -13,7 +13,8 @@ from opusclip_lib.config import PROJECT_ROOT
 def solutions(name: str) -> ModuleType:
     path = Path(PROJECT_ROOT / "notebooks" / "solutions" / f"{name}_solutions.py")
     spec = importlib.util.spec_from_file_location(f"{name}_solutions", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

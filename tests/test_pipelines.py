@@ -23,7 +23,10 @@ from opusclip_lib.pipelines import (
 )
 from opusclip_lib.pipelines import simulated
 
-pytestmark = pytest.mark.timeout(10)  # a helper that hangs must fail the test, not stall the run
+pytestmark = [
+    pytest.mark.timeout(10),  # a helper that hangs must fail the test, not stall the run
+    pytest.mark.looptime,  # the jobs' sleeps and the timeouts run on a fake loop clock: exact
+]
 
 Runner = Callable[[Callable[[int], Awaitable[Any]], list[int]], Awaitable[Any]]
 
@@ -58,11 +61,13 @@ class Probe:
 
     def __init__(self, fail_on: int | None = None) -> None:
         self.gauge = InFlight()
+        self.started = asyncio.Event()
         self.cancelled: list[int] = []
         self.fail_on = fail_on
 
     async def job(self, item: int) -> int:
         with self.gauge:
+            self.started.set()
             try:
                 if item == self.fail_on:
                     await asyncio.sleep(0.02)
@@ -154,7 +159,7 @@ async def test_simultaneous_failures_raise_the_first_and_mention_the_others() ->
 async def test_cancelling_the_caller_cancels_every_child(name: str) -> None:
     probe = Probe()
     caller = asyncio.create_task(EVERY[name](probe.job, list(range(10))))
-    await asyncio.sleep(0.05)
+    await probe.started.wait()
     assert probe.gauge.current > 0
     caller.cancel()
     async with asyncio.timeout(5):
@@ -247,10 +252,16 @@ async def test_fan_out_returns_each_branch_by_name() -> None:
 
 
 async def test_task_scope_raises_an_error_of_its_own_body_too() -> None:
+    child_started = asyncio.Event()
+
+    async def child() -> None:
+        child_started.set()
+        await asyncio.sleep(10)
+
     with pytest.raises(KeyError):
         async with task_scope() as group:
-            group.create_task(asyncio.sleep(10))
-            await asyncio.sleep(0)
+            group.create_task(child())
+            await child_started.wait()
             raise KeyError("body")
     assert not leftover_tasks()
 

@@ -21,6 +21,7 @@ from opusclip_lib.resilience import (
     request_key,
 )
 from opusclip_lib.resilience.fakes import FakeAPIError, FakeClock
+from tests.waiting import until
 
 URL = "https://www.googleapis.com/youtube/v3/videos"
 
@@ -104,14 +105,16 @@ async def test_concurrent_misses_call_the_backend_once() -> None:
         return "shared"
 
     waiting = [asyncio.create_task(policy.call(slow_backend, cache_key="k")) for _ in range(50)]
-    await asyncio.sleep(0.01)
+    await until(lambda: policy.stats.misses == 50)  # all of them past the cache, sharing a load
     release.set()
     assert await asyncio.gather(*waiting) == ["shared"] * 50
     assert calls == 1
     assert policy.stats.misses == 50
 
 
+@pytest.mark.looptime
 async def test_single_flight_shares_errors_and_survives_a_cancelled_leader() -> None:
+    """The loads take their time on looptime's fake loop clock, so who arrives when is exact."""
     flight = SingleFlight()
     started = asyncio.Event()
 
@@ -134,9 +137,9 @@ async def test_single_flight_shares_errors_and_survives_a_cancelled_leader() -> 
         return f"load {loads}"
 
     leader = asyncio.create_task(flight.do("k", load))
-    await asyncio.sleep(0)
+    await until(lambda: loads == 1)
     follower = asyncio.create_task(flight.do("k", load))
-    await asyncio.sleep(0.005)
+    await asyncio.sleep(0.005)  # 5 ms into the leader's 20 ms load, the follower waiting on it
     leader.cancel()
     assert await follower == "load 2"  # the follower took over instead of being cancelled
     assert leader.cancelled()

@@ -22,18 +22,22 @@ def test_execute_writes_notebook_html_and_figures(tmp_path) -> None:
         (out / sub).mkdir(parents=True)
     code = "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n%matplotlib inline\nplt.plot([1, 2]); plt.show()"
     result = runner.execute(_notebook(tmp_path, "00_tiny.ipynb", code), out, timeout_s=60)
-    assert result.ok and result.title == "A tiny notebook"
+    assert result.ok
+    assert result.title == "A tiny notebook"
     assert (out / "notebooks" / "00_tiny.ipynb").exists()
     assert (out / "notebooks" / "00_tiny.html").exists()
     assert [p.name for p in result.figures] == ["00_tiny_01.png"]
 
     failing = runner.execute(_notebook(tmp_path, "01_fail.ipynb", "1 / 0"), out, timeout_s=60)
-    assert not failing.ok and "ZeroDivisionError" in failing.error
+    assert not failing.ok
+    assert "ZeroDivisionError" in failing.error
 
     index = runner.write_index([result, failing], out, "postgresql://me:secret@db/test")
     page = index.read_text()
-    assert "00_tiny.html" in page and "failed" in page
-    assert "secret" not in page and "me:***@db" in page
+    assert "00_tiny.html" in page
+    assert "failed" in page
+    assert "secret" not in page
+    assert "me:***@db" in page
 
 
 def test_cli_lists_benchmarks_on_bad_name(capsys) -> None:

@@ -33,7 +33,8 @@ async def test_mp3_is_real_and_as_long_as_the_alignment(sandbox):
     speech = await sandbox.elevenlabs.post(
         f"/v1/text-to-speech/{RACHEL}", params={"output_format": "mp3_44100_128"},
         json={"text": TEXT, "model_id": "eleven_multilingual_v2"})
-    assert speech.status_code == 200 and speech.headers["content-type"] == "audio/mpeg"
+    assert speech.status_code == 200
+    assert speech.headers["content-type"] == "audio/mpeg"
     assert speech.content[:3] == b"ID3" or speech.content[0] == 0xFF
     assert speech.headers["character-cost"] == str(len(TEXT))
     assert re.fullmatch(r"[0-9a-f]{32}", speech.headers["request-id"])
@@ -46,7 +47,8 @@ async def test_mp3_is_real_and_as_long_as_the_alignment(sandbox):
     assert "".join(alignment["characters"]) == TEXT
     starts, ends = alignment["character_start_times_seconds"], alignment[
         "character_end_times_seconds"]
-    assert starts[0] == 0 and all(a < b for a, b in zip(starts, ends, strict=True))
+    assert starts[0] == 0
+    assert all(a < b for a, b in zip(starts, ends, strict=True))
     assert all(b == c for b, c in zip(ends, starts[1:], strict=False))
     audio = base64.b64decode(timed["audio_base64"])
     assert audio == speech.content
@@ -79,7 +81,8 @@ async def test_speed_and_voice_change_the_audio(sandbox):
     adam = await sandbox.elevenlabs.post("/v1/text-to-speech/pNInz6obpgDQGcFmaJgB",
                                          params={"output_format": "pcm_8000"},
                                          json={"text": TEXT})
-    assert len(rachel.content) == len(adam.content) and rachel.content != adam.content
+    assert len(rachel.content) == len(adam.content)
+    assert rachel.content != adam.content
 
 
 async def test_voices_lists_the_premade_voices(sandbox):
@@ -98,13 +101,15 @@ async def test_errors_keyless_unknown_voice_and_fastapi_422(sandbox):
                                              json={"voice_settings": {"stability": 3}})
     assert bad_body.status_code == 422
     locations = [e["loc"] for e in bad_body.json()["detail"]]
-    assert ["body", "text"] in locations and ["body", "voice_settings", "stability"] in locations
+    assert ["body", "text"] in locations
+    assert ["body", "voice_settings", "stability"] in locations
     bad_format = await sandbox.elevenlabs.post(f"/v1/text-to-speech/{RACHEL}",
                                                params={"output_format": "wav"}, json={"text": "x"})
     assert bad_format.status_code == 422
     assert bad_format.json()["detail"][0]["loc"] == ["query", "output_format"]
     not_json = await sandbox.elevenlabs.post(f"/v1/text-to-speech/{RACHEL}", content=b"{")
-    assert not_json.status_code == 422 and not_json.json()["detail"][0]["type"] == "json_invalid"
+    assert not_json.status_code == 422
+    assert not_json.json()["detail"][0]["type"] == "json_invalid"
 
 
 async def test_concurrency_over_the_plan_queues_briefly_then_429(config, sandbox):

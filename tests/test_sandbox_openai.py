@@ -48,7 +48,8 @@ async def test_success_headers(sandbox):
         assert headers[f"x-ratelimit-remaining-{kind}"].isdigit()
         assert re.fullmatch(r"(\d+h)?(\d+m)?[\d.]+m?s", headers[f"x-ratelimit-reset-{kind}"])
     body = response.json()
-    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-")
     usage = body["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
 
@@ -71,7 +72,8 @@ async def test_structured_output_validates_and_cuts_clips_from_the_transcript(sa
         float(b) for b in re.findall(r"-([\d.]+)\]", TRANSCRIPT)}
     previous_end = -1.0
     for clip in clips["clips"]:
-        assert clip["start_seconds"] in bounds and clip["end_seconds"] in bounds
+        assert clip["start_seconds"] in bounds
+        assert clip["end_seconds"] in bounds
         assert previous_end <= clip["start_seconds"] < clip["end_seconds"]
         assert "event loops" in clip["text"]
         previous_end = clip["end_seconds"]
@@ -108,7 +110,8 @@ async def test_tool_calls_carry_arguments_for_the_function_schema(sandbox):
                                                              "parameters": parameters}}],
     ))).json()
     choice = body["choices"][0]
-    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
     call = choice["message"]["tool_calls"][0]
     assert call["function"]["name"] == "save_clip"
     jsonschema.validate(json.loads(call["function"]["arguments"]), parameters)
@@ -150,7 +153,8 @@ async def test_invalid_bodies_are_400_with_param(sandbox, body, param, code, fra
 async def test_unparseable_json_is_a_400(sandbox):
     response = await sandbox.openai.post("/chat/completions", content=b"{not json",
                                          headers={"content-type": "application/json"})
-    assert response.status_code == 400 and "could not parse" in response.json()["error"]["message"]
+    assert response.status_code == 400
+    assert "could not parse" in response.json()["error"]["message"]
 
 
 async def test_bad_or_missing_key_is_401(sandbox):
@@ -158,7 +162,8 @@ async def test_bad_or_missing_key_is_401(sandbox):
                                     headers={"authorization": "Bearer invalid-key-123456"})
     assert bad.status_code == 401
     assert bad.json()["error"]["code"] == "invalid_api_key"
-    assert "inv" in bad.json()["error"]["message"] and "invalid-key-123456" not in bad.text
+    assert "inv" in bad.json()["error"]["message"]
+    assert "invalid-key-123456" not in bad.text
     missing = await sandbox.openai.post("/chat/completions", json=chat(),
                                         headers={"authorization": ""})
     assert missing.status_code == 401
@@ -175,7 +180,8 @@ async def test_requests_per_minute_limit_gives_429_with_retry_headers(config, sa
     error = limited.json()["error"]
     assert (error["code"], error["type"]) == ("rate_limit_exceeded", "requests")
     wait = re.search(r"Please try again in ([\dhms.]+)\.$", error["message"]).group(1)
-    assert wait.endswith("s") and int(limited.headers["retry-after"]) >= 1
+    assert wait.endswith("s")
+    assert int(limited.headers["retry-after"]) >= 1
     assert 0 < int(limited.headers["retry-after-ms"]) <= 30_000
     assert limited.headers["x-ratelimit-limit-requests"] == "2"
 
@@ -185,7 +191,8 @@ async def test_tokens_per_minute_limit_counts_prompt_and_max_tokens(config, sand
     ok = await sandbox.openai.post("/chat/completions", json=chat("x" * 400, max_tokens=500))
     assert ok.status_code == 200
     limited = await sandbox.openai.post("/chat/completions", json=chat("x" * 400, max_tokens=500))
-    assert limited.status_code == 429 and limited.json()["error"]["type"] == "tokens"
+    assert limited.status_code == 429
+    assert limited.json()["error"]["type"] == "tokens"
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

@@ -60,14 +60,17 @@ async def test_same_prompt_and_seed_give_the_same_bytes(sandbox):
 async def test_json_mode_returns_base64_and_no_image_headers(sandbox):
     response = await generate(sandbox, accept="application/json", prompt="x", seed="7")
     body = response.json()
-    assert body["finish_reason"] == "SUCCESS" and body["seed"] == 7
+    assert body["finish_reason"] == "SUCCESS"
+    assert body["seed"] == 7
     assert base64.b64decode(body["image"]).startswith(b"\x89PNG")
-    assert "finish-reason" not in response.headers and "seed" not in response.headers
+    assert "finish-reason" not in response.headers
+    assert "seed" not in response.headers
 
 
 async def test_blocked_words_give_a_blurred_content_filtered_image(sandbox):
     clean = await generate(sandbox, prompt="a gore city scene", seed="5")
-    assert clean.status_code == 200 and clean.headers["finish-reason"] == "CONTENT_FILTERED"
+    assert clean.status_code == 200
+    assert clean.headers["finish-reason"] == "CONTENT_FILTERED"
     pixels = Image.open(io.BytesIO(clean.content)).convert("L")
     sharp = Image.open(io.BytesIO((await generate(sandbox, prompt="a calm city scene",
                                                   seed="5")).content)).convert("L")
@@ -83,7 +86,8 @@ async def test_validation_lists_every_problem(sandbox):
     response = await generate(sandbox, aspect_ratio="7:3", output_format="gif", seed="abc")
     assert response.status_code == 400
     body = response.json()
-    assert body["name"] == "bad_request" and re.fullmatch(r"[0-9a-f]{32}", body["id"])
+    assert body["name"] == "bad_request"
+    assert re.fullmatch(r"[0-9a-f]{32}", body["id"])
     assert "prompt: is required" in body["errors"]
     assert {e.split(":")[0] for e in body["errors"]} == {"prompt", "aspect_ratio",
                                                          "output_format", "seed"}
@@ -117,7 +121,8 @@ async def test_rate_limit_then_timeout_for_the_key(config, sandbox):
     statuses = [(await generate(sandbox, prompt="x")).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     blocked = await generate(sandbox, prompt="x")
-    assert blocked.status_code == 429 and blocked.json()["name"] == "rate_limit_exceeded"
+    assert blocked.status_code == 429
+    assert blocked.json()["name"] == "rate_limit_exceeded"
     assert "timed out for 0.3 seconds" in blocked.json()["errors"][0]
     assert blocked.headers["retry-after"] == "1"
 

@@ -21,7 +21,8 @@ def test_catalogue_has_the_sample_video_and_html_special_titles():
     assert (sample.title, sample.seconds) == ("Async Python in Two Minutes", 122)
     assert len(catalogue.videos) >= 40
     assert sum(any(c in v.title for c in "<>&\"'") for v in catalogue.videos) >= 3
-    assert duration_seconds("PT1H2M3S") == 3723 and duration_seconds("P1DT1S") == 86401
+    assert duration_seconds("PT1H2M3S") == 3723
+    assert duration_seconds("P1DT1S") == 86401
     with pytest.raises(ValueError):
         duration_seconds("PT4M\n")  # "$" would have matched before the newline
 
@@ -35,7 +36,8 @@ async def test_videos_list_shapes_values_like_youtube(sandbox):
     assert body["kind"] == "youtube#videoListResponse"
     assert body["pageInfo"] == {"totalResults": 1, "resultsPerPage": 1}
     [video] = body["items"]
-    assert video["kind"] == "youtube#video" and video["id"] == "opusSample1"
+    assert video["kind"] == "youtube#video"
+    assert video["id"] == "opusSample1"
     assert video["contentDetails"]["duration"] == "PT2M2S"
     assert video["contentDetails"]["caption"] in ("true", "false")
     assert isinstance(video["contentDetails"]["licensedContent"], bool)
@@ -46,7 +48,8 @@ async def test_videos_list_shapes_values_like_youtube(sandbox):
 
 async def test_unknown_ids_give_an_empty_list_not_an_error(sandbox):
     body = (await sandbox.youtube.get("/videos", params={"part": "id", "id": "nope0000000"})).json()
-    assert body["items"] == [] and body["pageInfo"]["totalResults"] == 0
+    assert body["items"] == []
+    assert body["pageInfo"]["totalResults"] == 0
 
 
 async def test_more_than_fifty_ids_is_a_400_and_fifty_is_fine(sandbox):
@@ -85,10 +88,12 @@ async def test_etags_on_response_and_items_and_if_none_match_gives_304(sandbox):
     first = await sandbox.youtube.get("/videos", params=params)
     body = first.json()
     assert first.headers["etag"] == f'"{body["etag"]}"'
-    assert len(body["etag"]) == 27 and body["items"][0]["etag"] != body["etag"]
+    assert len(body["etag"]) == 27
+    assert body["items"][0]["etag"] != body["etag"]
     again = await sandbox.youtube.get("/videos", params=params,
                                       headers={"if-none-match": first.headers["etag"]})
-    assert again.status_code == 304 and again.content == b""
+    assert again.status_code == 304
+    assert again.content == b""
     other = await sandbox.youtube.get("/videos", params={"part": "snippet", "id": "opusSample1"})
     assert other.json()["etag"] != body["etag"]
 
@@ -118,12 +123,14 @@ async def test_search_pages_through_every_video_once(sandbox):
             {"pageToken": token} if token else {}))).json()
         pages += 1
         assert ("prevPageToken" in body) == (pages > 1)
-        assert body["regionCode"] == "US" and body["pageInfo"]["resultsPerPage"] == 15
+        assert body["regionCode"] == "US"
+        assert body["pageInfo"]["resultsPerPage"] == 15
         seen += [item["id"]["videoId"] for item in body["items"]]
         token = body.get("nextPageToken")
         if not token:
             break
-    assert pages == 3 and len(seen) == len(set(seen)) == body["pageInfo"]["totalResults"] == 40
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == body["pageInfo"]["totalResults"] == 40
     assert "asyncio" in json.dumps((await sandbox.youtube.get("/videos", params={
         "part": "snippet", "id": seen[0]})).json()).lower()
 

@@ -88,13 +88,16 @@ async def test_first_sync_fills_and_the_second_is_answered_304(
         assert row.status == ("clipped" if n < 2 else "new")  # local status kept
     second = await sync_videos(db, youtube, label="again")
     assert (second.changed, second.unchanged, second.written) == (0, STORED, 0)
-    assert second.calls == first.calls and second.quota_units == first.quota_units
-    assert second.not_modified_calls == 1 and second.saved_units == second.quota_units == 1
+    assert second.calls == first.calls
+    assert second.quota_units == first.quota_units
+    assert second.not_modified_calls == 1
+    assert second.saved_units == second.quota_units == 1
     assert {v.youtube_id: v.updated_at for v in (await by_id(db)).values()} == {
         v.youtube_id: v.updated_at for v in rows.values()}  # not one row rewritten
     assert await clip_count(db) == STORED
     events = db.recorder.frame("sync")
-    assert list(events["label"]) == ["fill", "again"] and list(events["saved_units"]) == [0, 1]
+    assert list(events["label"]) == ["fill", "again"]
+    assert list(events["saved_units"]) == [0, 1]
     chart = sync_quota(frame([first, second]))
     assert len(chart.patches) == 4  # two bars per sync: with data, and 304
 
@@ -112,10 +115,12 @@ async def test_upstream_changes_and_deletions_follow_the_policy(
     rows = await by_id(db)
     assert rows[grown].title == "Retitled upstream"
     assert rows[grown].metadata["youtube"]["statistics"]["view_count"] == views
-    assert rows[grown].status == "clipped" and rows[grown].metadata["notes"] == "note 0"
+    assert rows[grown].status == "clipped"
+    assert rows[grown].metadata["notes"] == "note 0"
     assert rows[gone].status == DELETED_UPSTREAM  # marked, not deleted
     note = rows[gone].metadata["youtube"]
-    assert note["status_before_deletion"] == "clipped" and "deleted_at" in note
+    assert note["status_before_deletion"] == "clipped"
+    assert "deleted_at" in note
     assert rows[gone].metadata["notes"] == "note 1"
     assert await clip_count(db) == STORED  # its clip is still there
 
@@ -126,7 +131,8 @@ async def test_upstream_changes_and_deletions_follow_the_policy(
     back = await sync_videos(db, youtube)
     assert (back.restored, back.unchanged) == (1, STORED - 1)
     restored = (await by_id(db))[gone]
-    assert restored.status == "clipped" and "deleted_at" not in restored.metadata["youtube"]
+    assert restored.status == "clipped"
+    assert "deleted_at" not in restored.metadata["youtube"]
 
 
 async def test_a_failed_call_changes_nothing_and_marks_nothing_deleted(
@@ -137,8 +143,10 @@ async def test_a_failed_call_changes_nothing_and_marks_nothing_deleted(
     sandbox.youtube.delete_video(stored[2])
     sandbox_config.inject("youtube.videos.list", "server_error", times=1)
     report = await sync_videos(db, youtube)
-    assert report.errors.keys() == set(stored) and "ServerError" in report.errors[stored[2]]
-    assert report.written == 0 and report.checked == STORED
+    assert report.errors.keys() == set(stored)
+    assert "ServerError" in report.errors[stored[2]]
+    assert report.written == 0
+    assert report.checked == STORED
     assert await by_id(db) == before
 
 
@@ -149,7 +157,9 @@ async def test_new_ids_are_added_and_unknown_ones_reported(
     assert (report.added, report.changed, report.checked) == (1, STORED, STORED + 2)
     assert report.errors == {"notOnYouTub": "not found on YouTube"}
     added = (await by_id(db))[new]
-    assert added.status == "new" and added.url.endswith(new) and added.title
+    assert added.status == "new"
+    assert added.url.endswith(new)
+    assert added.title
 
 
 async def test_a_workflow_write_during_the_sync_is_kept(
@@ -169,7 +179,8 @@ async def test_a_workflow_write_during_the_sync_is_kept(
     assert report.changed == STORED
     row = (await by_id(db))[stored[3]]
     assert row.status == "rendering"
-    assert row.metadata["notes"] == "rendered" and row.metadata["clips"] == 3
+    assert row.metadata["notes"] == "rendered"
+    assert row.metadata["clips"] == 3
     assert "etag" in row.metadata["youtube"]
 
 
@@ -178,5 +189,6 @@ async def test_metadata_that_is_not_an_object_is_left_alone(
     odd = (await by_id(db))[stored[4]]
     await videos.update_video(db, odd.id, metadata=["a", "list"])
     report = await sync_videos(db, youtube)
-    assert "not an object" in report.errors[stored[4]] and report.changed == STORED - 1
+    assert "not an object" in report.errors[stored[4]]
+    assert report.changed == STORED - 1
     assert (await by_id(db))[stored[4]].metadata == ["a", "list"]

@@ -211,7 +211,8 @@ async def test_an_open_breaker_defers_the_job_without_spending_its_attempt(
     assert deferred.status == "pending"  # not failed, although it had one attempt only
     assert deferred.attempts == 0  # the claim's attempt was given back
     assert deferred.error_code == "stability.circuit_open"
-    assert deferred.run_after is not None and deferred.updated_at is not None
+    assert deferred.run_after is not None
+    assert deferred.updated_at is not None
     waits_s = (deferred.run_after - deferred.updated_at).total_seconds()
     assert waits_s == pytest.approx(30.0, abs=1.0)  # until the breaker half-opens
     [handed_back] = [event for event in await jobs.job_events(db, job.id)

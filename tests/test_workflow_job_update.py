@@ -72,7 +72,8 @@ async def test_job_update_names_the_kind_and_the_time_of_the_change(tmp_path: Pa
     async with connect(f"sqlite:///{tmp_path}/one.db") as db:
         job = await jobs.enqueue(db, KIND)
     update = job_update(job)
-    assert update["kind"] == KIND and update["at"] is not None
+    assert update["kind"] == KIND
+    assert update["at"] is not None
     assert datetime.fromisoformat(update["at"]) == job.updated_at  # ISO-8601 with its UTC offset
 
 
@@ -102,4 +103,5 @@ async def test_pushed_updates_carry_what_the_polling_feed_reads(
     # A stage change within one status is stamped when it happened, not with the status's time.
     stage_moves = [(before["at"], update["at"]) for before, update in pairwise(received)
                    if update["status"] == before["status"]]
-    assert stage_moves and all(earlier < later for earlier, later in stage_moves)
+    assert stage_moves
+    assert all(earlier < later for earlier, later in stage_moves)

@@ -71,14 +71,17 @@ async def assert_clean_and_complete(db: Database, work_dir: Path, youtube_ids: l
     the files the rows point to: nothing partial, nothing orphaned."""
     for youtube_id in youtube_ids:
         video = await videos.find_video(db, youtube_id)
-        assert video is not None and video.status == "completed", youtube_id
+        assert video is not None, youtube_id
+        assert video.status == "completed", youtube_id
         [job] = await jobs.list_jobs(db, video_id=video.id)
-        assert job.status == "completed" and job.kind == KIND
+        assert job.status == "completed"
+        assert job.kind == KIND
         events = await jobs.job_events(db, job.id)
         assert [e.to_status for e in events].count("completed") == 1
         rows = await db.fetch("SELECT * FROM clips WHERE video_id = ? ORDER BY id", (video.id,))
         spans = {(row["start_s"], row["end_s"]) for row in rows}
-        assert rows and len(spans) == len(rows), "duplicate clips"
+        assert rows
+        assert len(spans) == len(rows), "duplicate clips"
         files = VideoFiles.of(work_dir, youtube_id)
         expected = {files.metadata, files.source, files.transcript, files.highlights}
         for row in rows:
@@ -140,7 +143,8 @@ async def test_worker_killed_midway_resumes_without_loss_or_duplicates(
     assert list(system_temp.iterdir()) == [], "render scratch belongs in the work folder"
     async with connect(database_url) as db:
         counts = await jobs.queue_counts(db)
-        assert ACTIVE & counts.keys() and counts.get("completed", 0) < len(VIDEOS), counts
+        assert ACTIVE & counts.keys(), counts
+        assert counts.get("completed", 0) < len(VIDEOS), counts
 
     restarted = subprocess.run(command, capture_output=True, text=True, timeout=90)
     assert restarted.returncode == 0, restarted.stderr[-3000:]

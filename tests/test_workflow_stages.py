@@ -88,24 +88,31 @@ async def test_one_video_end_to_end(db: Database, services: Services, tmp_path: 
     assert (video.status, video.title, video.duration_s) == (
         "completed", listed.title, listed.seconds)
     rows = await clips.list_clips(db, video.id)
-    assert 1 <= len(rows) <= 2 and [c.ranking for c in rows] == list(range(1, len(rows) + 1))
+    assert 1 <= len(rows) <= 2
+    assert [c.ranking for c in rows] == list(range(1, len(rows) + 1))
     for clip in rows:
-        assert clip.end_s - clip.start_s <= 2.0 and clip.hook and clip.transcript
+        assert clip.end_s - clip.start_s <= 2.0
+        assert clip.hook
+        assert clip.transcript
         rendered = await probe(clip.clip_path)
         assert (rendered.width, rendered.height) == (360, 640)
         assert abs(rendered.duration_s - (clip.end_s - clip.start_s)) < 0.15
         assert Path(clip.thumbnail_path).read_bytes().startswith(b"\x89PNG")
         voiced = await probe(clip.voiceover_path)
-        assert voiced.has_audio and abs(voiced.duration_s - rendered.duration_s) < 0.15
+        assert voiced.has_audio
+        assert abs(voiced.duration_s - rendered.duration_s) < 0.15
         with wave.open(str(VideoFiles.of(config.work_dir, "opusSample1").clip(clip.id).voice)
                        ) as audio:
-            assert audio.getframerate() == 22_050 and audio.getnframes() > 0
+            assert audio.getframerate() == 22_050
+            assert audio.getnframes() > 0
 
     stages = recorder.frame("stage")
-    assert list(stages["name"]) == list(STAGE_NAMES) and set(stages["video"]) == {"opusSample1"}
+    assert list(stages["name"]) == list(STAGE_NAMES)
+    assert set(stages["video"]) == {"opusSample1"}
     assert (stages["start"].diff().dropna() > 0).all()
     statuses = [u["status"] for u in updates]
-    assert statuses[0] == "pending" and statuses[-1] == "completed"
+    assert statuses[0] == "pending"
+    assert statuses[-1] == "completed"
     assert list(dict.fromkeys(statuses)) == ["pending", "downloading", "transcribing",
                                              "analyzing", "rendering", "completed"]
     assert [u["stage"] for u in updates[2:-1]] == list(STAGE_NAMES)  # after enqueue, claim
@@ -165,7 +172,8 @@ async def test_naive_mode_writes_row_by_row_to_the_same_result(tmp_path: Path) -
             queries = set(db.recorder.frame("query")["name"])
             assert ("batch update clips" in queries) == (mode == "optimised")
             assert (services.policy("openai") is None) == (mode == "naive")
-    assert results["naive"] == results["optimised"] and results["naive"]
+    assert results["naive"] == results["optimised"]
+    assert results["naive"]
 
 
 def test_clip_rows_keep_usable_distinct_spans_best_first() -> None:
