@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from opusclip_lib.db import Database, clear, connect, jobs
+from opusclip_lib.db import Database, clear, connect, failures, jobs
 from opusclip_lib.media import ffmpeg_exe
 from opusclip_lib.resilience import CircuitBreaker, RetryPolicy
 from opusclip_lib.sandbox import SandboxConfig, build_app
@@ -218,6 +218,7 @@ async def test_an_open_breaker_defers_the_job_without_spending_its_attempt(
     [handed_back] = [event for event in await jobs.job_events(db, job.id)
                      if event.to_status == "pending" and event.from_status is not None]
     assert "attempt not spent" in (handed_back.message or "")
+    assert await failures.failure_groups(db) == []  # a deferral is not a failure to track
 
 
 async def test_a_stability_storm_ends_with_the_jobs_completed_not_failed(

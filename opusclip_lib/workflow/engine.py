@@ -263,8 +263,9 @@ class Engine:
 
     async def _fail(self, job: Job, error: Exception) -> Job:
         failure = classify(error, job.stage)
-        await track_failure(self.db, job.id, job.stage, error, code=failure.code,
-                            message=failure.message)
+        if failure.defer_s is None:  # a deferral (an open breaker, nothing sent) is no failure
+            await track_failure(self.db, job.id, job.stage, error, code=failure.code,
+                                message=failure.message)
         return await self._record(job, failure, backoff_s=self.config.retry_backoff_s)
 
     async def _hand_back(self, job: Job) -> None:
