@@ -34,6 +34,7 @@ from opusclip_lib.db import (
     videos,
 )
 from opusclip_lib.db import MIGRATIONS, Database
+from opusclip_lib.monitoring import open_feed
 from opusclip_lib.db.backend import numbered_placeholders
 
 
@@ -301,6 +302,28 @@ async def test_task_cancelled_mid_transaction_rolls_back(db: Database) -> None:
     assert await videos.count_videos(db) == 0
     await videos.insert_video(db, "after_00001")  # the pool still works
     assert await videos.count_videos(db) == 1
+
+
+async def test_a_polling_feed_closes_when_its_cancellation_lands_after_a_poll(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The poll finished, so its rows stand and the cancellation is kept, not raised (see
+    Connection.transaction); the poller must still stop, or closing the feed waits forever."""
+    armed, stalled = False, asyncio.Event()
+    release = db.backend.release
+
+    async def release_then_stall_once(raw: object, *, discard: bool) -> None:
+        await release(raw, discard=discard)
+        if armed and not stalled.is_set():
+            stalled.set()
+            await asyncio.Event().wait()  # the cancellation lands here, after the poll
+
+    monkeypatch.setattr(db.backend, "release", release_then_stall_once)
+    async with asyncio.timeout(30):  # a guard against the hang, not a timing
+        async with open_feed(db, None, transport="polling", poll_interval_s=0.01) as feed, \
+                feed.updates():
+            armed = True
+            await stalled.wait()
+    assert stalled.is_set()  # the block exited: the poller stopped when it was cancelled
 
 
 async def test_concurrent_tasks_use_separate_connections(db: Database) -> None:

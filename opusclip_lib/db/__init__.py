@@ -27,7 +27,7 @@ from opusclip_lib.db import (
     videos,
 )
 from opusclip_lib.db.backend import Backend, Params, Row
-from opusclip_lib.db.connection import Connection, Executor
+from opusclip_lib.db.connection import Connection, Executor, stop_if_cancelled
 from opusclip_lib.db.database import Database, PoolStats, backend_class, connect
 from opusclip_lib.db.errors import (
     CheckViolationError,
@@ -88,5 +88,5 @@ __all__ = [
     "StatementTimeoutError", "Timeouts", "UniqueViolationError", "ValidationError",
     "ValueTooLongError", "Video", "api_calls", "as_datetime", "as_float", "as_json",
     "backend_class", "cache", "clear", "clips", "connect", "failures", "jobs", "maintenance",
-    "migrate", "parse_url", "reset", "schema_version", "validate", "videos",
+    "migrate", "parse_url", "reset", "schema_version", "stop_if_cancelled", "validate", "videos",
 ]

@@ -39,6 +39,17 @@ def _default_name(sql: str) -> str:
     return verb
 
 
+
+def stop_if_cancelled() -> None:
+    """Raise ``CancelledError`` if this task's cancellation was kept, not raised: one that came
+    too late for finished work (a ``COMMIT`` that went through, a connection on its way back to
+    the pool). A loop that polls the database in a background task calls it after each round,
+    or it would poll on forever with its cancellation spent."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Executor(Protocol):
     """What repository functions take: a ``Database`` (autocommit) or a ``Connection``."""
 
@@ -189,7 +200,7 @@ class Connection:
           most ``statement_s``), since only its answer tells what happened. If it committed, the
           block exits normally: the cancellation came too late, and the task keeps the request
           (``asyncio.current_task().cancelling()`` stays above zero; a loop that must stop on
-          cancellation checks it). If it did not commit, ``CancelledError`` is raised;
+          cancellation checks it: :func:`stop_if_cancelled`). If it did not commit, ``CancelledError`` is raised;
         * ``ConnectionLostError`` or ``StatementTimeoutError`` raised by ``COMMIT`` itself: the
           server may or may not have committed. Read back (an idempotency key makes that easy)
           before retrying.

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from opusclip_lib.db import Database, as_datetime, as_float, jobs
+from opusclip_lib.db import Database, as_datetime, as_float, jobs, stop_if_cancelled
 from opusclip_lib.monitoring.tasks import background
 from opusclip_lib.monitoring.transport import Sink
 from opusclip_lib.monitoring.updates import Update
@@ -47,6 +47,7 @@ class JobEventPoller:
         try:
             while True:
                 rows = await jobs.events_after(self.db, watermark, limit=self.batch)
+                stop_if_cancelled()
                 for row in rows:
                     at = as_datetime(row["at"])
                     assert at is not None  # NOT NULL column

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from opusclip_lib.db import DatabaseError, Executor, jobs
+from opusclip_lib.db import DatabaseError, Executor, jobs, stop_if_cancelled
 from opusclip_lib.db import failures as failure_rows
 from opusclip_lib.observability.alerts import AlertRules, breaker_states, evaluate, publish
 from opusclip_lib.observability.loop_lag import monitor_loop_lag
@@ -48,6 +48,7 @@ async def _sample_forever(db: Executor, clients: Mapping[str, Any], metrics: Met
             await sample_once(db, clients, metrics)
         except DatabaseError as exc:  # the next round may find the database back
             logger.warning("metrics sample skipped: %s", exc)
+        stop_if_cancelled()
         await asyncio.sleep(interval_s)
 
 

@@ -40,6 +40,7 @@ from opusclip_lib.db import (
     LeaseLostError,
     OperationalError,
     jobs,
+    stop_if_cancelled,
     validate,
     videos,
 )
@@ -254,6 +255,7 @@ class Engine:
                 await self._beat(job_id)
             except OperationalError as exc:
                 logger.warning("job %s: heartbeat skipped, database unavailable (%s)", job_id, exc)
+            stop_if_cancelled()
 
     async def _beat(self, job_id: int, *, stage: str | None = None,
                     progress: float | None = None) -> None:
