@@ -170,11 +170,18 @@ async def test_one_job_has_the_expected_trace_tree(db: Database, tmp_path: Path,
     assert root["parent_id"] is None
     stages = [row for row in rows.values() if row["parent_id"] == root["span_id"]
               and row["name"].startswith("stage ")]
-    assert [row["name"] for row in sorted(stages, key=lambda r: r["start_s"])] == [
+    in_turn = [row for row in stages if not row["name"].endswith(" (early)")]
+    assert [row["name"] for row in sorted(in_turn, key=lambda r: r["start_s"])] == [
         f"stage {name}" for name in STAGE_NAMES]
-    by_stage = {row["name"]: row["span_id"] for row in stages}
-    children = {name: {row["name"] for row in rows.values() if row["parent_id"] == span_id}
-                for name, span_id in by_stage.items()}
+    by_stage = {row["name"]: row for row in stages}
+    children = {name: {row["name"] for row in rows.values() if row["parent_id"] == stage["span_id"]}
+                for name, stage in by_stage.items()}
+    render = by_stage["stage render"]
+    for name in ("thumbnail", "voiceover"):  # their API calls run beside the render
+        early = by_stage[f"stage {name} (early)"]
+        assert early["start_s"] < render["start_s"] + render["seconds"]
+        assert by_stage[f"stage {name}"]["start_s"] >= render["start_s"] + render["seconds"]
+    assert "POST stability.generate" in children["stage thumbnail (early)"]
     assert "GET youtube.videos.list" in children["stage metadata"]
     assert "POST openai.chat.completions" in children["stage analyze"]
     assert "ffmpeg" in children["stage render"]

@@ -202,3 +202,21 @@ def test_failures_are_classified_with_stage_code_and_retry() -> None:
     assert (ffmpeg.code, ffmpeg.retryable) == ("ffmpeg_failed", False)
     bug = classify(KeyError("title"), None)
     assert (bug.code, bug.message) == ("internal_error", "start: KeyError: 'title'")
+
+
+async def test_early_thumbnail_failure_is_the_thumbnail_stages_after_the_render(
+        db: Database, tmp_path: Path) -> None:
+    """Thumbnails are asked for beside the render; a refusal there neither stops the render nor
+    is blamed on it: the job fails in ``thumbnail``, with every clip rendered."""
+    sandbox = SandboxConfig.unlimited()
+    sandbox.inject("stability.generate", "server_error")
+    config = WorkflowConfig(work_dir=tmp_path / "work", max_attempts=1, **TINY)
+    async with open_services(sandbox_endpoints(build_app(sandbox)), limits=UNLIMITED) as services:
+        job = await run_video(db, services, "opusSample1", config)
+    assert (job.status, job.stage) == ("failed", "thumbnail")
+    assert job.error_code is not None
+    assert job.error_code.startswith("stability.")
+    rendered = await clips.list_clips(db, job.video_id)
+    assert rendered
+    assert all(clip.clip_path and Path(clip.clip_path).exists() for clip in rendered)
+    assert not any(clip.thumbnail_path for clip in rendered)

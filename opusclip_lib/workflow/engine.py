@@ -97,6 +97,18 @@ def job_update(job: Job) -> JobUpdate:
                      error_message=job.error_message, at=at)
 
 
+async def _early(name: str, work: Callable[[VideoRun], Awaitable[None]],
+                 run: VideoRun) -> Exception | None:
+    """A stage's early work (:attr:`Stage.early`), its error kept for the stage to raise in its
+    own scope: failing here would cancel the render beside it and blame the wrong stage."""
+    try:
+        with stage_scope(f"{name} (early)"):
+            await work(run)
+    except Exception as error:
+        return error
+    return None
+
+
 def _on_stage(job: Job, stage: str, progress: float) -> Job:
     """``job`` after a heartbeat moved its stage: the heartbeat returns no row, so the change's
     time is this clock's (a moment after the database's)."""
@@ -193,7 +205,7 @@ class Engine:
             async with task_scope() as scope:
                 beat = scope.create_task(self._heartbeat(job.id), name=f"heartbeat job {job.id}")
                 try:
-                    return await self._run(lease)
+                    return await self._run(lease, scope)
                 finally:
                     beat.cancel()
         except LeaseLostError:  # cancelled or reaped: no longer ours
@@ -204,7 +216,7 @@ class Engine:
         except Exception as error:  # every failure ends in a recorded state, never a running one
             return await ride_out(partial(self._fail, lease.job, error))
 
-    async def _run(self, lease: _Lease) -> Job:
+    async def _run(self, lease: _Lease, scope: asyncio.TaskGroup) -> Job:
         job = lease.job
         video = await videos.get_video(self.db, job.video_id)
         run = VideoRun(self.db, self.services, self.config, video,
@@ -216,8 +228,16 @@ class Engine:
             await self._beat(job.id, stage=stages[0].name, progress=0.0)
             lease.job = job = _on_stage(job, stages[0].name, 0.0)
             await self._notify(job)
+        early: dict[str, asyncio.Task[Exception | None]] = {}
         for index, stage in enumerate(stages):
+            if self.config.mode.parallel and run.clips:
+                for later in stages[index + 1:]:
+                    if later.early is not None and later.name not in early:
+                        early[later.name] = scope.create_task(
+                            _early(later.name, later.early, run), name=f"early {later.name}")
             with self._measure(stage, job, video.youtube_id), stage_scope(stage.name):
+                if stage.name in early and (error := await early[stage.name]) is not None:
+                    raise error
                 write = await stage.run(run)
                 following = stages[index + 1] if index + 1 < len(stages) else None
                 async with run.unit() as ex:

@@ -20,6 +20,10 @@ render         rendering    ffmpeg 9:16 per clip (if rendering)    clips.clip_pa
 thumbnail      rendering    Stability image per clip               clips.thumbnail_path
 voiceover      rendering    ElevenLabs speech (+ mux) per clip     clips.voiceover_path
 =============  ===========  =====================================  ===========================
+
+In the optimised mode the thumbnail and voice-over stages ask for their files early
+(:attr:`Stage.early`), beside the render: the render keeps the CPU busy while the image and
+speech requests wait on the network, and the stages then only record what is already on disk.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opusclip_lib.api.models.openai import Highlight
 from opusclip_lib.api.models.youtube import Video as YouTubeVideo
@@ -85,6 +89,8 @@ VIDEO_PROGRESS = ("queued", "described", "downloaded", "transcribed", "analyzed"
 VOICE_FORMAT, VOICE_RATE = "pcm_22050", 22_050
 """Raw PCM needs no encoder on either side; :func:`write_wav` gives it a header ffmpeg reads."""
 
+
+T = TypeVar("T")
 
 @dataclass(slots=True)
 class VideoRun:
@@ -166,8 +172,7 @@ class VideoRun:
                 await clips.update_clip(ex, clip_id, **values)
         self.clips = [dataclasses.replace(clip, **by_id.get(clip.id, {})) for clip in self.clips]
 
-    async def each_clip(self, work: Callable[[Clip], Awaitable[ClipChange | None]],
-                        ) -> list[ClipChange]:
+    async def each_clip(self, work: Callable[[Clip], Awaitable[T | None]]) -> list[T]:
         """``work`` on every clip, all at once (optimised) or one after another (naive)."""
         if self.config.mode.parallel:
             results = await map_bounded(work, self.clips, limit=max(len(self.clips), 1))
@@ -469,14 +474,21 @@ def thumbnail_prompt(clip: Clip) -> str:
             "bold composition, bright colours, no text")
 
 
+async def _thumbnail_file(run: VideoRun, clip: Clip) -> Path:
+    """The clip's thumbnail on disk, asked from Stability once."""
+    dest = run.files.clip(clip.id).thumbnail
+    if not clip_done(clip.thumbnail_path, dest) and not dest.exists():
+        image = live(await run.services.stability.generate_core(
+            thumbnail_prompt(clip), aspect_ratio="9:16", output_format="png"))
+        write_bytes(dest, image.image)
+    return dest
+
+
 async def _thumbnail(run: VideoRun, clip: Clip) -> ClipChange | None:
     dest = run.files.clip(clip.id).thumbnail
     if clip_done(clip.thumbnail_path, dest):
         return None
-    if not dest.exists():
-        image = live(await run.services.stability.generate_core(
-            thumbnail_prompt(clip), aspect_ratio="9:16", output_format="png"))
-        write_bytes(dest, image.image)
+    await _thumbnail_file(run, clip)
     return {"id": clip.id, "thumbnail_path": str(dest), "status": "thumbnailed"}
 
 
@@ -484,22 +496,42 @@ async def thumbnail(run: VideoRun) -> Write | None:
     return await _commit_changes(run, partial(_thumbnail, run))
 
 
-async def _voiceover(run: VideoRun, clip: Clip) -> ClipChange | None:
+async def thumbnail_files(run: VideoRun) -> None:
+    await run.each_clip(partial(_thumbnail_file, run))
+
+
+def _voiced(run: VideoRun, clip: Clip) -> Path:
+    """The voice-over's final file: muxed into the clip, or the speech alone without a render."""
     files = run.files.clip(clip.id)
-    final = files.voiced if run.config.render else files.voice
-    if clip_done(clip.voiceover_path, final):
-        return None
-    if not files.voice.exists():
+    return files.voiced if run.config.render else files.voice
+
+
+async def _speech_file(run: VideoRun, clip: Clip) -> Path:
+    """The clip's hook spoken, on disk, asked from ElevenLabs once."""
+    voice = run.files.clip(clip.id).voice
+    if not clip_done(clip.voiceover_path, _voiced(run, clip)) and not voice.exists():
         speech = live(await run.services.elevenlabs.text_to_speech(
             clip.hook or clip.title or "", run.config.voice_id, output_format=VOICE_FORMAT))
-        write_wav(files.voice, speech.audio, VOICE_RATE)
-    if final != files.voice and not final.exists():
-        await mux_voiceover(files.video, files.voice, final)
+        write_wav(voice, speech.audio, VOICE_RATE)
+    return voice
+
+
+async def _voiceover(run: VideoRun, clip: Clip) -> ClipChange | None:
+    final = _voiced(run, clip)
+    if clip_done(clip.voiceover_path, final):
+        return None
+    voice = await _speech_file(run, clip)
+    if final != voice and not final.exists():
+        await mux_voiceover(run.files.clip(clip.id).video, voice, final)
     return {"id": clip.id, "voiceover_path": str(final), "status": "completed"}
 
 
 async def voiceover(run: VideoRun) -> Write | None:
     return await _commit_changes(run, partial(_voiceover, run))
+
+
+async def speech_files(run: VideoRun) -> None:
+    await run.each_clip(partial(_speech_file, run))
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,6 +540,11 @@ class Stage:
     status: str
     """The job's status while this stage runs (the job table's state machine)."""
     run: Callable[[VideoRun], Awaitable[Write | None]]
+    early: Callable[[VideoRun], Awaitable[None]] | None = None
+    """The stage's network work that needs only the clip rows (files asked from an API), which
+    the engine may start as soon as the clips exist, beside the CPU-bound render: ``run`` then
+    finds the files and records them. It writes no rows, so the stage's commit stays the one
+    place its progress is recorded."""
 
 
 STAGES = (
@@ -516,8 +553,8 @@ STAGES = (
     Stage("transcribe", "transcribing", transcribe),
     Stage("analyze", "analyzing", analyze),
     Stage("render", "rendering", render),
-    Stage("thumbnail", "rendering", thumbnail),
-    Stage("voiceover", "rendering", voiceover),
+    Stage("thumbnail", "rendering", thumbnail, early=thumbnail_files),
+    Stage("voiceover", "rendering", voiceover, early=speech_files),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
