@@ -230,7 +230,7 @@ class Engine:
             await self._notify(job)
         early: dict[str, asyncio.Task[Exception | None]] = {}
         for index, stage in enumerate(stages):
-            if self.config.mode.parallel and run.clips:
+            if self.config.mode.parallel and stage.cpu_bound:
                 for later in stages[index + 1:]:
                     if later.early is not None and later.name not in early:
                         early[later.name] = scope.create_task(

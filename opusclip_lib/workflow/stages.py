@@ -24,6 +24,7 @@ voiceover      rendering    ElevenLabs speech (+ mux) per clip     clips.voiceov
 In the optimised mode the thumbnail and voice-over stages ask for their files early
 (:attr:`Stage.early`), beside the render: the render keeps the CPU busy while the image and
 speech requests wait on the network, and the stages then only record what is already on disk.
+Without a render the stages run in turn, as the critical-path bound of notebook 31 assumes.
 """
 
 from __future__ import annotations
@@ -540,11 +541,14 @@ class Stage:
     status: str
     """The job's status while this stage runs (the job table's state machine)."""
     run: Callable[[VideoRun], Awaitable[Write | None]]
+    cpu_bound: bool = False
+    """Its work is local CPU (ffmpeg): the engine runs the later stages' ``early`` work beside
+    it, where waiting on the network costs nothing."""
     early: Callable[[VideoRun], Awaitable[None]] | None = None
     """The stage's network work that needs only the clip rows (files asked from an API), which
-    the engine may start as soon as the clips exist, beside the CPU-bound render: ``run`` then
-    finds the files and records them. It writes no rows, so the stage's commit stays the one
-    place its progress is recorded."""
+    the engine starts beside a CPU-bound stage before it: ``run`` then finds the files and
+    records them. It writes no rows, so the stage's commit stays the one place its progress is
+    recorded."""
 
 
 STAGES = (
@@ -552,7 +556,7 @@ STAGES = (
     Stage("download", "downloading", download),
     Stage("transcribe", "transcribing", transcribe),
     Stage("analyze", "analyzing", analyze),
-    Stage("render", "rendering", render),
+    Stage("render", "rendering", render, cpu_bound=True),
     Stage("thumbnail", "rendering", thumbnail, early=thumbnail_files),
     Stage("voiceover", "rendering", voiceover, early=speech_files),
 )
