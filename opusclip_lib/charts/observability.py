@@ -68,5 +68,5 @@ def waterfall(frame: pd.DataFrame, *, title: str = "", ax: Axes | None = None,
     ax.set_title(title)
     used = dict.fromkeys(span_kind(row) for _, row in ordered.iterrows())
     ax.legend(handles=[Patch(color=KIND_COLORS[k], label=k) for k in used],
-              loc="lower right", fontsize=8)
+              loc="center right", fontsize=8)
     return ax
