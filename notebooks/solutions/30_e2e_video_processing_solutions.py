@@ -26,6 +26,7 @@ from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_endpoints
 from opusclip_lib.workflow import (
     JobUpdate,
     Services,
+    VideoFiles,
     WorkflowConfig,
     open_services,
     run_video,
@@ -67,18 +68,26 @@ async def exercise_1_crash_later(db: Database, services: Services) -> None:
             os.killpg(worker.pid, signal.SIGKILL)
         await worker.wait()
     assert video is not None
-    renders = {clip.id: Path(clip.clip_path).stat().st_mtime_ns
-               for clip in await clips.list_clips(db, video.id)}
+    rendered = await clips.list_clips(db, video.id)
+    renders = {clip.id: Path(clip.clip_path).stat().st_mtime_ns for clip in rendered}
+    files = VideoFiles.of(WORK, youtube_id)  # the early requests beside the render left these:
+    kept = {"stability": sum(files.clip(clip.id).thumbnail.exists() for clip in rendered),
+            "elevenlabs": sum(files.clip(clip.id).voice.exists() for clip in rendered)}
     before = calls_made(services)
     job = await run_video(db, services, youtube_id, RESUME)
     after = calls_made(services)
     redone = sum(Path(clip.clip_path).stat().st_mtime_ns != renders[clip.id]
                  for clip in await clips.list_clips(db, video.id))
+    made = {provider: after[provider] - before[provider] for provider in after}
+    assert (made["youtube"], made["openai"], redone) == (0, 0, 0)
+    assert all(made[provider] == len(renders) - kept[provider] for provider in kept)
     print(f"1. killed in 'thumbnail'; resumed: {job.status} on attempt {job.attempts}")
     print(f"   calls the resume made: {difference(after, before)}; renders redone: {redone} "
           f"of {len(renders)}")
-    print("   prediction: no YouTube or OpenAI call, no render (rows + files say done), one "
-          "thumbnail and one voice-over per clip")
+    print("   prediction: no YouTube or OpenAI call, no render (rows + files say done), and a "
+          "thumbnail and a voice-over for each clip whose file was not on disk at the kill (the "
+          f"killed worker asked for them beside its render: it had finished {kept['stability']} "
+          f"thumbnail(s) and {kept['elevenlabs']} speech file(s))")
 
 
 async def exercise_2_flaky_provider(db: Database, sandbox: SandboxConfig,
