@@ -108,10 +108,13 @@ async def exercise_2_flaky_provider(db: Database, sandbox: SandboxConfig,
     print(f"2b. fifty 500s: job {job.status} after {job.attempts} attempts, "
           f"error_code {job.error_code!r}")
     print(f"    error_message {job.error_message!r}")
+    outcome = ("out of attempts, the job failed with the stage and the reason"
+               if job.status == "failed" else
+               "the 50 errors ran out before the attempts did, so the job completed; its "
+               "error_code and error_message keep the last failure")
     print("    the client retried each call, then its breaker opened after 5 failures; a job "
           "whose calls the open breaker refused went back to pending without spending an "
-          "attempt, an attempt whose call reached Stability and failed was spent, and out of "
-          "attempts the job failed with the stage and the reason")
+          "attempt, an attempt whose call reached Stability and failed was spent; " + outcome)
 
 
 async def exercise_3_status_line(db: Database, services: Services) -> None:
