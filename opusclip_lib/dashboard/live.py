@@ -1,0 +1,147 @@
+"""The server side of the live board: one database listener for all browsers.
+
+:class:`LiveBoard` follows the job feed (LISTEN/NOTIFY on PostgreSQL, Redis pub/sub when given a
+Redis URL, else polling ``job_events``) and hands each update to every connected browser at
+once; after a burst of updates, and every ``refresh_s`` in any case, it reads a fresh
+:func:`~.board.snapshot` and sends that too, so counts, ages and stuck-job alerts move even
+when nothing is published, and a message a transport dropped is corrected by the next snapshot.
+A lost feed (a database restart) is opened again with backoff; browsers keep the snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from opusclip_lib.dashboard.board import DEFAULTS, BoardSettings, snapshot
+from opusclip_lib.db import JOB_STATUSES, Database
+from opusclip_lib.monitoring.feed import TransportChoice, open_feed
+from opusclip_lib.monitoring.updates import encode
+from opusclip_lib.observability.metrics_export import Metrics
+
+logger = logging.getLogger(__name__)
+
+MAX_PENDING = 1000  # messages queued for one slow browser before it is resynced instead
+REOPEN_BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Browser:
+    """One connected browser's outbox. ``None`` in it means "you fell behind: resync"."""
+
+    def __init__(self) -> None:
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=MAX_PENDING)
+
+    def offer(self, message: str) -> None:
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:  # drop the backlog: one snapshot replaces all of it
+            while not self.outbox.empty():
+                self.outbox.get_nowait()
+            self.outbox.put_nowait(None)
+
+
+class LiveBoard:
+    """Feed in, snapshots and updates out to every :class:`Browser`; gauges for ``/metrics``."""
+
+    def __init__(self, db: Database, metrics: Metrics, *, redis_url: str | None = None,
+                 transport: TransportChoice = "auto", poll_interval_s: float = 0.05,
+                 refresh_s: float = 2.0, burst_s: float = 0.1,
+                 settings: BoardSettings = DEFAULTS) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.redis_url = redis_url
+        self.transport_choice: TransportChoice = transport
+        self.poll_interval_s = poll_interval_s
+        self.refresh_s = refresh_s
+        self.burst_s = burst_s
+        self.settings = settings
+        self.transport: str | None = None
+        """The feed's transport while it is open, ``None`` while it is being reopened."""
+        self.latest: dict[str, Any] | None = None
+        self.browsers: set[Browser] = set()
+        self._changed = asyncio.Event()
+        self.listening = asyncio.Event()
+        """Set once the feed is open (for the first time): updates published from then on
+        reach the browsers."""
+        registry = metrics.registry
+        self.clients_gauge = Gauge("opusclip_dashboard_clients", "Browsers connected",
+                                   registry=registry)
+        self.updates_counter = Counter("opusclip_dashboard_updates",
+                                       "Job updates sent on to the browsers", registry=registry)
+        self.stuck_gauge = Gauge("opusclip_stuck_jobs",
+                                 "Running jobs with no live lease (no recent heartbeat)",
+                                 registry=registry)
+
+    # --- browsers ------------------------------------------------------------------------------
+
+    def join(self) -> Browser:
+        browser = Browser()
+        self.browsers.add(browser)
+        self.clients_gauge.set(len(self.browsers))
+        return browser
+
+    def leave(self, browser: Browser) -> None:
+        self.browsers.discard(browser)
+        self.clients_gauge.set(len(self.browsers))
+
+    def board_message(self) -> str:
+        return encode({"type": "board", "transport": self.transport, "board": self.latest})
+
+    def _broadcast(self, message: str) -> None:
+        for browser in self.browsers:
+            browser.offer(message)
+
+    # --- the database side ---------------------------------------------------------------------
+
+    async def refresh(self) -> dict[str, Any]:
+        """Read a fresh snapshot, keep it for new browsers, and set the gauges from it."""
+        board = await snapshot(self.db, self.settings)
+        self.latest = board
+        for status in JOB_STATUSES:
+            self.metrics.queue_depth.labels(status).set(board["counts"].get(status, 0))
+        oldest = board["oldest_pending"]
+        self.metrics.oldest_job_age.set(oldest["age_s"] if oldest else 0.0)
+        self.stuck_gauge.set(len(board["stuck"]))
+        return board
+
+    async def follow_feed(self) -> None:
+        """Send each update on as it arrives; reopen the feed with backoff when it breaks."""
+        failures = 0
+        while True:
+            try:
+                async with open_feed(self.db, self.redis_url, transport=self.transport_choice,
+                                     poll_interval_s=self.poll_interval_s) as feed:
+                    self.transport = feed.transport
+                    self.listening.set()
+                    self._changed.set()  # tell the browsers which transport they are on
+                    async for update in feed.updates():
+                        failures = 0
+                        self._broadcast(encode({"type": "update", "job": update}))
+                        self.updates_counter.inc()
+                        self._changed.set()
+            except Exception:  # the listener's connection broke: reopen, browsers keep going
+                logger.exception("dashboard feed lost; reopening")
+            self.transport = None
+            await asyncio.sleep(REOPEN_BACKOFF_S[min(failures, len(REOPEN_BACKOFF_S) - 1)])
+            failures += 1
+
+    async def keep_fresh(self) -> None:
+        """A snapshot after each burst of updates (``burst_s`` after its first), and one every
+        ``refresh_s`` regardless."""
+        while True:
+            try:
+                async with asyncio.timeout(self.refresh_s):
+                    await self._changed.wait()
+                await asyncio.sleep(self.burst_s)
+            except TimeoutError:
+                pass
+            self._changed.clear()
+            try:
+                await self.refresh()
+            except Exception:  # a database hiccup: the next round tries again
+                logger.exception("dashboard snapshot failed")
+                continue
+            self._broadcast(self.board_message())
