@@ -184,3 +184,16 @@ async def test_page_follows_changes_live_and_survives_a_restart(
                   if not ("/live" in message and "ERR_CONNECTION_REFUSED" in message)]
     assert unexpected == []
     record_property("dom_latency_ms_median", statistics.median(latencies))
+
+
+def test_bench_passes_a_run_only_when_every_change_arrived_within_the_target() -> None:
+    from opusclip_lib.bench.dashboard import TARGET_P95_MS, Run, report
+
+    fast = Run("sqlite", "polling", 20, [5.0] * 20, [1.0] * 20)
+    slow = Run("postgresql", "postgres", 20, [5.0] * 18 + [TARGET_P95_MS] * 2, [1.0] * 20)
+    lost = Run("mysql", "polling", 21, [5.0] * 20, [1.0] * 20)
+    rows, missed = report([fast, slow, lost])
+    assert [row["ok"] for row in rows] == [True, False, False]
+    assert len(missed) == 2
+    assert fast.quantile(0.95) == 5.0
+    assert slow.quantile(0.95) == TARGET_P95_MS

@@ -48,7 +48,7 @@ class LiveBoard:
 
     def __init__(self, db: Database, metrics: Metrics, *, redis_url: str | None = None,
                  transport: TransportChoice = "auto", poll_interval_s: float = 0.05,
-                 refresh_s: float = 2.0, burst_s: float = 0.1,
+                 refresh_s: float = 2.0, burst_s: float = 0.1, min_gap_s: float = 1.0,
                  settings: BoardSettings = DEFAULTS) -> None:
         self.db = db
         self.metrics = metrics
@@ -57,6 +57,7 @@ class LiveBoard:
         self.poll_interval_s = poll_interval_s
         self.refresh_s = refresh_s
         self.burst_s = burst_s
+        self.min_gap_s = min_gap_s
         self.settings = settings
         self.transport: str | None = None
         """The feed's transport while it is open, ``None`` while it is being reopened."""
@@ -129,13 +130,16 @@ class LiveBoard:
             failures += 1
 
     async def keep_fresh(self) -> None:
-        """A snapshot after each burst of updates (``burst_s`` after its first), and one every
-        ``refresh_s`` regardless."""
+        """A snapshot after each burst of updates (``burst_s`` after its first, and no sooner
+        than ``min_gap_s`` after the previous snapshot: drawing one costs the browser more
+        than an update), and one every ``refresh_s`` regardless."""
+        loop = asyncio.get_running_loop()
+        last = float("-inf")
         while True:
             try:
                 async with asyncio.timeout(self.refresh_s):
                     await self._changed.wait()
-                await asyncio.sleep(self.burst_s)
+                await asyncio.sleep(max(self.burst_s, last + self.min_gap_s - loop.time()))
             except TimeoutError:
                 pass
             self._changed.clear()
@@ -144,4 +148,6 @@ class LiveBoard:
             except Exception:  # a database hiccup: the next round tries again
                 logger.exception("dashboard snapshot failed")
                 continue
+            finally:
+                last = loop.time()
             self._broadcast(self.board_message())

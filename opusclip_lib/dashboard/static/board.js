@@ -3,13 +3,14 @@
 // the server sends first. No framework, no build step.
 "use strict";
 
-const RECENT_ROWS = 20;
+const RECENT_ROWS = 12;
 const BACKOFF_MS = [100, 200, 500, 1000, 2000, 5000];
 
 // Read by the browser test and the benchmark: what arrived, and how late.
 const dashboard = window.dashboard = {
   connected: false, connects: 0, boards: 0, updates: 0, transport: null,
   latenciesMs: [],  // per update: DOM applied (epoch ms) - published_at (epoch ms)
+  feedMs: [],  // per update: the part spent before the server had it (its latency_s)
 };
 
 function el(tag, attributes, ...children) {
@@ -62,7 +63,7 @@ function drawBoard(board) {
     el("td", {}, w.worker), el("td", {}, String(w.running)), el("td", {}, String(w.completed)),
     el("td", {}, w.per_minute.toFixed(1)), el("td", {}, clock(w.last_at)))));
 
-  fill(document.querySelector("#recent tbody"), board.recent.map(jobRow));
+  fill(document.querySelector("#recent tbody"), board.recent.slice(0, RECENT_ROWS).map(jobRow));
 
   fill(document.querySelector("#failures tbody"), board.failures.map((job) => el("tr", {},
     el("td", {}, `#${job.job_id}`), el("td", {}, job.stage || ""),
@@ -93,6 +94,7 @@ function applyUpdate(job) {
   if (typeof job.published_at === "number") {
     dashboard.latenciesMs.push(performance.timeOrigin + performance.now()
                                - job.published_at * 1000);
+    dashboard.feedMs.push((job.latency_s || 0) * 1000);
   }
   dashboard.updates += 1;
 }
