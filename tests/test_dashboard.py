@@ -21,10 +21,13 @@ import pytest
 
 from opusclip_lib.dashboard import browser as chromium
 from opusclip_lib.dashboard.board import BoardSettings, snapshot
+from opusclip_lib.dashboard.live import LiveBoard
 from opusclip_lib.dashboard.process import dashboard_process, free_port
-from opusclip_lib.db import Database, connect, jobs
+from opusclip_lib.db import Database, as_datetime, connect, jobs
 from opusclip_lib.db.schema import clear
 from opusclip_lib.monitoring import Feed, open_feed
+from opusclip_lib.monitoring.updates import decode, encode
+from opusclip_lib.observability.metrics_export import Metrics
 from opusclip_lib.workflow import job_update
 
 # --- the snapshot, on every backend ---------------------------------------------------------
@@ -154,11 +157,13 @@ async def test_page_follows_changes_live_and_survives_a_restart(
             "return document.querySelector('#counts .state[data-status=pending] b')"
             ".textContent") == "1"
 
-        [claimed] = await jobs.claim(db, "worker-1")
-        await feed.publish(job_update(claimed))
+        # A worker that publishes nothing: its committed change still arrives live (the
+        # board follows job_events too), not only with the next snapshot.
+        await jobs.claim(db, "worker-1")
+        _wait(browser, "window.dashboard.updates >= 1")
+        _status_in_dom(browser, job.id, "downloading")
         await change("transcribing")
         _status_in_dom(browser, job.id, "transcribing")
-        assert browser.execute_script("return window.dashboard.updates") >= 1
         async with httpx.AsyncClient() as client:
             scraped = (await client.get(f"{url}metrics")).text
         assert 'opusclip_queue_depth{status="transcribing"}' in scraped
@@ -184,6 +189,21 @@ async def test_page_follows_changes_live_and_survives_a_restart(
                   if not ("/live" in message and "ERR_CONNECTION_REFUSED" in message)]
     assert unexpected == []
     record_property("dom_latency_ms_median", statistics.median(latencies))
+
+
+async def test_an_update_heard_on_two_feeds_is_sent_once(tmp_path: Path) -> None:
+    """The engine's pushed update and the job_events row of the same change share job, status
+    and time, so the board sends the change once; the next change is news again."""
+    async with connect(f"sqlite:///{tmp_path}/seen.db", min_size=1, max_size=1) as db:
+        board = LiveBoard(db, Metrics(), transport="polling")
+        job = await jobs.enqueue(db, "pipeline")
+        pushed = decode(encode(dict(job_update(job))))  # as it comes off the wire
+        [row] = await jobs.events_after(db, 0, limit=1)
+        polled = {**row, "at": as_datetime(row["at"])}  # as the poller delivers it
+        [claimed] = await jobs.claim(db, "worker-1")
+    assert board._first_time(pushed)
+    assert not board._first_time(polled)
+    assert board._first_time(decode(encode(dict(job_update(claimed)))))
 
 
 def test_bench_passes_a_run_only_when_every_change_arrived_within_the_target() -> None:

@@ -89,7 +89,8 @@ async def live(websocket: WebSocket) -> None:
 
 def build_app(database_url: str, *, redis_url: str | None = None,
               transport: TransportChoice = "auto", poll_interval_s: float = 0.05,
-              refresh_s: float = 2.0, settings: BoardSettings = DEFAULTS) -> Starlette:
+              refresh_s: float = 2.0, follow_events: bool = True,
+              settings: BoardSettings = DEFAULTS) -> Starlette:
     """The app; its lifespan opens the database and the feed, and closes both on shutdown."""
 
     @asynccontextmanager
@@ -99,11 +100,15 @@ def build_app(database_url: str, *, redis_url: str | None = None,
                            max_size=4) as db:
             board = LiveBoard(db, registry, redis_url=redis_url, transport=transport,
                               poll_interval_s=poll_interval_s, refresh_s=refresh_s,
-                              settings=settings)
+                              follow_events=follow_events, settings=settings)
             await board.refresh()
             app.state.board = board
-            async with background(board.follow_feed(), name="dashboard feed"), \
-                    background(board.keep_fresh(), name="dashboard refresh"):
+            async with contextlib.AsyncExitStack() as tasks:
+                for source in board.sources:
+                    await tasks.enter_async_context(
+                        background(board.follow_feed(source), name=f"dashboard feed {source}"))
+                await tasks.enter_async_context(
+                    background(board.keep_fresh(), name="dashboard refresh"))
                 # Serve once listening, so no update published after start-up is missed; a
                 # feed that cannot open yet (it retries) does not keep the page down.
                 with contextlib.suppress(TimeoutError):

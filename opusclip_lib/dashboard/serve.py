@@ -26,6 +26,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--poll-interval-s", type=float, default=0.05,
                    help="how often polling reads job_events (SQLite, MariaDB)")
+    p.add_argument("--push-only", action="store_true",
+                   help="with LISTEN/NOTIFY or Redis, do not also poll job_events (then only "
+                        "changes that workers publish arrive live; the rest with snapshots)")
     p.add_argument("--refresh-s", type=float, default=2.0,
                    help="a fresh snapshot at least this often, updates or not")
     p.add_argument("--window-s", type=float, default=DEFAULTS.window_s,
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     app = build_app(args.database or config.database_url(), redis_url=args.redis,
                     poll_interval_s=args.poll_interval_s, refresh_s=args.refresh_s,
+                    follow_events=not args.push_only,
                     settings=BoardSettings(window_s=args.window_s,
                                            stale_after_s=args.stale_after_s))
     print(f"opusclip dashboard on http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
