@@ -206,6 +206,16 @@ async def test_an_update_heard_on_two_feeds_is_sent_once(tmp_path: Path) -> None
     assert board._first_time(decode(encode(dict(job_update(claimed)))))
 
 
+async def test_the_board_follows_job_events_beside_a_push_feed_unless_told_not_to(
+        tmp_path: Path) -> None:
+    async with connect(f"sqlite:///{tmp_path}/feeds.db", min_size=1, max_size=1) as db:
+        redis = "redis://127.0.0.1:6379/5"  # not connected to: only the choice is checked
+        assert LiveBoard(db, Metrics()).sources == ("polling",)
+        assert LiveBoard(db, Metrics(), redis_url=redis).sources == ("redis", "polling")
+        assert LiveBoard(db, Metrics(), redis_url=redis,
+                         follow_events=False).sources == ("redis",)
+
+
 def test_bench_passes_a_run_only_when_every_change_arrived_within_the_target() -> None:
     from opusclip_lib.bench.dashboard import TARGET_P95_MS, Run, report
 
