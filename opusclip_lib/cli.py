@@ -1,5 +1,6 @@
 """``opusclip`` command line: ``opusclip run`` executes the notebooks, ``opusclip clip SOURCE``
-cuts a video into captioned clips, ``opusclip bench NAME`` measures.
+cuts a video into captioned clips, ``opusclip bench NAME`` measures, ``opusclip dashboard``
+serves the live board of the job queue.
 
 Each benchmark lives in ``opusclip_lib.bench.<name>`` and exposes ``main(argv) -> int``; the CLI
 only dispatches, so adding a benchmark never touches this file. ``run`` and ``bench`` are tooling:
@@ -14,7 +15,7 @@ import pkgutil
 import sys
 from types import ModuleType
 
-TOOLING_EXTRAS = {"run": "notebooks", "bench": "bench"}
+TOOLING_EXTRAS = {"run": "notebooks", "bench": "bench", "dashboard": "dashboard"}
 """The optional extra (``pip install "opusclip-lib[EXTRA]"``) each tooling command needs."""
 
 
@@ -39,12 +40,14 @@ def _benchmarks() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="opusclip", description=__doc__)
-    parser.add_argument("command", choices=["run", "clip", "bench"], help="what to do")
+    parser.add_argument("command", choices=["run", "clip", "bench", "dashboard"], help="what to do")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the command")
     parsed = parser.parse_args(args[:1])
     rest = args[1:]
     if parsed.command == "run":
         return int(_tooling("run", "opusclip_lib.runner").main(rest))
+    if parsed.command == "dashboard":
+        return int(_tooling("dashboard", "opusclip_lib.dashboard.serve").main(rest))
     if parsed.command == "clip":
         from opusclip_lib import clip
 

@@ -71,3 +71,12 @@ def test_a_core_only_install_brings_no_tooling(tmp_path: Path) -> None:
                            capture_output=True, text=True, cwd=tmp_path)
     assert bench.returncode != 0
     assert 'pip install "opusclip-lib[bench]"' in bench.stderr
+
+    dashboard = subprocess.run([str(environment / "bin" / "opusclip"), "dashboard"],
+                               capture_output=True, text=True, cwd=tmp_path)
+    assert dashboard.returncode != 0
+    assert 'pip install "opusclip-lib[dashboard]"' in dashboard.stderr
+    page = subprocess.run([str(python), "-c", "from importlib.resources import files; "
+                           "print((files('opusclip_lib.dashboard') / 'static').joinpath("
+                           "'board.js').is_file())"], capture_output=True, text=True, check=True)
+    assert page.stdout.strip() == "True"  # the page's files are package data too

@@ -18,9 +18,26 @@ Each update is stamped when published and its delivery latency recorded (``kind=
 Leaving ``open_feed`` closes the listener connection, the subscription and every task.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from opusclip_lib.monitoring.feed import Feed, Subscription, choose_transport, open_feed
-from opusclip_lib.monitoring.live import LiveDisplay, LiveStatus, watch
 from opusclip_lib.monitoring.updates import Update, job_update, snapshot
+
+if TYPE_CHECKING:
+    from opusclip_lib.monitoring.live import LiveDisplay, LiveStatus, watch
+
+_NOTEBOOK_BOARD = frozenset({"LiveDisplay", "LiveStatus", "watch"})
+
+
+def __getattr__(name: str) -> Any:
+    """The notebook board (pandas, IPython, matplotlib) loads when first asked for, so the feed
+    alone serves a process without Jupyter (``opusclip dashboard``)."""
+    if name in _NOTEBOOK_BOARD:
+        from opusclip_lib.monitoring import live
+
+        return getattr(live, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Feed", "LiveDisplay", "LiveStatus", "Subscription", "Update", "choose_transport",
