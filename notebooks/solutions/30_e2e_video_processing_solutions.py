@@ -50,7 +50,7 @@ async def exercise_1_crash_later(db: Database, services: Services) -> None:
     youtube_id = "y4SXvE9rwLb"
     command = [sys.executable, "-m", "opusclip_lib.workflow.worker", "--database-url",
                config.database_url(), "--work-dir", str(WORK), "--videos", youtube_id,
-               "--clips", "3", "--max-clip-seconds", "4", "--latency", "stability=3000"]
+               "--clips", "3", "--max-clip-seconds", "4", "--latency", "stability=10000"]
     worker = await asyncio.create_subprocess_exec(*command, start_new_session=True,
                                                   stdout=asyncio.subprocess.DEVNULL,
                                                   stderr=asyncio.subprocess.DEVNULL)
