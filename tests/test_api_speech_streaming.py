@@ -19,7 +19,6 @@ from opusclip_lib.api import (
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.sandbox import SandboxConfig, SandboxURLs, serve
 
-
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 TEXT = "Streams start playing before the whole answer exists. That is the point of them."
 WORDS = [word + " " for word in TEXT.split()]

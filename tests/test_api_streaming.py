@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from opusclip_lib.api import (
     AuthenticationError,
     OpenAIClient,
+    ServerError,
     SSEDecoder,
     SSEError,
-    ServerError,
     StreamInterruptedError,
     StreamProtocolError,
     StreamTimeoutError,
@@ -28,7 +28,6 @@ from opusclip_lib.api import (
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import Resilience, RetryPolicy
 from opusclip_lib.sandbox import Latency, SandboxConfig, SandboxURLs
-
 
 MESSAGES = [{"role": "user", "content": "Explain backpressure in asyncio streams"}]
 HANG_GUARD_S = 20

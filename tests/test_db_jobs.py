@@ -19,7 +19,6 @@ from opusclip_lib.db import (
     videos,
 )
 
-
 PIPELINE = ("downloading", "transcribing", "analyzing", "rendering", "completed")
 
 

@@ -21,7 +21,6 @@ from opusclip_lib.db import (
 )
 from tests.test_db_jobs import age_heartbeat
 
-
 STALE = "worker-a"
 SUCCESSOR = "worker-b"
 

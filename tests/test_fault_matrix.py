@@ -44,7 +44,6 @@ from opusclip_lib.db import (
 from tests.conftest import require_server
 from tests.faults import HungServer, Proxy, closed_port, other_tasks, raises_within
 
-
 SERVERS = {"postgresql": "postgres", "mysql": "mysql"}
 ALL = ["sqlite", "postgresql", "mysql"]
 SERVERS_ONLY = list(SERVERS)

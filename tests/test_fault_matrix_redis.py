@@ -36,7 +36,6 @@ from opusclip_lib.redis_client.local_servers import HungListener, ScratchRedis
 from opusclip_lib.resilience import MISS, RedisCache
 from opusclip_lib.resilience.fakes import FakeClock
 
-
 BOUND_S = 10.0  # generous: catches hangs, not slowness (a call is bounded by command_s)
 TIMEOUTS = RedisTimeouts()  # the defaults users get
 

@@ -114,9 +114,8 @@ async def test_process_ignoring_terminate_is_killed_after_grace_period() -> None
 async def test_corrupt_input_raises_typed_error_with_stderr_tail(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"definitely not a video " * 200)
-    with pytest.raises(FFmpegError) as failure:
-        with atomic_output(tmp_path / "out.mp4") as temp:
-            await run_ffmpeg(["-i", corrupt, "-c", "copy"], output=temp)
+    with pytest.raises(FFmpegError) as failure, atomic_output(tmp_path / "out.mp4") as temp:
+        await run_ffmpeg(["-i", corrupt, "-c", "copy"], output=temp)
     assert failure.value.returncode not in (0, None)
     assert "Invalid data found" in failure.value.stderr_tail
     assert len(failure.value.stderr_tail.splitlines()) <= 20

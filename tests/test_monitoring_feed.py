@@ -26,7 +26,6 @@ from opusclip_lib.monitoring import (
 from opusclip_lib.monitoring.pg_notify import LISTENER_APPLICATION
 from opusclip_lib.redis_client import open_redis
 
-
 STATUSES = ("pending", "downloading", "transcribing", "analyzing", "rendering", "completed")
 JOBS = 4
 P95_LIMIT_MS = {"postgres": 100, "redis": 100, "polling": 200}  # polling: 50 ms interval

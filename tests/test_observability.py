@@ -417,7 +417,7 @@ class _Collector(http.server.BaseHTTPRequestHandler):
 
     bodies: list[bytes] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")

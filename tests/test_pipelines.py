@@ -19,9 +19,9 @@ from opusclip_lib.pipelines import (
     map_sequential,
     map_task_group,
     run_pipeline,
+    simulated,
     task_scope,
 )
-from opusclip_lib.pipelines import simulated
 
 pytestmark = [
     pytest.mark.timeout(10),  # a helper that hangs must fail the test, not stall the run

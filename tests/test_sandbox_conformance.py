@@ -24,8 +24,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from opusclip_lib.config import PROJECT_ROOT
-from opusclip_lib.sandbox import SandboxClients, SandboxConfig, build_app, clients
 from opusclip_lib.media.samples import sample_video
+from opusclip_lib.sandbox import SandboxClients, SandboxConfig, build_app, clients
 from opusclip_lib.sandbox.openai_audio import KNOWN_FIELDS
 from opusclip_lib.sandbox.openai_validation import KNOWN_PARAMS
 from tests.audio_cuts import cut, tones

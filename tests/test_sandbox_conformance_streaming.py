@@ -28,8 +28,8 @@ from tests.test_sandbox_conformance import (
     STABILITY_ERROR,
     api_reference,
     assert_openapi,
-    openai_spec,  # noqa: F401 (fixture)
     elevenlabs_spec,  # noqa: F401 (fixture)
+    openai_spec,  # noqa: F401 (fixture)
     youtube_validators,  # noqa: F401 (fixture)
 )
 

@@ -13,7 +13,6 @@ from opusclip_lib.media.samples import SAMPLE_TITLES, sample_transcript, sample_
 from opusclip_lib.sandbox import build_app, fingerprint, openai_audio
 from tests.audio_cuts import cut, tones
 
-
 WORD_TIMES = {"model": "whisper-1", "response_format": "verbose_json",
               "timestamp_granularities[]": ["word", "segment"]}
 

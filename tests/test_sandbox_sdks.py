@@ -31,7 +31,6 @@ from pydantic import BaseModel, Field
 from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, SandboxURLs
 from tests.test_sandbox_conformance import api_reference
 
-
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 MESSAGES = [{"role": "user", "content": "Pick a highlight from the asyncio talk"}]
 MODEL = "gpt-4o-mini"

@@ -7,13 +7,13 @@ SQLite always; PostgreSQL in a private scratch schema via the ``postgres_url`` f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 

@@ -163,7 +163,7 @@ class _RangeHandler(SimpleHTTPRequestHandler):
 
     ranges: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         wanted = self.headers.get("Range")
         if not wanted:
             return super().do_GET()
@@ -178,7 +178,7 @@ class _RangeHandler(SimpleHTTPRequestHandler):
         self.wfile.write(body[start:])
         return None
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
 
 

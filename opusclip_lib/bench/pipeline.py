@@ -47,6 +47,7 @@ from opusclip_lib.db import connect
 from opusclip_lib.db.maintenance import scratch_database
 from opusclip_lib.media import cpu_slots
 from opusclip_lib.sandbox import SandboxConfig, serve
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 from opusclip_lib.workflow import (
     NAIVE,
     OPTIMISED,
@@ -58,7 +59,6 @@ from opusclip_lib.workflow import (
     open_services,
     run_batch,
 )
-from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 
 TARGET_RATIO = 0.9
 TARGET_FFMPEG_RATIO = 0.85

@@ -235,7 +235,7 @@ class Connection:
                 await asyncio.shield(commit)
             except asyncio.CancelledError as exc:
                 cancelled = cancelled or exc
-            except Exception:  # noqa: S110 - read below, once the task is done
+            except Exception:
                 pass
         failure = commit.exception()
         if failure is None:

@@ -17,6 +17,7 @@ from opusclip_lib.db.connection import Executor
 from opusclip_lib.db.models import _Row, as_datetime
 from opusclip_lib.db.schema import NAME_MAX
 
+
 @dataclass(frozen=True, slots=True)
 class FailureGroup(_Row):
     fingerprint: str

@@ -198,7 +198,7 @@ class MySQLBackend(Backend):
         try:
             async with asyncio.timeout(self.timeouts.cleanup_s), self._pool.acquire() as other:
                 await other.kill(thread_id)
-        except Exception:  # noqa: S110 - best effort, like PostgreSQL's
+        except Exception:
             pass  # already gone, or the server is unreachable: it will clean up on its own
 
     def pool_size(self) -> int:

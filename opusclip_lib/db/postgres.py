@@ -235,7 +235,7 @@ class PostgresBackend(Backend):
                 await self._pool.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE pid = $1 AND application_name = $2", pid, APPLICATION)
-        except Exception:  # noqa: S110
+        except Exception:
             pass  # already gone, or the server is unreachable: it will clean up on its own
 
     def pool_size(self) -> int:

@@ -17,14 +17,23 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
-    ClusterDownError, ClusterError, RedisClusterException, RedisError, ResponseError)
-from redis.asyncio.retry import Retry
+    ClusterDownError,
+    ClusterError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from opusclip_lib.redis_client._errors import (
-    NotAClusterError, RedisClusterDownError, RedisConfigurationError, RedisServiceError,
-    RedisUnavailableError)
+    NotAClusterError,
+    RedisClusterDownError,
+    RedisConfigurationError,
+    RedisServiceError,
+    RedisUnavailableError,
+)
 from opusclip_lib.redis_client._timeouts import RedisTimeouts
 
 AnyRedis: TypeAlias = Redis | RedisCluster

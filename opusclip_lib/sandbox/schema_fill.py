@@ -28,7 +28,6 @@ from opusclip_lib.sandbox.highlights import (
     sentences_of,
     titles_for,
 )
-
 from opusclip_lib.sandbox.string_formats import formatted, matching
 
 TRANSCRIPT_LINE = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*\]\s*([^\[\n]*)")

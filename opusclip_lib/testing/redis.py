@@ -14,8 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from opusclip_lib.redis_client.local_servers import (
-    ClusterStartError, HungListener, LocalCluster, ScratchRedis, free_ports,
-    redis_server_available)
+    ClusterStartError,
+    HungListener,
+    LocalCluster,
+    ScratchRedis,
+    free_ports,
+    redis_server_available,
+)
 
 
 def _unavailable(reason: str) -> None:

@@ -27,8 +27,8 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypedDict
 
 from opusclip_lib.db import (
