@@ -54,9 +54,9 @@ def redis_client(url: str, *, timeouts: RedisTimeouts = RedisTimeouts()) -> AnyR
     names the scheme, never the URL: it may hold a password.
     """
     scheme = _scheme(url)
-    settings = {"socket_connect_timeout": timeouts.connect_s,
-                "socket_timeout": timeouts.socket_s,
-                "retry": Retry(NoBackoff(), 1)}  # one reconnect for a pooled connection gone stale
+    settings: dict[str, Any] = {  # redis-py's keyword arguments, for either client class
+        "socket_connect_timeout": timeouts.connect_s, "socket_timeout": timeouts.socket_s,
+        "retry": Retry(NoBackoff(), 1)}  # one reconnect for a pooled connection gone stale
     try:
         if scheme in SINGLE_SCHEMES:
             return Redis.from_url(url, **settings)
@@ -155,7 +155,7 @@ async def _cluster_info(client: RedisCluster) -> dict[str, Any]:
     failure: BaseException = RedisUnavailableError("the cluster has no known node")
     for node in client.get_nodes():
         try:
-            return await client.cluster_info(target_nodes=node)  # type: ignore[no-any-return]
+            return await client.cluster_info(target_nodes=node)
         except (RedisError, OSError) as exc:
             failure = exc
     raise failure
