@@ -126,7 +126,8 @@ async def test_the_same_upload_is_decoded_once(sandbox, monkeypatch):
 
     monkeypatch.setattr(openai_audio, "decode", counting_decode)
     audio = tones(((0.3, 1.1),), "wav")
-    answers = [(await transcribe(sandbox, audio, filename=name)).json() for name in ("a.wav", "b.wav")]
+    answers = [(await transcribe(sandbox, audio, filename=name)).json()
+               for name in ("a.wav", "b.wav")]
     assert decoded == [len(audio)]
     assert answers[0] == answers[1]
 

@@ -8,6 +8,7 @@ import json
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -161,7 +162,7 @@ async def test_a_download_reports_progress_in_the_job_events(tmp_path: Path) -> 
 class _RangeHandler(SimpleHTTPRequestHandler):
     """Serves ``bytes=N-`` ranges (what a resumed download asks for) and logs them."""
 
-    ranges: list[str] = []
+    ranges: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         wanted = self.headers.get("Range")
