@@ -104,7 +104,7 @@ def check_transport_name(name: str) -> TransportName:
     if name not in get_args(TransportName):
         raise ValueError(f"unknown HTTP transport {name!r}; expected one of "
                          f"{', '.join(get_args(TransportName))} (set {TRANSPORT_VARIABLE})")
-    return name  # type: ignore[return-value]
+    return cast(TransportName, name)  # checked just above
 
 
 def make_sender(choice: httpx.AsyncBaseTransport | TransportName | None, *,
