@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint lint-strict lab bench cassettes clean
+.PHONY: run test lint lab bench cassettes clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The layer contracts in pyproject.toml ([tool.importlinter]); .ci/run runs this before the tests.
+# .ci/run runs this before the tests: the layer contracts ([tool.importlinter] in pyproject.toml),
+# ruff's rule families ([tool.ruff]) and mypy --strict on the core ([tool.mypy]).
 lint: $(STAMP)
 	$(BIN)/lint-imports
-
-# ruff's core rule families and mypy --strict on the core: not yet clean, so not yet in CI.
-lint-strict: lint
 	$(BIN)/ruff check opusclip_lib tests scripts
 	$(BIN)/mypy
 

@@ -1,7 +1,9 @@
 """Where things live and which backend to use, read from environment variables.
 
 Everything a learner may want to change is an environment variable, so the same notebook runs
-on SQLite on a laptop and on PostgreSQL or MySQL in CI without editing a cell.
+on SQLite on a laptop and on PostgreSQL or MySQL in CI without editing a cell. Not
+pydantic-settings: each value is read from the environment when asked for (a notebook that sets a
+variable sees it), and the defaults depend on whether this is a checkout.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def cassette_dir() -> Path:
 
 
 def database_url() -> str:
-    """The backend the notebooks use: ``OPUSCLIP_DATABASE_URL`` or a SQLite file in the work folder."""
+    """The backend the notebooks use: ``OPUSCLIP_DATABASE_URL``, or a SQLite file in the work
+    folder."""
     return os.environ.get("OPUSCLIP_DATABASE_URL") or f"sqlite:///{work_dir() / 'opusclip.db'}"
 
 

@@ -159,8 +159,10 @@ class Recorder:
 def percentiles(frame: pd.DataFrame, by: str | list[str], column: str = "seconds",
                 quantiles: tuple[float, ...] = (0.5, 0.95, 0.99)) -> pd.DataFrame:
     """p50/p95/p99 (in milliseconds) and counts of ``column`` grouped by ``by``."""
+    import pandas as pd  # loaded already: ``frame`` is a DataFrame
+
     grouped = frame.groupby(by)[column]
-    table = grouped.quantile(list(quantiles)).unstack() * 1000
+    table = grouped.quantile(pd.Index(quantiles)).unstack() * 1000
     table.columns = [f"p{round(q * 100)}_ms" for q in quantiles]
     table.insert(0, "count", grouped.size())
     return table.round(2)

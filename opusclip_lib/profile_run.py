@@ -25,8 +25,9 @@ VIDEOS = ("opusSample1", "R-j_8U_m7aS")
 async def one_run(folder: Path) -> BatchReport:
     config = WorkflowConfig(work_dir=folder / "work", clips=2, max_clip_s=2.0,
                             poll_s=0.05)
+    endpoints = sandbox_endpoints(build_app(SandboxConfig.unlimited()))
     async with connect(f"sqlite:///{folder / 'profile.db'}") as db, \
-            open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as services:
+            open_services(endpoints, limits=UNLIMITED) as services:
         return await run_batch(db, services, VIDEOS, config, concurrency=2)
 
 

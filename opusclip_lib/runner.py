@@ -122,7 +122,8 @@ def write_index(results: list[NotebookResult], out_dir: Path, database_url: str)
             f'<div class="figures">{images}</div></section>'
         )
     total = sum(r.seconds for r in results)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Video-OpusClip results</title>
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Video-OpusClip results</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
 .meta{{color:#555}} .figures img{{height:180px;margin:4px;border:1px solid #ddd}}</style></head>
 <body><h1>Video-OpusClip: what the notebooks measured</h1>

@@ -143,7 +143,8 @@ def _exercises_index(cells: list[nbformat.NotebookNode]) -> int | None:
 
 
 def _reuse(old: list[nbformat.NotebookNode], tag: str, cell_type: str, source: str):
-    """The existing owned cell with ``tag`` (keeping its id), its source replaced; else a new one."""
+    """The existing owned cell with ``tag`` (keeping its id), its source replaced; else a new
+    one."""
     for cell in old:
         if tag in cell.metadata.get("tags", []) and cell.cell_type == cell_type:
             cell.source = source

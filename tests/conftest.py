@@ -24,6 +24,7 @@ pytest_plugins = (  # fixtures: db, db_url, scratch_namespaces; config, sandbox,
     "opusclip_lib.testing.db",
     "opusclip_lib.testing.sandbox",
     "opusclip_lib.testing.redis",
+    "tests.api_specs",  # the offline API specs, for the modules that check the sandbox by them
 )
 
 SERVERS = {

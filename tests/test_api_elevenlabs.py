@@ -60,7 +60,7 @@ async def test_text_to_speech_returns_audio_and_counts_characters() -> None:
 
 
 async def test_with_timestamps_decodes_audio_and_alignment() -> None:
-    sample = json.loads(SAMPLE.read_text())
+    sample = json.loads(SAMPLE.read_text())  # noqa: ASYNC240 - a small fixture file
     sample["audio_base64"] = base64.b64encode(MP3).decode()
     async with client(FakeElevenLabs(sample)) as tts:
         speech = await tts.text_to_speech_with_timestamps("Hello", "voice123")
@@ -73,7 +73,7 @@ async def test_with_timestamps_decodes_audio_and_alignment() -> None:
 
 
 async def test_timestamps_with_broken_base64_are_malformed() -> None:
-    sample = json.loads(SAMPLE.read_text())  # its audio_base64 is a placeholder, not base64
+    sample = json.loads(SAMPLE.read_text())  # noqa: ASYNC240 - a small fixture file; its audio_base64 is a placeholder, not base64
     async with client(FakeElevenLabs(sample)) as tts:
         with pytest.raises(MalformedResponseError, match="audio_base64") as caught:
             await tts.text_to_speech_with_timestamps("Hello", "voice123")

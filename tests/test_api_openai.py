@@ -72,7 +72,7 @@ def client(fake: FakeOpenAI, **options: Any) -> OpenAIClient:
 
 
 async def test_chat_parses_the_documented_sample_and_counts_tokens() -> None:
-    fake = FakeOpenAI(json.loads(SAMPLE.read_text()))
+    fake = FakeOpenAI(json.loads(SAMPLE.read_text()))  # noqa: ASYNC240 - a small fixture file
     recorder = Recorder()
     async with client(fake, recorder=recorder) as ai:
         answer = await ai.chat([{"role": "user", "content": "Hello"}], temperature=0.2)

@@ -19,7 +19,6 @@ from opusclip_lib.api import (
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.sandbox import SandboxConfig, SandboxURLs, serve
 
-
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 TEXT = "Streams start playing before the whole answer exists. That is the point of them."
 WORDS = [word + " " for word in TEXT.split()]
@@ -86,17 +85,17 @@ async def test_leaving_an_audio_stream_early_closes_its_connection(served):
 
 
 async def test_the_websocket_turns_text_pieces_into_audio_with_timing(served):
-    async with ElevenLabsClient("xi-test", base_url=served.elevenlabs,
-                                output_format="pcm_16000") as tts:
-        async with tts.speech_socket(RACHEL) as speech:
-            async def feed() -> None:
-                for word in WORDS:
-                    await speech.send(word)
-                await speech.finish()
+    async with (ElevenLabsClient("xi-test", base_url=served.elevenlabs,
+                                 output_format="pcm_16000") as tts,
+                tts.speech_socket(RACHEL) as speech):
+        async def feed() -> None:
+            for word in WORDS:
+                await speech.send(word)
+            await speech.finish()
 
-            async with asyncio.TaskGroup() as group:
-                group.create_task(feed())
-                chunks = [chunk async for chunk in speech]
+        async with asyncio.TaskGroup() as group:
+            group.create_task(feed())
+            chunks = [chunk async for chunk in speech]
     assert len(chunks) >= 2  # a sentence end started speech before the text was finished
     spoken = "".join("".join(chunk.alignment.chars) for chunk in chunks if chunk.alignment)
     assert spoken == "".join(WORDS)
@@ -124,14 +123,14 @@ async def test_leaving_the_websocket_early_closes_it_and_leaks_no_task(served):
 
 
 async def test_a_rejected_key_closes_the_websocket_with_a_typed_error():
-    async with serve(SandboxConfig.unlimited()) as urls:
-        async with ElevenLabsClient("invalid-key", base_url=urls.elevenlabs) as tts:
-            with pytest.raises(WebSocketClosedError, match="invalid_api_key") as caught:
-                async with asyncio.timeout(HANG_GUARD_S), tts.speech_socket(RACHEL) as speech:
-                    await speech.send("Hello ")
-                    await speech.finish()
-                    async for _ in speech:
-                        pass
+    async with (serve(SandboxConfig.unlimited()) as urls,
+                ElevenLabsClient("invalid-key", base_url=urls.elevenlabs) as tts):
+        with pytest.raises(WebSocketClosedError, match="invalid_api_key") as caught:
+            async with asyncio.timeout(HANG_GUARD_S), tts.speech_socket(RACHEL) as speech:
+                await speech.send("Hello ")
+                await speech.finish()
+                async for _ in speech:
+                    pass
     assert caught.value.close_code == 1008
     assert not caught.value.retryable
 

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from opusclip_lib.api import (
     AuthenticationError,
     OpenAIClient,
+    ServerError,
     SSEDecoder,
     SSEError,
-    ServerError,
     StreamInterruptedError,
     StreamProtocolError,
     StreamTimeoutError,
@@ -28,7 +28,6 @@ from opusclip_lib.api import (
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import Resilience, RetryPolicy
 from opusclip_lib.sandbox import Latency, SandboxConfig, SandboxURLs
-
 
 MESSAGES = [{"role": "user", "content": "Explain backpressure in asyncio streams"}]
 HANG_GUARD_S = 20
@@ -110,17 +109,17 @@ async def test_a_stream_adds_up_to_the_unstreamed_answer(served):
 
 
 async def test_without_include_usage_no_usage_chunk_comes(served):
-    async with OpenAIClient("sk-test", base_url=served.openai) as ai:
-        async with ai.stream_chat(MESSAGES, include_usage=False) as stream:
-            chunks = [chunk async for chunk in stream]
+    async with (OpenAIClient("sk-test", base_url=served.openai) as ai,
+                ai.stream_chat(MESSAGES, include_usage=False) as stream):
+        chunks = [chunk async for chunk in stream]
     assert all(chunk.choices for chunk in chunks)
     assert stream.usage is None
 
 
 async def test_a_structured_stream_is_valid_json_once_finished(served):
-    async with OpenAIClient("sk-test", base_url=served.openai) as ai:
-        async with ai.stream_structured(MESSAGES, Pick) as stream:
-            partial = [stream.text async for _ in stream]
+    async with (OpenAIClient("sk-test", base_url=served.openai) as ai,
+                ai.stream_structured(MESSAGES, Pick) as stream):
+        partial = [stream.text async for _ in stream]
     assert any(_not_json(text) for text in partial)  # JSON only at the end, not on the way
     assert json.loads(stream.text) == stream.output().model_dump()
 
@@ -163,7 +162,8 @@ async def test_a_cut_stream_says_how_much_arrived(served, config):
 
 async def test_a_cut_after_the_first_byte_is_not_retried(served, config):
     config.inject("openai.chat.completions", "cut", after_chunks=2)
-    policy = Resilience("openai", retry=RetryPolicy(max_retries=3, sleep=lambda s: asyncio.sleep(0)))
+    policy = Resilience("openai",
+                        retry=RetryPolicy(max_retries=3, sleep=lambda s: asyncio.sleep(0)))
     async with OpenAIClient("sk-test", base_url=served.openai, resilience=policy) as ai:
         with pytest.raises(StreamInterruptedError):
             async with ai.stream_chat(MESSAGES) as stream:
@@ -173,10 +173,11 @@ async def test_a_cut_after_the_first_byte_is_not_retried(served, config):
 
 async def test_an_error_before_the_first_byte_is_retried(served, config):
     config.inject("openai.chat.completions", "server_error", times=2)
-    policy = Resilience("openai", retry=RetryPolicy(max_retries=3, sleep=lambda s: asyncio.sleep(0)))
-    async with OpenAIClient("sk-test", base_url=served.openai, resilience=policy) as ai:
-        async with ai.stream_chat(MESSAGES) as stream:
-            text = await stream.until_done()
+    policy = Resilience("openai",
+                        retry=RetryPolicy(max_retries=3, sleep=lambda s: asyncio.sleep(0)))
+    async with (OpenAIClient("sk-test", base_url=served.openai, resilience=policy) as ai,
+                ai.stream_chat(MESSAGES) as stream):
+        text = await stream.until_done()
     assert text
     assert ai.usage.calls == 3
 
@@ -232,9 +233,9 @@ async def test_an_error_event_after_the_200_is_the_typed_error():
 
 async def test_a_last_event_ended_by_a_lone_cr_still_counts():
     body = b"data: " + CHUNK + b"\r\rdata: [DONE]\r\r"
-    async with OpenAIClient("sk-test", transport=sse_transport(body)) as ai:
-        async with ai.stream_chat(MESSAGES) as stream:
-            text = await stream.until_done()
+    async with (OpenAIClient("sk-test", transport=sse_transport(body)) as ai,
+                ai.stream_chat(MESSAGES) as stream):
+        text = await stream.until_done()
     assert text == "hi"
 
 

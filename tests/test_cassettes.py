@@ -247,7 +247,7 @@ async def test_unrecorded_request_raises_with_how_to_record(monkeypatch: pytest.
         pass
     assert (tmp_path / "misses" / "one_video.yaml").read_bytes() == recorded
     # Inside a TaskGroup the miss arrives in an ExceptionGroup; it still comes out as itself.
-    with pytest.raises(CassetteMissError, match="misses/never_recorded.yaml does not exist"):
+    with pytest.raises(CassetteMissError, match=r"misses/never_recorded\.yaml does not exist"):
         async with api_clients("misses", "never_recorded") as api, asyncio.TaskGroup() as tasks:
             tasks.create_task(api.openai.chat([{"role": "user", "content": "hello"}]))
 

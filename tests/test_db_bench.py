@@ -20,7 +20,6 @@ from opusclip_lib.charts.db import (
 from opusclip_lib.db import connect, videos
 from opusclip_lib.db.cache import MemoryStore, VideoCache
 
-
 matplotlib.use("Agg")
 
 

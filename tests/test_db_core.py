@@ -10,10 +10,12 @@ import sqlite3
 import pytest
 
 from opusclip_lib.db import (
+    MIGRATIONS,
     CheckViolationError,
     ConfigurationError,
     ConnectionLostError,
     ConnectionSharedError,
+    Database,
     ForeignKeyViolationError,
     InvalidUrlError,
     InvalidYouTubeIdError,
@@ -33,10 +35,8 @@ from opusclip_lib.db import (
     schema_version,
     videos,
 )
-from opusclip_lib.db import MIGRATIONS, Database
-from opusclip_lib.monitoring import open_feed
 from opusclip_lib.db.backend import numbered_placeholders
-
+from opusclip_lib.monitoring import open_feed
 
 # Statements that keep the server busy, for cancelling a query in flight.
 SLOW_QUERY = {"postgresql": "SELECT pg_sleep(5)", "mysql": "SELECT SLEEP(5)"}

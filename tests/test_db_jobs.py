@@ -18,7 +18,7 @@ from opusclip_lib.db import (
     jobs,
     videos,
 )
-
+from tests.waiting import until
 
 PIPELINE = ("downloading", "transcribing", "analyzing", "rendering", "completed")
 
@@ -129,11 +129,16 @@ async def test_claim_respects_kinds_and_delay(db: Database) -> None:
     assert [job.id for job in await jobs.claim(db, "w", limit=5)] == [transcribe.id]
 
 
-async def claim_when_due(database: Database, worker: str, timeout: float = 5.0) -> list[Job]:
+async def claim_when_due(database: Database, worker: str, timeout_s: float = 5.0) -> list[Job]:
     """Poll like a worker would, so the test does not depend on exact timing."""
-    async with asyncio.timeout(timeout):
-        while not (claimed := await jobs.claim(database, worker)):
-            await asyncio.sleep(0.02)
+    claimed: list[Job] = []
+
+    async def claim() -> bool:
+        claimed.extend(await jobs.claim(database, worker))
+        return bool(claimed)
+
+    async with asyncio.timeout(timeout_s):
+        await until(claim, poll_s=0.02)
     return claimed
 
 

@@ -20,7 +20,7 @@ from opusclip_lib.db import (
     jobs,
 )
 from tests.test_db_jobs import age_heartbeat
-
+from tests.waiting import until
 
 STALE = "worker-a"
 SUCCESSOR = "worker-b"
@@ -114,8 +114,8 @@ WAITING_FOR = {  # sessions waiting for a row lock held by session ``?``
 
 async def someone_waits_for(db: Database, session: int) -> None:
     async with asyncio.timeout(5):
-        while not await db.fetchval(WAITING_FOR[db.name], (session,)):
-            await asyncio.sleep(0.15)  # InnoDB refreshes its lock tables only after 0.1 s unread
+        # InnoDB refreshes its lock tables only after 0.1 s unread.
+        await until(lambda: db.fetchval(WAITING_FOR[db.name], (session,)), poll_s=0.15)
 
 
 async def test_a_reap_committed_while_advance_waits_for_the_row_is_lease_lost(

@@ -15,7 +15,6 @@ from opusclip_lib.db import Database, OperationalError, QueryError, connect
 from opusclip_lib.db.maintenance import health
 from tests.waiting import until
 
-
 PROBE = "ddl_probe"
 CREATE_PROBE = f"CREATE TABLE {PROBE} (id INTEGER PRIMARY KEY, number INTEGER)"
 

@@ -33,7 +33,6 @@ from opusclip_lib.db import (
 from opusclip_lib.db.validate import HTTP_URL, JSON_MAX_DEPTH, YOUTUBE_ID
 from opusclip_lib.workflow.batch import run_batch
 
-
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 _serial = itertools.count()

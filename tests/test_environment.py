@@ -24,5 +24,6 @@ def test_environment_yml_matches_pyproject() -> None:
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
     declared = [req for req in pip_section if not req.startswith("-")]
     assert sorted(map(_normalise, declared)) == sorted(map(_normalise, wanted))
-    python = next(d for d in environment["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    python = next(d for d in environment["dependencies"]
+                  if isinstance(d, str) and d.startswith("python"))
     assert python.removeprefix("python") == project["requires-python"]

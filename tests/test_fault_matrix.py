@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -43,7 +44,7 @@ from opusclip_lib.db import (
 )
 from tests.conftest import require_server
 from tests.faults import HungServer, Proxy, closed_port, other_tasks, raises_within
-
+from tests.waiting import until
 
 SERVERS = {"postgresql": "postgres", "mysql": "mysql"}
 ALL = ["sqlite", "postgresql", "mysql"]
@@ -122,8 +123,7 @@ async def wait_until_busy(admin: Database, session: int) -> None:
     else:
         sql = ("SELECT count(*) FROM information_schema.processlist WHERE id = ? "
                "AND info LIKE 'INSERT%'")
-    while not await admin.fetchval(sql, (session,)):
-        await asyncio.sleep(0.002)
+    await until(lambda: admin.fetchval(sql, (session,)), poll_s=0.002)
 
 
 # --- rows --------------------------------------------------------------------------------------
@@ -166,12 +166,12 @@ async def test_cancelled_mid_insert(url: str, method: Literal["bulk", "batch"],
         for delay_s in CANCEL_AFTER_S:
             inside = asyncio.Event()
 
-            async def load() -> None:
+            async def load(inside: asyncio.Event) -> None:
                 async with db.transaction() as tx:
                     inside.set()
                     await videos.insert_videos(tx, rows(20_000), method=method)
 
-            loading = asyncio.create_task(load())
+            loading = asyncio.create_task(load(inside))
             await inside.wait()
             await asyncio.sleep(delay_s)  # the cancel point under test, not a synchronisation
             loading.cancel()
@@ -299,6 +299,10 @@ async def test_outage_then_restart(url: str, record_property: RecordProperty) ->
         await assert_recovered(db)
 
 
+async def ended(admin: Database, alive: str, session: int) -> bool:
+    return not await admin.fetchval(alive, (session,))
+
+
 def kill_behind_the_pools_back(url: str, sessions: list[int]) -> None:
     """Kill ``sessions`` from another thread's event loop while this one is blocked, and wait
     until the server has ended them. The pool has not read the news yet when its next query
@@ -312,8 +316,7 @@ def kill_behind_the_pools_back(url: str, sessions: list[int]) -> None:
                      if admin.name == "postgresql"
                      else "SELECT count(*) FROM information_schema.processlist WHERE id = ?")
             for session in sessions:
-                while await admin.fetchval(alive, (session,)):
-                    await asyncio.sleep(0.005)
+                await until(partial(ended, admin, alive, session), poll_s=0.005)
 
     with ThreadPoolExecutor(max_workers=1) as thread:
         thread.submit(asyncio.run, run()).result()
@@ -328,7 +331,7 @@ async def test_idle_sessions_killed(url: str, record_property: RecordProperty) -
         for _ in range(5):
             sessions: list[int] = []
 
-            async def hold(gate: asyncio.Barrier) -> None:
+            async def hold(gate: asyncio.Barrier, sessions: list[int]) -> None:
                 async with db.acquire() as conn:
                     sessions.append(await session_id(conn))
                     await gate.wait()  # all four are open at once, so all four get killed
@@ -336,7 +339,7 @@ async def test_idle_sessions_killed(url: str, record_property: RecordProperty) -
             gate = asyncio.Barrier(4)
             async with asyncio.TaskGroup() as group:
                 for _ in range(4):
-                    group.create_task(hold(gate))
+                    group.create_task(hold(gate, sessions))
             kill_behind_the_pools_back(url, sessions)
             for _ in range(4):
                 try:

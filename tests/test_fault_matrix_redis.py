@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,7 @@ from opusclip_lib.redis_client import RedisGuard, RedisTimeouts, RedisUnavailabl
 from opusclip_lib.redis_client.local_servers import HungListener, ScratchRedis
 from opusclip_lib.resilience import MISS, RedisCache
 from opusclip_lib.resilience.fakes import FakeClock
-
+from tests.waiting import until
 
 BOUND_S = 10.0  # generous: catches hangs, not slowness (a call is bounded by command_s)
 TIMEOUTS = RedisTimeouts()  # the defaults users get
@@ -174,8 +176,7 @@ async def test_feed_raises_a_typed_error_and_recovers(fault: Fault) -> None:
         async with asyncio.timeout(BOUND_S):
             async with feed.listen(sink):
                 await feed.publish({"job_id": 1, "status": "pending"})
-                while not sink.payloads:
-                    await asyncio.sleep(0.01)  # the listener task delivers it
+                await until(lambda: bool(sink.payloads), poll_s=0.01)  # the listener delivers it
         assert len(sink.payloads) == 1
         assert sink.errors == []
     assert other_tasks() == before
@@ -198,6 +199,16 @@ async def test_the_bound_holds_on_a_client_built_with_redis_py_defaults() -> Non
         await listener.close()
 
 
+async def heard(feed: RedisPubSub, sink: Collected) -> bool:
+    """Whether an update got through; if none has yet, publish one more (a publish into an
+    outage fails: its connection reconnects on the next call)."""
+    if sink.payloads:
+        return True
+    with suppress(RedisUnavailableError):
+        await feed.publish({"job_id": 1, "status": "pending"})
+    return False
+
+
 async def test_feed_listener_reconnects_in_place_after_a_restart(
         scratch_redis: ScratchRedis) -> None:
     """A crashed and restarted Redis: the same listener subscribes again by itself (redis-py
@@ -210,12 +221,7 @@ async def test_feed_listener_reconnects_in_place_after_a_restart(
         async with feed.listen(sink):
             scratch_redis.restart()  # SIGKILL, then a new empty server on the same port
             async with asyncio.timeout(BOUND_S):
-                while not sink.payloads:
-                    try:
-                        await feed.publish({"job_id": 1, "status": "pending"})
-                    except RedisUnavailableError:
-                        pass  # the publishing connection reconnects on its next call
-                    await asyncio.sleep(0.05)
+                await until(partial(heard, feed, sink), poll_s=0.05)
         assert sink.errors == []
     assert other_tasks() == before
 
@@ -228,16 +234,10 @@ async def test_feed_listener_rides_out_an_outage(scratch_redis: ScratchRedis) ->
         sink = Collected()
         async with feed.listen(sink):
             scratch_redis.kill()
-            async with asyncio.timeout(BOUND_S):
-                while feed.reconnects == 0:
-                    await asyncio.sleep(0.05)  # until the listener has met the outage
+            async with asyncio.timeout(BOUND_S):  # until the listener has met the outage
+                await until(lambda: feed.reconnects > 0, poll_s=0.05)
             scratch_redis.restart()
             async with asyncio.timeout(BOUND_S):
-                while not sink.payloads:
-                    try:
-                        await feed.publish({"job_id": 1, "status": "pending"})
-                    except RedisUnavailableError:
-                        pass
-                    await asyncio.sleep(0.05)
+                await until(partial(heard, feed, sink), poll_s=0.05)
         assert feed.reconnects == 1  # one outage, however many attempts it took
         assert sink.errors == []

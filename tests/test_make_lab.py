@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 def _api(url: str) -> dict | None:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=5) as response:
             return json.load(response)
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None

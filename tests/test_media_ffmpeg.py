@@ -72,10 +72,10 @@ async def test_callback_error_surfaces_unwrapped_and_stops_ffmpeg(tmp_path: Path
     def fail(progress: Progress) -> None:
         raise LookupError("progress sink is gone")
 
-    with pytest.raises(LookupError, match="sink is gone"):
-        with atomic_output(tmp_path / "x.mp4") as temp:
-            await run_ffmpeg(_test_pattern(20), output=temp, on_progress=fail)
-    assert list(tmp_path.iterdir()) == []
+    with (pytest.raises(LookupError, match="sink is gone"),
+          atomic_output(tmp_path / "x.mp4") as temp):
+        await run_ffmpeg(_test_pattern(20), output=temp, on_progress=fail)
+    assert list(tmp_path.iterdir()) == []  # noqa: ASYNC240 - a test's look at its own files
     assert _ffmpeg_children() == []
 
 
@@ -88,7 +88,7 @@ async def test_cancel_mid_render_kills_ffmpeg_and_leaves_no_file(tmp_path: Path)
     await asyncio.wait_for(started.wait(), 10)
     (child,) = _ffmpeg_children()
     assert child.is_running()
-    assert list(tmp_path.glob(".clip.*.part.mp4"))
+    assert list(tmp_path.glob(".clip.*.part.mp4"))  # noqa: ASYNC240 - a test's look at its own files
 
     render.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -96,7 +96,7 @@ async def test_cancel_mid_render_kills_ffmpeg_and_leaves_no_file(tmp_path: Path)
 
     assert not psutil.pid_exists(child.pid)  # terminated and reaped: not even a zombie
     assert _ffmpeg_children() == []
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # noqa: ASYNC240 - a test's look at its own files
 
 
 async def test_process_ignoring_terminate_is_killed_after_grace_period() -> None:
@@ -114,13 +114,12 @@ async def test_process_ignoring_terminate_is_killed_after_grace_period() -> None
 async def test_corrupt_input_raises_typed_error_with_stderr_tail(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"definitely not a video " * 200)
-    with pytest.raises(FFmpegError) as failure:
-        with atomic_output(tmp_path / "out.mp4") as temp:
-            await run_ffmpeg(["-i", corrupt, "-c", "copy"], output=temp)
+    with pytest.raises(FFmpegError) as failure, atomic_output(tmp_path / "out.mp4") as temp:
+        await run_ffmpeg(["-i", corrupt, "-c", "copy"], output=temp)
     assert failure.value.returncode not in (0, None)
     assert "Invalid data found" in failure.value.stderr_tail
     assert len(failure.value.stderr_tail.splitlines()) <= 20
-    assert [p.name for p in tmp_path.iterdir()] == ["corrupt.mp4"]
+    assert [p.name for p in tmp_path.iterdir()] == ["corrupt.mp4"]  # noqa: ASYNC240 - a test's look at its own files
 
     with pytest.raises(FFmpegError, match="Invalid data found"):
         await probe(corrupt)
@@ -131,7 +130,7 @@ async def test_truncated_input_fails_render_and_leaves_no_output(tmp_path: Path)
     truncated.write_bytes(sample_video().read_bytes()[:60_000])
     with pytest.raises(FFmpegError):
         await render_clip(truncated, tmp_path / "clip.mp4", 0, 3)
-    assert [p.name for p in tmp_path.iterdir()] == ["truncated.mp4"]
+    assert [p.name for p in tmp_path.iterdir()] == ["truncated.mp4"]  # noqa: ASYNC240 - a test's look at its own files
 
 
 @pytest.mark.parametrize("injected", [True, False], ids=["injected", "default-per-core"])

@@ -91,7 +91,7 @@ def test_parse_probe_reads_the_header_ffmpeg_prints() -> None:
   Duration: 00:01:02.50, start: 0.000000, bitrate: 126 kb/s
   Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 360x640 [SAR 1:1 DAR 9:16], 62 kb/s, 29.97 fps, 25 tbr (default)
   Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 44100 Hz, mono, fltp, 56 kb/s (default)
-At least one output file must be specified"""
+At least one output file must be specified"""  # noqa: E501 - ffmpeg's report, verbatim
     info = parse_probe(sample_video(), report)
     assert (info.duration_s, info.width, info.height, info.fps, info.has_audio) == (
         62.5, 360, 640, 29.97, True)

@@ -25,7 +25,7 @@ from opusclip_lib.monitoring import (
 )
 from opusclip_lib.monitoring.pg_notify import LISTENER_APPLICATION
 from opusclip_lib.redis_client import open_redis
-
+from tests.waiting import until
 
 STATUSES = ("pending", "downloading", "transcribing", "analyzing", "rendering", "completed")
 JOBS = 4
@@ -73,9 +73,9 @@ async def run_jobs(db: Database, feed: Feed, count: int) -> None:
             await feed.publish(job_update(job))
 
 
-async def collect(updates: Subscription, count: int, timeout: float = 5.0) -> list[Update]:
+async def collect(updates: Subscription, count: int, timeout_s: float = 5.0) -> list[Update]:
     received: list[Update] = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(timeout_s):
         async for update in updates:
             received.append(update)
             if len(received) == count:
@@ -137,9 +137,11 @@ async def test_closing_the_feed_leaves_nothing_behind(
         assert await listening(transport, db, feed.channel, redis_url) == (
             transport != "polling")
         assert len(asyncio.all_tasks() - tasks_before) == (transport != "postgres")
+    async def stopped() -> bool:
+        return not await listening(transport, db, feed.channel, redis_url)
+
     async with asyncio.timeout(3):  # the server notices a closed socket a moment later
-        while await listening(transport, db, feed.channel, redis_url):
-            await asyncio.sleep(0.02)
+        await until(stopped, poll_s=0.02)
     assert asyncio.all_tasks() - tasks_before == set()
     assert [update async for update in updates] == []  # the subscription ended
     with pytest.raises(RuntimeError, match="closed"):

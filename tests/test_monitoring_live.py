@@ -15,8 +15,7 @@ import pytest
 
 from opusclip_lib.charts.monitoring import feed_latency
 from opusclip_lib.db import connect, jobs
-from opusclip_lib.monitoring import LiveDisplay, LiveStatus, open_feed, snapshot, watch
-from opusclip_lib.monitoring import live
+from opusclip_lib.monitoring import LiveDisplay, LiveStatus, live, open_feed, snapshot, watch
 from opusclip_lib.resilience.fakes import FakeClock
 
 matplotlib.use("Agg")

@@ -49,7 +49,8 @@ def test_scanner_accepts_redacted_placeholders() -> None:
     assert find_secrets("Authorization: Bearer REDACTED\n?key=REDACTED\nxi-api-key: REDACTED") == []
 
 
-CANARY_KEYS = {"YOUTUBE_API_KEY": "AIzaCanary" + "Yt0" * 10, "OPENAI_API_KEY": "sk-canary" + "0a" * 16,
+CANARY_KEYS = {"YOUTUBE_API_KEY": "AIzaCanary" + "Yt0" * 10,
+               "OPENAI_API_KEY": "sk-canary" + "0a" * 16,
                "STABILITY_API_KEY": "canary-stability-7f3a9c2e41d8b6",
                "ELEVENLABS_API_KEY": "canary-eleven-c0ffee1234abcd"}
 

@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -90,8 +91,9 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 async def one_job(db: Database, tmp_path: Path, sandbox: SandboxConfig | None = None, *,
                   recorder: MetricsRecorder | None = None, **options: object) -> jobs.Job:
     config = WorkflowConfig(work_dir=tmp_path / "work", **(TINY | options))  # type: ignore[arg-type]
-    async with open_services(sandbox_endpoints(build_app(sandbox or SandboxConfig.unlimited())), limits=UNLIMITED,
-                             cached=False, recorder=recorder) as services:
+    endpoints = sandbox_endpoints(build_app(sandbox or SandboxConfig.unlimited()))
+    async with open_services(endpoints, limits=UNLIMITED, cached=False,
+                             recorder=recorder) as services:
         return await run_video(db, services, "opusSample1", config, recorder=recorder)
 
 
@@ -321,14 +323,14 @@ def test_alert_rules_pass_promtool() -> None:
 async def test_lag_monitor_sees_a_blocking_call() -> None:
     async with monitor_loop_lag(0.01) as monitor:
         await asyncio.sleep(0.03)
-        time.sleep(0.2)  # the bug: the whole loop stops here
+        time.sleep(0.2)  # noqa: ASYNC251 - the bug under test: the whole loop stops here
         await asyncio.sleep(0.03)
     assert monitor.worst_s >= 0.15
 
 
 async def test_debug_mode_names_the_blocking_coroutine() -> None:
     async def blocking_culprit() -> None:
-        time.sleep(0.15)
+        time.sleep(0.15)  # noqa: ASYNC251 - the blocking call the debug mode must name
 
     with slow_callbacks(0.1) as reports:
         await asyncio.create_task(blocking_culprit())
@@ -343,7 +345,8 @@ async def test_a_storm_groups_into_one_fingerprint_and_raises_an_alert(
     sandbox.inject("openai.chat.completions", "server_error")
     config = WorkflowConfig(work_dir=tmp_path / "work", mode=NAIVE, max_attempts=1,
                             render=False, **TINY)
-    async with open_services(sandbox_endpoints(build_app(sandbox)), limits=UNLIMITED, cached=False) as services:
+    async with open_services(sandbox_endpoints(build_app(sandbox)), limits=UNLIMITED,
+                             cached=False) as services:
         failed = [await run_video(db, services, youtube_id, config)
                   for youtube_id in ("opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb")]
     assert {job.status for job in failed} == {"failed"}
@@ -422,9 +425,9 @@ async def test_profile_names_the_cpu_bound_function() -> None:
 class _Collector(http.server.BaseHTTPRequestHandler):
     """A loopback OTLP/HTTP receiver: keeps each posted body."""
 
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
@@ -458,8 +461,8 @@ async def test_a_worker_process_continues_the_trace_of_the_enqueuer_over_otlp(
 
     url = f"sqlite:///{tmp_path}/cross.db"
     assert state.tracer is not None
-    async with connect(url) as db, open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())),
-                                                 limits=UNLIMITED) as services:
+    endpoints = sandbox_endpoints(build_app(SandboxConfig.unlimited()))
+    async with connect(url) as db, open_services(endpoints, limits=UNLIMITED) as services:
         with state.tracer.start_as_current_span("web request") as request:
             [job] = await Engine(db, services, WorkflowConfig(work_dir=tmp_path)).enqueue(
                 ["opusSample1"])

@@ -19,9 +19,9 @@ from opusclip_lib.pipelines import (
     map_sequential,
     map_task_group,
     run_pipeline,
+    simulated,
     task_scope,
 )
-from opusclip_lib.pipelines import simulated
 
 pytestmark = [
     pytest.mark.timeout(10),  # a helper that hangs must fail the test, not stall the run
@@ -38,11 +38,13 @@ async def passthrough(item: Any) -> Any:
 
 def via_fan_out(func: Callable[[int], Awaitable[Any]], items: list[int]) -> Awaitable[Any]:
     """fan_out with one branch per item, so it fits the same tests as the map helpers."""
-    return fan_out(None, {str(item): functools.partial(lambda i, _: func(i), item) for item in items})
+    return fan_out(None, {str(item): functools.partial(lambda i, _: func(i), item)
+                          for item in items})
 
 
 def via_pipeline(func: Callable[[int], Awaitable[Any]], items: list[int]) -> Awaitable[Any]:
-    return run_pipeline(items, [Stage("relay", passthrough, workers=2), Stage("work", func, workers=3)])
+    return run_pipeline(items, [Stage("relay", passthrough, workers=2),
+                                Stage("work", func, workers=3)])
 
 
 CONCURRENT: dict[str, Runner] = {
@@ -199,7 +201,8 @@ async def test_pipeline_queues_apply_backpressure_to_the_source() -> None:
         await asyncio.sleep(0.0005)
         finished += 1
 
-    stages = [Stage("fast", fast, workers=2, queue_size=2), Stage("slow", slow, workers=2, queue_size=2)]
+    stages = [Stage("fast", fast, workers=2, queue_size=2),
+              Stage("slow", slow, workers=2, queue_size=2)]
     assert await run_pipeline(videos(), stages, keep_results=False) == []
     assert finished == 200
     # 2 + 2 queued, 2 + 2 held by workers, 1 in the feeder's hand.

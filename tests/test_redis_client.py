@@ -10,8 +10,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from opusclip_lib.redis_client import (
-    RedisConfigurationError, RedisGuard, RedisServiceError, RedisSkippedError, RedisTimeouts,
-    RedisUnavailableError, is_cluster_url, redis_client)
+    RedisConfigurationError,
+    RedisGuard,
+    RedisServiceError,
+    RedisSkippedError,
+    RedisTimeouts,
+    RedisUnavailableError,
+    is_cluster_url,
+    redis_client,
+)
 from opusclip_lib.resilience.fakes import FakeClock
 
 

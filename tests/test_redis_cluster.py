@@ -20,10 +20,14 @@ from opusclip_lib.db.cache import RedisStore, VideoCache
 from opusclip_lib.monitoring import open_feed
 from opusclip_lib.monitoring.redis_pubsub import RedisPubSub
 from opusclip_lib.redis_client import (
-    NotAClusterError, RedisClusterDownError, RedisUnavailableError, check_redis, open_redis)
+    NotAClusterError,
+    RedisClusterDownError,
+    RedisUnavailableError,
+    check_redis,
+    open_redis,
+)
 from opusclip_lib.redis_client.local_servers import LocalCluster, ScratchRedis
 from opusclip_lib.resilience import MISS, RedisCache
-
 
 BOUND_S = 30.0  # a hang guard only
 

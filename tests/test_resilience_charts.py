@@ -104,6 +104,7 @@ def test_attempt_timeline_draws_ok_green_and_errors_red_whatever_comes_first(
     failures_first = attempts.sort_values("outcome", key=lambda s: s.eq("ok"))
     ax = attempt_timeline(failures_first)
     colours = {t.get_text(): h.get_facecolor()
-               for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+               for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles,
+                             strict=True)}
     assert colours["ok"] == matplotlib.colors.to_rgba("tab:green")
     assert colours["503"] == matplotlib.colors.to_rgba("tab:red")

@@ -11,7 +11,8 @@ from opusclip_lib import cli, runner
 def _notebook(tmp_path, name: str, code: str):
     path = tmp_path / name
     nb = new_notebook(cells=[new_markdown_cell("# A tiny notebook"), new_code_cell(code)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nbformat.write(nb, path)
     return path
 
@@ -20,7 +21,8 @@ def test_execute_writes_notebook_html_and_figures(tmp_path) -> None:
     out = tmp_path / "build"
     for sub in ("notebooks", "figures"):
         (out / sub).mkdir(parents=True)
-    code = "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n%matplotlib inline\nplt.plot([1, 2]); plt.show()"
+    code = ("import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n"
+            "%matplotlib inline\nplt.plot([1, 2]); plt.show()")
     result = runner.execute(_notebook(tmp_path, "00_tiny.ipynb", code), out, timeout_s=60)
     assert result.ok
     assert result.title == "A tiny notebook"
@@ -53,7 +55,8 @@ def test_kernels_talk_over_unix_sockets_not_loopback_tcp(tmp_path, capfd) -> Non
     out = tmp_path / "build"
     for sub in ("notebooks", "figures"):
         (out / sub).mkdir(parents=True)
-    code = "import json, ipykernel\nprint(json.load(open(ipykernel.get_connection_file()))['transport'])"
+    code = ("import json, ipykernel\n"
+            "print(json.load(open(ipykernel.get_connection_file()))['transport'])")
     result = runner.execute(_notebook(tmp_path, "00_transport.ipynb", code), out, timeout_s=60)
     assert result.ok, result.error
     executed = nbformat.read(out / "notebooks" / "00_transport.ipynb", as_version=4)

@@ -23,14 +23,11 @@ from PIL import Image
 
 from opusclip_lib.api import ElevenLabsClient, SSEDecoder
 from opusclip_lib.sandbox import SandboxConfig, build_app, clients, serve
+from tests.api_specs import api_reference
 from tests.test_sandbox_conformance import (
     GOOGLE_ERROR,
     STABILITY_ERROR,
-    api_reference,
     assert_openapi,
-    openai_spec,  # noqa: F401 (fixture)
-    elevenlabs_spec,  # noqa: F401 (fixture)
-    youtube_validators,  # noqa: F401 (fixture)
 )
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
@@ -165,14 +162,15 @@ async def test_websocket_messages_match_the_asyncapi_document():
     spec = yaml.safe_load((api_reference() / "elevenlabs-asyncapi.yml").read_text())
     schemas = spec["components"]["schemas"]
     recorded: list[dict[str, Any]] = []
-    async with serve(SandboxConfig.unlimited()) as urls, ElevenLabsClient(
-            "xi-test", base_url=urls.elevenlabs, output_format="pcm_16000") as tts:
-        async with tts.speech_socket(RACHEL) as speech:
-            socket = speech.socket
-            await speech.send("Hello world. ", flush=True)
-            await speech.finish()
-            while not recorded or not recorded[-1].get("isFinal"):
-                recorded.append(json.loads((await socket.receive(timeout=20)).data))
+    async with (serve(SandboxConfig.unlimited()) as urls,
+                ElevenLabsClient("xi-test", base_url=urls.elevenlabs,
+                                 output_format="pcm_16000") as tts,
+                tts.speech_socket(RACHEL) as speech):
+        socket = speech.socket
+        await speech.send("Hello world. ", flush=True)
+        await speech.finish()
+        while not recorded or not recorded[-1].get("isFinal"):
+            recorded.append(json.loads((await socket.receive(timeout=20)).data))
     audio, final = recorded[:-1], recorded[-1]
     for message in audio:
         assert set(message) <= set(schemas["AudioOutput"]["properties"]) | {"isFinal"}

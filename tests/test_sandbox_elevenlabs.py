@@ -12,7 +12,6 @@ from opusclip_lib.sandbox import (
     Latency,
 )
 
-
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 TEXT = "Async Python, in two minutes. Ready?"
 

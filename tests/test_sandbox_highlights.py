@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -68,7 +69,7 @@ def test_spans_are_the_count_asked_for_of_whole_sentences(lines, count):
         assert span.start in starts
         assert span.end in ends
         assert 10 <= span.end - span.start <= 40
-    assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))
 
 
 def test_lines_that_split_sentences_are_joined():

@@ -10,7 +10,6 @@ import pytest
 
 from opusclip_lib.sandbox.openai_chat import go_duration
 
-
 TRANSCRIPT = "\n".join(f"[{i * 6.0:.1f}-{i * 6 + 5.5:.1f}] sentence {i} about event loops"
                        for i in range(10))
 CLIPS_SCHEMA = {

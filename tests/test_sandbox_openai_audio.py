@@ -13,7 +13,6 @@ from opusclip_lib.media.samples import SAMPLE_TITLES, sample_transcript, sample_
 from opusclip_lib.sandbox import build_app, fingerprint, openai_audio
 from tests.audio_cuts import cut, tones
 
-
 WORD_TIMES = {"model": "whisper-1", "response_format": "verbose_json",
               "timestamp_granularities[]": ["word", "segment"]}
 
@@ -127,7 +126,8 @@ async def test_the_same_upload_is_decoded_once(sandbox, monkeypatch):
 
     monkeypatch.setattr(openai_audio, "decode", counting_decode)
     audio = tones(((0.3, 1.1),), "wav")
-    answers = [(await transcribe(sandbox, audio, filename=name)).json() for name in ("a.wav", "b.wav")]
+    answers = [(await transcribe(sandbox, audio, filename=name)).json()
+               for name in ("a.wav", "b.wav")]
     assert decoded == [len(audio)]
     assert answers[0] == answers[1]
 

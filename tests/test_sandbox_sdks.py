@@ -29,8 +29,7 @@ from googleapiclient.errors import HttpError
 from pydantic import BaseModel, Field
 
 from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, SandboxURLs
-from tests.test_sandbox_conformance import api_reference
-
+from tests.api_specs import api_reference
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 MESSAGES = [{"role": "user", "content": "Pick a highlight from the asyncio talk"}]
@@ -105,10 +104,10 @@ async def test_openai_plain_chat(ai):
 async def test_openai_structured_chat_answers_the_schema(ai):
     schema = {"type": "object", "additionalProperties": False, "required": ["title", "score"],
               "properties": {"title": {"type": "string"}, "score": {"type": "integer"}}}
+    response_format = {"type": "json_schema",
+                       "json_schema": {"name": "pick", "schema": schema, "strict": True}}
     completion = await ai.chat.completions.create(model=MODEL, messages=MESSAGES,
-                                                  response_format={"type": "json_schema", "json_schema": {
-                                                      "name": "pick", "schema": schema,
-                                                      "strict": True}})
+                                                  response_format=response_format)
     answer = json.loads(completion.choices[0].message.content)
     assert sorted(answer) == ["score", "title"]
 

@@ -18,7 +18,6 @@ from opusclip_lib.sandbox import (
     serve,
 )
 
-
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 VIDEO = {"part": "snippet", "id": "opusSample1"}
@@ -153,10 +152,9 @@ async def test_timeout_fault_over_http_trips_the_client_timeout_and_shuts_down(c
     """The server stops with the hang still pending; were it to wait out the hour, the
     suite's pytest-timeout would fail this test."""
     config.inject("openai", "timeout", hang_s=3600)
-    async with serve(config) as urls:
-        async with clients(urls, timeout_s=0.3) as api:
-            with pytest.raises(httpx.ReadTimeout):
-                await api.openai.post("/chat/completions", json=CHAT)
+    async with serve(config) as urls, clients(urls, timeout_s=0.3) as api:
+        with pytest.raises(httpx.ReadTimeout):
+            await api.openai.post("/chat/completions", json=CHAT)
 
 
 def test_unlimited_config_turns_every_limit_off():

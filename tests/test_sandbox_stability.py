@@ -13,7 +13,6 @@ from PIL import Image
 from opusclip_lib.sandbox import SandboxClients
 from opusclip_lib.sandbox.imaging import ASPECT_RATIOS, MOTIFS, motifs_of, render
 
-
 CORE = "/v2beta/stable-image/generate/core"
 
 

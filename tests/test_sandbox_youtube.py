@@ -11,7 +11,6 @@ from opusclip_lib.sandbox import SandboxConfig, build_app, clients
 from opusclip_lib.sandbox.catalogue import Catalogue, duration_seconds
 from opusclip_lib.sandbox.youtube import KEY_INVALID, page_offset, page_token
 
-
 PARTS = "snippet,contentDetails,statistics"
 
 

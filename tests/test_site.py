@@ -33,7 +33,7 @@ from opusclip_lib import config, site
 from opusclip_lib.runner import NotebookResult
 
 matplotlib.use("agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import matplotlib.pyplot as plt
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 _spec = importlib.util.spec_from_file_location(
@@ -129,7 +129,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -185,7 +185,7 @@ def _same_site(base: str, url: str) -> bool:
 
 def _status(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=10) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code

@@ -18,7 +18,6 @@ from opusclip_lib.db import Database, Video, clips, videos
 from opusclip_lib.sandbox import Sandbox, SandboxConfig, build_app
 from opusclip_lib.sync import DELETED_UPSTREAM, frame, sync_videos
 
-
 matplotlib.use("Agg")
 STORED = 5
 

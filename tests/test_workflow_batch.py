@@ -20,6 +20,7 @@ from opusclip_lib.charts.pipeline import (
 from opusclip_lib.db import Database, connect
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.sandbox import build_app
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 from opusclip_lib.workflow import (
     NAIVE,
     ApiLimits,
@@ -30,7 +31,6 @@ from opusclip_lib.workflow import (
     run_batch,
     status_timeline,
 )
-from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 
 matplotlib.use("Agg")
 

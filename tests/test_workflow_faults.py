@@ -36,7 +36,6 @@ from opusclip_lib.workflow import (
     run_video,
 )
 
-
 IDS = ["opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb", "cpCGybY9lMR"]
 FAST = {"render": False, "heartbeat_s": 0.2, "poll_s": 0.02, "retry_backoff_s": 0.05}
 OUTAGE_S = 1.5

@@ -53,7 +53,8 @@ async def db(push: str, tmp_path: Path,
 
 @pytest.fixture
 async def services() -> AsyncIterator[Services]:
-    async with open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as opened:
+    endpoints = sandbox_endpoints(build_app(SandboxConfig.unlimited()))
+    async with open_services(endpoints, limits=UNLIMITED) as opened:
         yield opened
 
 

@@ -7,13 +7,13 @@ SQLite always; PostgreSQL in a private scratch schema via the ``postgres_url`` f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -116,7 +116,8 @@ async def test_worker_killed_midway_resumes_without_loss_or_duplicates(
     system_temp = tmp_path / "system-temp"  # the worker's TMPDIR: a kill must leave it empty
     system_temp.mkdir()
     command = worker_command(database_url, work_dir)
-    worker = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
+    # A child the test freezes and kills by signal: the loop never waits on it.
+    worker = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,  # noqa: ASYNC220
                               stderr=subprocess.PIPE,
                               env={**os.environ, "TMPDIR": str(system_temp)})
     try:
@@ -146,7 +147,8 @@ async def test_worker_killed_midway_resumes_without_loss_or_duplicates(
         assert ACTIVE & counts.keys(), counts
         assert counts.get("completed", 0) < len(VIDEOS), counts
 
-    restarted = subprocess.run(command, capture_output=True, text=True, timeout=90)
+    restarted = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True,
+                                        timeout=90)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     summary = json.loads(restarted.stdout.strip().splitlines()[-1])
     assert summary["statuses"] == {"completed": len(VIDEOS)}
@@ -163,8 +165,9 @@ async def test_worker_killed_midway_resumes_without_loss_or_duplicates(
 async def test_cancelled_batch_leaves_no_process_task_or_connection(
         database_url: str, tmp_path: Path) -> None:
     config = WorkflowConfig(work_dir=tmp_path / "work", **TINY)
+    endpoints = sandbox_endpoints(build_app(SandboxConfig.unlimited()))
     async with connect(database_url, max_size=6) as db, \
-            open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as services:
+            open_services(endpoints, limits=UNLIMITED) as services:
         batch = asyncio.create_task(run_batch(db, services, VIDEOS, config, concurrency=3))
         deadline = time.monotonic() + 30
         while not ffmpeg_children():
@@ -271,8 +274,9 @@ async def test_llm_answer_breaking_the_schema_fails_the_analysis(
 
 async def test_malformed_id_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     config = WorkflowConfig(work_dir=tmp_path / "work", render=False, **TINY)
+    endpoints = sandbox_endpoints(build_app(SandboxConfig.unlimited()))
     async with connect(f"sqlite:///{tmp_path}/w.db") as db, \
-            open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as services:
+            open_services(endpoints, limits=UNLIMITED) as services:
         with pytest.raises(InvalidYouTubeIdError):
             await run_batch(db, services, ["opusSample1", "not an id"], config)
         assert await videos.count_videos(db) == 0

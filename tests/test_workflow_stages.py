@@ -48,7 +48,8 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def services() -> AsyncIterator[Services]:
-    async with open_services(sandbox_endpoints(build_app(SandboxConfig.unlimited())), limits=UNLIMITED) as opened:
+    endpoints = sandbox_endpoints(build_app(SandboxConfig.unlimited()))
+    async with open_services(endpoints, limits=UNLIMITED) as opened:
         yield opened
 
 
@@ -97,7 +98,7 @@ async def test_one_video_end_to_end(db: Database, services: Services, tmp_path: 
         rendered = await probe(clip.clip_path)
         assert (rendered.width, rendered.height) == (360, 640)
         assert abs(rendered.duration_s - (clip.end_s - clip.start_s)) < 0.15
-        assert Path(clip.thumbnail_path).read_bytes().startswith(b"\x89PNG")
+        assert Path(clip.thumbnail_path).read_bytes().startswith(b"\x89PNG")  # noqa: ASYNC240 - a test's look at its own files
         voiced = await probe(clip.voiceover_path)
         assert voiced.has_audio
         assert abs(voiced.duration_s - rendered.duration_s) < 0.15
@@ -146,13 +147,13 @@ async def test_stages_skip_adopt_and_redo(db: Database, services: Services,
     assert all(c.clip_path and c.thumbnail_path and c.voiceover_path for c in adopted)
 
     # A file lost since: exactly that work again.
-    Path(adopted[0].thumbnail_path).unlink()
+    Path(adopted[0].thumbnail_path).unlink()  # noqa: ASYNC240 - a test's look at its own files
     await run_stages(db, services, config, "opusSample1")
     after = calls(services)
     assert after["stability"] == before["stability"] + 1
     assert {k: v for k, v in after.items() if k != "stability"} == {
         k: v for k, v in before.items() if k != "stability"}
-    assert Path(adopted[0].thumbnail_path).exists()
+    assert Path(adopted[0].thumbnail_path).exists()  # noqa: ASYNC240 - a test's look at its own files
     assert await clips.count_clips(db, job.video_id) == len(adopted)  # never duplicated
 
 

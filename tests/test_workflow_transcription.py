@@ -8,6 +8,7 @@ import json
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -161,9 +162,9 @@ async def test_a_download_reports_progress_in_the_job_events(tmp_path: Path) -> 
 class _RangeHandler(SimpleHTTPRequestHandler):
     """Serves ``bytes=N-`` ranges (what a resumed download asks for) and logs them."""
 
-    ranges: list[str] = []
+    ranges: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         wanted = self.headers.get("Range")
         if not wanted:
             return super().do_GET()
@@ -178,7 +179,7 @@ class _RangeHandler(SimpleHTTPRequestHandler):
         self.wfile.write(body[start:])
         return None
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
 
 

@@ -4,11 +4,18 @@ sleep a guessed time. The test's timeout (pytest-timeout) bounds a condition tha
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 
 
-async def until(condition: Callable[[], bool], *, poll_s: float = 0.0) -> None:
+async def until(condition: Callable[[], bool | Awaitable[bool]], *, poll_s: float = 0.0) -> None:
     """Return once ``condition()`` holds, yielding to the loop between checks (``poll_s`` > 0
-    when the state changes in another thread or process, so the check does not spin)."""
-    while not condition():
+    when the state changes in another thread, process or server, so the check does not spin).
+    ``condition`` may be async: a query, or a step that also acts (publishes again)."""
+
+    async def holds() -> bool:
+        result = condition()
+        return bool(await result) if inspect.isawaitable(result) else bool(result)
+
+    while not await holds():  # noqa: ASYNC110 - the one poll, for states with no event
         await asyncio.sleep(poll_s)

@@ -112,8 +112,12 @@ def exchange_deadline_s(timeout: httpx.Timeout) -> float | None:
     phase is unbounded. Real sockets fire their phase timeouts well before it; an in-process
     transport (``httpx.ASGITransport`` over the sandbox) enforces none of them, so without this
     bound a hung handler would hang the call."""
-    phases = (timeout.pool, timeout.connect, timeout.write, timeout.read)
-    return None if any(phase is None for phase in phases) else sum(phases)  # type: ignore[arg-type]
+    total = 0.0
+    for phase in (timeout.pool, timeout.connect, timeout.write, timeout.read):
+        if phase is None:
+            return None
+        total += phase
+    return total
 
 
 def resolve_key(api_key: str | SecretStr | None, variable: str, provider: str) -> SecretStr:

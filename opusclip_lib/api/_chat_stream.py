@@ -23,6 +23,8 @@ from opusclip_lib.api.errors import (
     ClientStateError,
     ContentFilteredError,
     MalformedResponseError,
+    PartialStreamError,
+    ResponseDetails,
     StreamInterruptedError,
     StreamProtocolError,
     StreamTimeoutError,
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from opusclip_lib.api.openai import OpenAIClient
 
 M = TypeVar("M", bound=BaseModel)
-E = TypeVar("E", StreamInterruptedError, StreamTimeoutError)
+E = TypeVar("E", bound=PartialStreamError)
 DONE = "[DONE]"
 
 
@@ -99,12 +101,11 @@ class ChatStream(Generic[M]):
                 piece = await stream.receive()
             except (StreamInterruptedError, StreamTimeoutError) as exc:
                 raise self._annotated(exc) from None
+            failure: APIError | None = None
             try:
                 events = self._decoder.feed(piece) if piece else self._decoder.end()
             except SSEError as exc:
                 events, failure = [], self._protocol_error(str(exc))
-            else:
-                failure = None
             for event in events:
                 try:
                     self._take(event.data)
@@ -208,7 +209,8 @@ class ChatStream(Generic[M]):
         if output_type is None:
             raise ClientStateError("output() is for stream_structured()", provider="openai")
         request_id = self._stream.request_id if self._stream else None
-        details = {"provider": "openai", "status_code": 200, "request_id": request_id}
+        details: ResponseDetails = {"provider": "openai", "status_code": 200,
+                                    "request_id": request_id}
         if not self.done:
             raise ClientStateError("the stream is not finished: read it to the end first",
                                    provider="openai")

@@ -29,12 +29,14 @@ from opusclip_lib.api.errors import (
     APITimeoutError,
     ClientStateError,
     MalformedResponseError,
+    StreamDetails,
     StreamInterruptedError,
     StreamTimeoutError,
     WebSocketClosedError,
     error_class_for,
 )
 from opusclip_lib.api.models.streaming import SpeechChunk
+from opusclip_lib.resilience.fallback import Fallback
 
 if TYPE_CHECKING:
     from opusclip_lib.api.elevenlabs import ElevenLabsClient
@@ -122,7 +124,10 @@ class SpeechSocket:
 
         client.streams_open += 1
         try:
-            self._socket = await client._call(connect)  # retried: nothing received yet
+            socket = await client._call(connect)  # retried: nothing received yet
+            if isinstance(socket, Fallback):  # a socket has no stand-in: say why there is none
+                raise APIConnectionError(f"no socket: {socket.reason}", provider=client.provider)
+            self._socket = socket
             initial: dict[str, Any] = {"text": " "}
             if self._voice_settings:
                 initial["voice_settings"] = self._voice_settings
@@ -182,8 +187,8 @@ class SpeechSocket:
 
     async def _receive(self) -> dict[str, Any]:
         provider = self._client.provider
-        details = {"provider": provider, "received_bytes": self.audio_bytes,
-                   "received_chunks": self.messages}
+        details: StreamDetails = {"provider": provider, "received_bytes": self.audio_bytes,
+                                  "received_chunks": self.messages}
         try:
             frame = await self.socket.receive(timeout=self.chunk_timeout_s)
         except TimeoutError:

@@ -19,6 +19,7 @@ mapping, same accounting, but the caller reads the body chunk by chunk inside ``
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -31,6 +32,7 @@ from opusclip_lib.api._headers import request_id_of
 from opusclip_lib.api.errors import (
     APIConnectionError,
     APITimeoutError,
+    StreamDetails,
     StreamInterruptedError,
     StreamTimeoutError,
     error_from_response,
@@ -61,7 +63,7 @@ class StreamMeter:
     def seconds(self) -> float:
         return (self.ended_s if self.ended_s is not None else self.clock()) - self.started_s
 
-    def count(self, chunk: bytes) -> None:
+    def count(self, chunk: builtins.bytes) -> None:  # ``bytes`` here is the field above
         if chunk:
             if self.first_byte_s is None:
                 self.first_byte_s = self.clock()
@@ -106,9 +108,9 @@ class BodyStream:
 async def receive_within(response: StreamedResponse, timeout_s: float | None, provider: str,
                          meter: StreamMeter, request_id: str | None) -> bytes:
     """One ``receive()``, its stall and its cut turned into the typed stream errors."""
-    details = {"provider": provider, "received_bytes": meter.bytes,
-               "received_chunks": meter.chunks, "status_code": response.status_code,
-               "request_id": request_id}
+    details: StreamDetails = {
+        "provider": provider, "received_bytes": meter.bytes, "received_chunks": meter.chunks,
+        "status_code": response.status_code, "request_id": request_id}
     try:
         async with asyncio.timeout(timeout_s):
             return await response.receive()

@@ -35,6 +35,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from opusclip_lib.api.transport import check_transport_name
 from opusclip_lib.api.youtube import YouTubeClient
 from opusclip_lib.metrics import Recorder
 
@@ -64,7 +65,7 @@ async def serve(port: int, latency_s: float) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
     await site.start()
-    print(site._server.sockets[0].getsockname()[1], flush=True)  # type: ignore[union-attr]
+    print(runner.addresses[0][1], flush=True)
     await asyncio.Event().wait()
 
 
@@ -100,7 +101,7 @@ async def measure(stack: str, root: str, requests: int, concurrency: int) -> Rat
             return await _drive(raw, requests, concurrency)
     if stack.startswith("client/"):
         async with YouTubeClient("bench-key", base_url=f"{root}/youtube/v3", limits=limits,
-                                 transport=stack.split("/")[1],  # type: ignore[arg-type]
+                                 transport=check_transport_name(stack.split("/")[1]),
                                  recorder=Recorder()) as client:
             return await _drive(lambda: client.videos_page([VIDEO_ID]), requests, concurrency)
     transport = (AiohttpTransport(limits=limits) if stack == "httpx+aiohttp"

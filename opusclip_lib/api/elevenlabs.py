@@ -17,9 +17,9 @@ import httpx
 from pydantic import SecretStr
 
 from opusclip_lib.api._base import APIClient, ClientOptions
+from opusclip_lib.api._headers import request_id_of
 from opusclip_lib.api._speech import AudioStream, SpeechSocket
 from opusclip_lib.api._streaming import open_stream
-from opusclip_lib.api._headers import request_id_of
 from opusclip_lib.api._urls import segment
 from opusclip_lib.api.models.elevenlabs import (
     SpeechAudio,

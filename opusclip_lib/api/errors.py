@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Required, TypedDict
 
 import httpx
 
@@ -137,6 +137,21 @@ class APIConnectionError(APIError, TransientError):
 
 class APITimeoutError(APIConnectionError):
     """A connect, read, write or pool timeout expired (the limits are on each client class)."""
+
+
+class ResponseDetails(TypedDict, total=False):
+    """Keywords of an error gathered once for several ``raise`` statements (``**details``)."""
+
+    provider: Required[str]
+    status_code: int | None
+    request_id: str | None
+
+
+class StreamDetails(ResponseDetails):
+    """The same for the stream errors, with how much had arrived."""
+
+    received_bytes: Required[int]
+    received_chunks: Required[int]
 
 
 class PartialStreamError(APIError):

@@ -207,7 +207,8 @@ class OpenAIClient(APIClient):
                 status_code=413, code="audio_too_large")
         fields = {"model": model, "response_format": "verbose_json",
                   "language": language, "prompt": prompt}
-        form = [(name, (None, value)) for name, value in fields.items() if value is not None]
+        form: list[tuple[str, tuple[str | None, str | bytes] | tuple[str, bytes, str]]] = [
+            (name, (None, value)) for name, value in fields.items() if value is not None]
         form += [("timestamp_granularities[]", (None, granularity))
                  for granularity in ("word", "segment")]
         extension = filename.rpartition(".")[2].lower()

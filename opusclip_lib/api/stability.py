@@ -24,9 +24,9 @@ from opusclip_lib.api.models.stability import (
     AspectRatio,
     CoreJSONAnswer,
     CoreRequest,
-    GenerationStarted,
     FinishReason,
     GeneratedImage,
+    GenerationStarted,
     OutputFormat,
 )
 from opusclip_lib.resilience.fallback import Fallback

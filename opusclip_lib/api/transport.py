@@ -40,7 +40,7 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol, get_args
+from typing import Literal, NamedTuple, Protocol, cast, get_args
 
 import aiohttp
 import httpx
@@ -104,7 +104,7 @@ def check_transport_name(name: str) -> TransportName:
     if name not in get_args(TransportName):
         raise ValueError(f"unknown HTTP transport {name!r}; expected one of "
                          f"{', '.join(get_args(TransportName))} (set {TRANSPORT_VARIABLE})")
-    return name  # type: ignore[return-value]
+    return cast(TransportName, name)  # checked just above
 
 
 def make_sender(choice: httpx.AsyncBaseTransport | TransportName | None, *,
@@ -143,7 +143,8 @@ class HttpxSender:
     @asynccontextmanager
     async def stream(self, request: Outgoing) -> AsyncIterator[StreamedResponse]:
         response = await self.transport.handle_async_request(self._httpx_request(request))
-        pieces = aiter(response.stream)  # the raw stream: a transport's response is not read
+        # The raw stream (a transport's response is not read); an async transport's is async.
+        pieces = aiter(cast(httpx.AsyncByteStream, response.stream))
         try:
             yield StreamedResponse(response.status_code, response.headers,
                                    lambda: anext(pieces, b""))

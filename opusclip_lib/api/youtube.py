@@ -97,10 +97,10 @@ class YouTubeClient(APIClient):
 
             def parse(response: httpx.Response) -> M:
                 if response.status_code == 304:
-                    if kept is None:
+                    if kept is None or not isinstance(kept[1], model):
                         raise self._malformed(response, "304 Not Modified for a request we "
                                                         "never made conditional")
-                    return kept[1]  # type: ignore[return-value]
+                    return kept[1]
                 result = self._parse_model(response, model)
                 etag = response.headers.get("etag") or f'"{getattr(result, "etag", "")}"'
                 self._etags[remembered_as] = (etag, result)

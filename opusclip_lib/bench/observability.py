@@ -96,9 +96,11 @@ async def pipeline_rate(root: str, ids: list[str], folder: Path, name: str, on: 
     config = WorkflowConfig(work_dir=folder / name, clips=2, render=False, heartbeat_s=10.0,
                             stale_after_s=120.0)
     with instrumentation(on) as recorder:
-        async with connect(f"sqlite:///{folder / f'{name}.db'}",
-                           recorder=DroppingRecorder() if recorder is None else recorder) as db, \
-                open_services(sandbox_endpoints(root), limits=UNLIMITED, recorder=recorder) as services:
+        async with (
+            connect(f"sqlite:///{folder / f'{name}.db'}",
+                    recorder=DroppingRecorder() if recorder is None else recorder) as db,
+            open_services(sandbox_endpoints(root), limits=UNLIMITED, recorder=recorder) as services,
+        ):
             report = await run_batch(db, services, ids, config, concurrency=concurrency,
                                      recorder=recorder)
     if report.completed != len(ids):

@@ -12,8 +12,9 @@ ffmpeg's CPU time comes on top, on the bound's same ``L``). With ``--render`` ea
 reports the *ffmpeg bound*: the CPU seconds its ffmpeg processes used (``RUSAGE_CHILDREN``, as
 the kernel accounted them when they were reaped; the sandbox's own process is still running, so
 it is not counted) divided by the cores, the least wall time those renders could take; the
-target is that bound over the measured time >= 0.85 at the best concurrency. The naive pipeline (one video and one
-clip at a time, no resilience, per-row commits) runs on ``--naive-videos`` for comparison.
+target is that bound over the measured time >= 0.85 at the best concurrency. The naive pipeline
+(one video and one clip at a time, no resilience, per-row commits) runs on ``--naive-videos`` for
+comparison.
 ``--memory-videos N`` measures the peak memory (tracemalloc, and the RSS growth) of N/10 and N
 videos without rendering: it must not grow with N. Every run gets a fresh database and folder.
 """
@@ -47,6 +48,7 @@ from opusclip_lib.db import connect
 from opusclip_lib.db.maintenance import scratch_database
 from opusclip_lib.media import cpu_slots
 from opusclip_lib.sandbox import SandboxConfig, serve
+from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 from opusclip_lib.workflow import (
     NAIVE,
     OPTIMISED,
@@ -58,7 +60,6 @@ from opusclip_lib.workflow import (
     open_services,
     run_batch,
 )
-from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, sandbox_endpoints
 
 TARGET_RATIO = 0.9
 TARGET_FFMPEG_RATIO = 0.85
@@ -159,7 +160,8 @@ def child_sandbox(module: str, *args: str) -> Iterator[str]:
     command = [sys.executable, "-m", module, "serve", *args]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           text=True) as server:
-        assert server.stdin is not None and server.stdout is not None
+        assert server.stdin is not None
+        assert server.stdout is not None
         try:
             root = server.stdout.readline().strip()
             if not root.startswith("http"):

@@ -83,8 +83,8 @@ class FailoverResult:
         return {"gap_s": self.gap_s, "victim": self.victim, "promoted": self.promoted,
                 "full_coverage": self.full_coverage, "hit_rates": self.hit_rates(),
                 "published": self.published, "publish_failed": self.publish_failed,
-                "delivered": self.delivered,
-                "delivered_after_kill": self.delivered_after_kill, "feed_reconnects": self.feed_reconnects,
+                "delivered": self.delivered, "delivered_after_kill": self.delivered_after_kill,
+                "feed_reconnects": self.feed_reconnects,
                 "board_matches_database": self.board_matches_database, "escaped": self.escaped}
 
 
@@ -140,7 +140,7 @@ async def run_drill(cluster: LocalCluster, database: Database, *, keys: int = 20
                     value = await cache.get(key)
                     if value is MISS:
                         await cache.set(key, i)
-                except Exception as exc:  # the caches promise this never happens: count it
+                except Exception as exc:  # noqa: BLE001 - promised never to happen: count it
                     escaped.append(f"{type(exc).__name__}: {exc}")
                     value = MISS
                 latency_ms = (time.perf_counter() - began) * 1000

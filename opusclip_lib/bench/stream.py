@@ -145,7 +145,8 @@ def report(runs: list[StreamRun], samples: list[tuple[float, int]],
     ]
     print(f"  {len(runs)} streams, {sum(r.tokens for r in runs)} tokens at concurrency "
           f"{args.concurrency}; per-stream tokens/s p10 "
-          f"{_quantile(rates, 0.1):.1f}, median {median_rate:.1f}, p90 {_quantile(rates, 0.9):.1f}; "
+          f"{_quantile(rates, 0.1):.1f}, median {median_rate:.1f}, "
+          f"p90 {_quantile(rates, 0.9):.1f}; "
           f"median time to first token {statistics.median(r.ttft_s for r in runs) * 1000:.1f} ms"
           if runs else "  no stream finished")
     missed = []

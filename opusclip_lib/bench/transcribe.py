@@ -27,9 +27,9 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from opusclip_lib.bench.pipeline import child_sandbox, serve_until_stdin_closes
 from opusclip_lib.media import atomic_output, probe, run_ffmpeg, sample_video
 from opusclip_lib.media.audio import AUDIO_ARGS
-from opusclip_lib.bench.pipeline import child_sandbox, serve_until_stdin_closes
 from opusclip_lib.sandbox.endpoints import sandbox_config, sandbox_endpoints
 from opusclip_lib.workflow import UNLIMITED, Transcriber, open_services
 

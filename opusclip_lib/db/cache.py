@@ -22,7 +22,13 @@ from cachetools import TTLCache
 from opusclip_lib.db import validate, videos
 from opusclip_lib.db.models import Video
 from opusclip_lib.redis_client import (
-    AnyRedis, RedisGuard, RedisServiceError, RedisTimeouts, node_of, open_redis)
+    AnyRedis,
+    RedisGuard,
+    RedisServiceError,
+    RedisTimeouts,
+    node_of,
+    open_redis,
+)
 
 if TYPE_CHECKING:
     from opusclip_lib.db.database import Database

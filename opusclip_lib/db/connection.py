@@ -200,7 +200,8 @@ class Connection:
           most ``statement_s``), since only its answer tells what happened. If it committed, the
           block exits normally: the cancellation came too late, and the task keeps the request
           (``asyncio.current_task().cancelling()`` stays above zero; a loop that must stop on
-          cancellation checks it: :func:`stop_if_cancelled`). If it did not commit, ``CancelledError`` is raised;
+          cancellation checks it: :func:`stop_if_cancelled`). If it did not commit,
+          ``CancelledError`` is raised;
         * ``ConnectionLostError`` or ``StatementTimeoutError`` raised by ``COMMIT`` itself: the
           server may or may not have committed. Read back (an idempotency key makes that easy)
           before retrying.
@@ -235,7 +236,7 @@ class Connection:
                 await asyncio.shield(commit)
             except asyncio.CancelledError as exc:
                 cancelled = cancelled or exc
-            except Exception:  # noqa: S110 - read below, once the task is done
+            except Exception:  # noqa: BLE001 - read below, once the task is done
                 pass
         failure = commit.exception()
         if failure is None:

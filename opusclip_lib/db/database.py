@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
@@ -34,7 +34,8 @@ BACKENDS = {
 def backend_class(name: str) -> type[Backend]:
     """Imported on first use, so SQLite users never import asyncpg or asyncmy."""
     module, _, attribute = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    backend: type[Backend] = getattr(importlib.import_module(module), attribute)
+    return backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +134,11 @@ class Database:
             await self.backend.release(raw, discard=connection.broken)
             raise
         self._in_use -= 1
-        try:
+        # The block's work is done (committed, for a transaction): a cancellation this late must
+        # not report it as undone. The task keeps the request (see Connection.transaction), and
+        # the drivers finish the release on their own.
+        with suppress(asyncio.CancelledError):
             await self.backend.release(raw, discard=connection.broken)
-        except asyncio.CancelledError:
-            # The block's work is done (committed, for a transaction): a cancellation this late
-            # must not report it as undone. The task keeps the request (see
-            # Connection.transaction), and the drivers finish the release on their own.
-            pass
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

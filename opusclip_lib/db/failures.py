@@ -1,11 +1,11 @@
 """Failures grouped by fingerprint, and the alerts raised about them: the queries error
 tracking needs.
 
-Each failure of a job is one row of ``job_failures`` (schema migration 4) (its fingerprint: exception type, stage
-and provider). A *group* is those rows by fingerprint: how many, first and last seen, and the
-latest job as an example, so a storm of one error is one line, not a thousand. An alert is
-written to ``job_events`` as a note on a job (``from_status = to_status``), so a job's history
-shows the alerts its failure raised.
+Each failure of a job is one row of ``job_failures`` (schema migration 4) (its fingerprint:
+exception type, stage and provider). A *group* is those rows by fingerprint: how many, first and
+last seen, and the latest job as an example, so a storm of one error is one line, not a thousand.
+An alert is written to ``job_events`` as a note on a job (``from_status = to_status``), so a
+job's history shows the alerts its failure raised.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime
 from opusclip_lib.db.connection import Executor
 from opusclip_lib.db.models import _Row, as_datetime
 from opusclip_lib.db.schema import NAME_MAX
+
 
 @dataclass(frozen=True, slots=True)
 class FailureGroup(_Row):
@@ -42,7 +43,8 @@ async def record_failure(ex: Executor, job_id: int, *, fingerprint: str, excepti
 async def failure_groups(ex: Executor, *, within_s: float | None = None,
                          limit: int = 50) -> list[FailureGroup]:
     """Groups, most frequent first (only failures of the last ``within_s`` seconds if given)."""
-    where, params = "", ()
+    where = ""
+    params: tuple[float, ...] = ()
     if within_s is not None:
         where, params = f"WHERE created_at >= {ex.backend.now_plus()} ", (-float(within_s),)
     rows = await ex.fetch(
@@ -77,7 +79,8 @@ async def oldest_pending(ex: Executor) -> tuple[int, float] | None:
     if row is None:
         return None
     due, now = as_datetime(row["run_after"]), as_datetime(row["now"])
-    assert due is not None and now is not None
+    assert due is not None
+    assert now is not None
     return int(row["id"]), max((now - due).total_seconds(), 0.0)
 
 

@@ -190,8 +190,7 @@ async def claim(ex: Executor, worker: str, *, kinds: Sequence[str] | None = None
     return await retrying(_claim, ex, worker, kinds, limit)
 
 
-async def _claim(ex: Executor, worker: str, kinds: Sequence[str] | None,
-                 limit: int) -> list[Job]:
+async def _claim(ex: Executor, worker: str, kinds: Sequence[str], limit: int) -> list[Job]:
     backend = ex.backend
     kind_filter = f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
     due = (f"SELECT id FROM processing_jobs WHERE status = 'pending' AND run_after <= "

@@ -155,7 +155,8 @@ class MySQLBackend(Backend):
             try:
                 async with asyncio.timeout(self.timeouts.connect_s):
                     for _ in range(self.min_size):
-                        warm.append(await self._pool.acquire())
+                        # One at a time: each is in ``warm`` before the next wait, for the finally.
+                        warm.append(await self._pool.acquire())  # noqa: PERF401
             finally:
                 for raw in warm:
                     await self._pool.release(raw)
@@ -198,7 +199,7 @@ class MySQLBackend(Backend):
         try:
             async with asyncio.timeout(self.timeouts.cleanup_s), self._pool.acquire() as other:
                 await other.kill(thread_id)
-        except Exception:  # noqa: S110 - best effort, like PostgreSQL's
+        except Exception:  # noqa: BLE001 - best effort, like PostgreSQL's
             pass  # already gone, or the server is unreachable: it will clean up on its own
 
     def pool_size(self) -> int:
@@ -208,7 +209,8 @@ class MySQLBackend(Backend):
 
     async def execute(self, raw: Any, sql: str, params: Params) -> int:
         async with raw.cursor() as cursor:
-            return max(await cursor.execute(sql, tuple(params)), 0)
+            affected: int = await cursor.execute(sql, tuple(params))
+            return max(affected, 0)
 
     async def executemany(self, raw: Any, sql: str, rows: Sequence[Params]) -> int:
         async with raw.cursor() as cursor:

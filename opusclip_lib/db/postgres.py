@@ -210,12 +210,10 @@ class PostgresBackend(Backend):
     async def release(self, raw: Any, *, discard: bool) -> None:
         assert self._pool is not None
         if not discard:
-            try:
+            # Resetting the session for reuse may fail (it was lost after the work finished):
+            # asyncpg has closed it already, and the work's outcome stands either way.
+            with suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await self._pool.release(raw)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                # Resetting the session for reuse failed (it was lost after the work finished):
-                # asyncpg has closed it already, and the work's outcome stands either way.
-                pass
             return
         try:
             pid = raw.get_server_pid()
@@ -235,7 +233,7 @@ class PostgresBackend(Backend):
                 await self._pool.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE pid = $1 AND application_name = $2", pid, APPLICATION)
-        except Exception:  # noqa: S110
+        except Exception:  # noqa: BLE001 - best effort, see above
             pass  # already gone, or the server is unreachable: it will clean up on its own
 
     def pool_size(self) -> int:

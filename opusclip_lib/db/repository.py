@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from opusclip_lib.db import validate
 from opusclip_lib.db.backend import Backend, Params, Row, identifier
 from opusclip_lib.db.connection import Executor
-from opusclip_lib.db import validate
 from opusclip_lib.db.errors import NotFoundError, ValidationError
 from opusclip_lib.db.validate import Column
 

@@ -282,11 +282,8 @@ class Column:
                 return False
         if self.max_len is not None and max(map(len, present)) > self.max_len:
             return False
-        if self._all_match is not None and (
-                joined.count("\n") != len(present) - 1
-                or not self._all_match(joined + "\n")):
-            return False
-        return True
+        return self._all_match is None or (
+            joined.count("\n") == len(present) - 1 and bool(self._all_match(joined + "\n")))
 
     @property
     def _a_kind(self) -> str:

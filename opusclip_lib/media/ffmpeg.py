@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
+import imageio_ffmpeg  # type: ignore[import-untyped]  # ships no type information
 
 from opusclip_lib.errors import OpusClipError
 from opusclip_lib.observability.instrument import traced_ffmpeg
@@ -66,7 +66,8 @@ ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 
 def ffmpeg_exe() -> str:
     """The ffmpeg binary shipped inside the imageio-ffmpeg wheel: nothing to install by hand."""
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+    return exe
 
 
 def cpu_slots() -> int:
@@ -198,26 +199,27 @@ async def run_ffmpeg(
     command = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
         "-progress", "pipe:1", "-nostats", "-stats_period", str(PROGRESS_PERIOD_S),
-        *map(os.fspath, args),
+        *(os.fspath(arg) for arg in args),
     ]
     if output is not None:
         command += ["-y", os.fspath(output)]
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-    async with limiter or default_limiter():
-        async with spawn(command, cwd=cwd, grace_s=grace_s) as process:
-            assert process.stdout is not None and process.stderr is not None
-            try:
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(_read_tail(process.stderr, tail))
-                    seconds = await _follow_progress(process.stdout, duration_s, on_progress)
-            except BaseExceptionGroup as failed:
-                # e.g. the progress callback's own error, unwrapped from the group
-                raise failed.exceptions[0] from None
-            returncode = await process.wait()
+    async with limiter or default_limiter(), spawn(command, cwd=cwd, grace_s=grace_s) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_read_tail(process.stderr, tail))
+                seconds = await _follow_progress(process.stdout, duration_s, on_progress)
+        except BaseExceptionGroup as failed:
+            # e.g. the progress callback's own error, unwrapped from the group
+            raise failed.exceptions[0] from None
+        returncode = await process.wait()
     if returncode != 0:
         raise FFmpegError("ffmpeg failed", returncode=returncode, stderr_tail="\n".join(tail),
                           command=command)
-    if output is not None and not (os.path.exists(output) and os.path.getsize(output)):
+    # Two stats, not worth a thread.
+    if output is not None and not (os.path.exists(output) and os.path.getsize(output)):  # noqa: ASYNC240
         raise FFmpegError("ffmpeg exited 0 but wrote nothing", returncode=returncode,
                           stderr_tail="\n".join(tail), command=command)
     await _notify(on_progress, Progress(seconds, duration_s, done=True))

@@ -1,4 +1,5 @@
-"""Paths of the sample videos in ``opusclip_lib/data/media/`` (made by ``scripts/make_sample_media.py``).
+"""Paths of the sample videos in ``opusclip_lib/data/media/`` (made by
+``scripts/make_sample_media.py``).
 
 ``opusSample1`` is the talk every notebook uses; ``opusSample2`` says different things, so a test
 can tell one video's transcript from another's. Without an argument the functions give the first.

@@ -57,5 +57,5 @@ class JobEventPoller:
                     watermark = rows[-1]["event_id"]
                 if len(rows) < self.batch:
                     await asyncio.sleep(self.interval_s)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the boundary: subscribers hear of any failure
             sink.fail(exc)

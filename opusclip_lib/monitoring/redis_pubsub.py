@@ -126,5 +126,5 @@ class RedisPubSub:
                         logger.warning("Redis feed %s receives again", self.channel)
                         failed_in_a_row = 0
                     sink.receive(message["data"])
-        except Exception as exc:  # not an outage: tell the subscribers, don't die silently
+        except Exception as exc:  # noqa: BLE001 - not an outage: tell the subscribers, don't die
             sink.fail(translate(exc) if isinstance(exc, RedisError) else exc)

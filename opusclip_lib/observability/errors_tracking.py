@@ -51,10 +51,10 @@ async def track_failure(ex: Executor, job_id: int, stage: str | None, error: Bas
     found = fingerprint(error, stage)
     cause = root_cause(error)
     logger.info("failure recorded: %s", message or cause,
-                   extra={"stage": stage, "fingerprint": found.key, "exception_type": found.exception_type,
-                          "error_code": code,
-                          "request_id": getattr(cause, "request_id", None),
-                          "provider": found.provider})
+                extra={"stage": stage, "fingerprint": found.key,
+                       "exception_type": found.exception_type, "error_code": code,
+                       "request_id": getattr(cause, "request_id", None),
+                       "provider": found.provider})
     try:
         await failure_rows.record_failure(ex, job_id, fingerprint=found.key,
                                           exception_type=found.exception_type, stage=stage,

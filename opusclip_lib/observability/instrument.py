@@ -19,7 +19,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import Token
 from types import MappingProxyType
@@ -146,9 +146,9 @@ def traced_ffmpeg(run: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         output = kwargs.get("output")
         span = _child_span("ffmpeg", SpanKind.INTERNAL, {
             "process.executable.name": "ffmpeg",
-            "process.command_args": [os.fspath(a) for a in arguments]  # type: ignore[union-attr]
+            "process.command_args": [os.fspath(a) for a in arguments]
             if isinstance(arguments, Sequence) else [],
-            "opusclip.output": os.fspath(output) if output is not None else ""})  # type: ignore[arg-type]
+            "opusclip.output": os.fspath(output) if isinstance(output, str | os.PathLike) else ""})
         if span is None:
             return await run(*args, **kwargs)
         with trace.use_span(span, end_on_exit=True, record_exception=True,
@@ -158,7 +158,8 @@ def traced_ffmpeg(run: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return wrapper
 
 
-def traced_job(process: Callable[[Any, Any], Awaitable[T]]) -> Callable[[Any, Any], Awaitable[T]]:
+def traced_job(process: Callable[[Any, Any], Coroutine[Any, Any, T]]
+               ) -> Callable[[Any, Any], Coroutine[Any, Any, T]]:
     """Wrap ``Engine.process(job)``: the job's log context, a line when it ends, and its span
     (whose parent is the payload's ``traceparent``, if the job was enqueued inside a trace)."""
 

@@ -70,10 +70,9 @@ class ContextFilter(logging.Filter):
         self.secrets = _secrets_in_environment()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        fields = {**current()}
-        for name, value in vars(record).items():
-            if name not in _RECORD_ATTRIBUTES and not name.startswith(("_", "opusclip_")):
-                fields[name] = value
+        fields = {**current(), **{
+            name: value for name, value in vars(record).items()
+            if name not in _RECORD_ATTRIBUTES and not name.startswith(("_", "opusclip_"))}}
         clean: dict[str, Any] = {}
         for name, value in fields.items():
             if _SECRET_NAME.search(name):
@@ -96,7 +95,8 @@ class JSONFormatter(logging.Formatter):
     """One JSON object per line: ``ts``, ``level``, ``logger``, ``event``, then the fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        moment = datetime.fromtimestamp(record.created, UTC)
+        line = {"ts": moment.isoformat(timespec="milliseconds"),
                 "level": record.levelname.lower(), "logger": record.name,
                 "event": getattr(record, "opusclip_message", record.getMessage()),
                 **getattr(record, "opusclip_fields", {})}

@@ -126,11 +126,11 @@ async def run_pipeline(source: Iterable[Any] | AsyncIterable[Any], stages: Seque
     inboxes = [stage.make_queue() for stage in stages]
     results: list[Any] = []
     outlets: list[_Outlet] = [_QueueOutlet(queue, stage.workers)
-                              for queue, stage in zip(inboxes[1:], stages[1:])]
+                              for queue, stage in zip(inboxes[1:], stages[1:], strict=True)]
     outlets.append(_Collector(results if keep_results else None))
     async with task_scope() as group:
         group.create_task(_feed(source, _QueueOutlet(inboxes[0], stages[0].workers)))
-        for stage, inbox, outlet in zip(stages, inboxes, outlets):
+        for stage, inbox, outlet in zip(stages, inboxes, outlets, strict=True):
             running = _Countdown(stage.workers)
             for worker in range(stage.workers):
                 group.create_task(_work(stage, worker, inbox, outlet, running, recorder))

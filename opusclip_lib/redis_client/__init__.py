@@ -9,10 +9,21 @@ The database layer and the resilience layer both import this package; it imports
 """
 
 from opusclip_lib.redis_client._connect import (
-    AnyRedis, check_redis, delete_matching, is_cluster_url, open_redis, redis_client, translate)
+    AnyRedis,
+    check_redis,
+    delete_matching,
+    is_cluster_url,
+    open_redis,
+    redis_client,
+    translate,
+)
 from opusclip_lib.redis_client._errors import (
-    NotAClusterError, RedisClusterDownError, RedisConfigurationError, RedisServiceError,
-    RedisUnavailableError)
+    NotAClusterError,
+    RedisClusterDownError,
+    RedisConfigurationError,
+    RedisServiceError,
+    RedisUnavailableError,
+)
 from opusclip_lib.redis_client._guard import RedisGuard, RedisSkippedError, node_of
 from opusclip_lib.redis_client._timeouts import RedisTimeouts
 

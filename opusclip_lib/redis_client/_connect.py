@@ -17,14 +17,23 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
-    ClusterDownError, ClusterError, RedisClusterException, RedisError, ResponseError)
-from redis.asyncio.retry import Retry
+    ClusterDownError,
+    ClusterError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from opusclip_lib.redis_client._errors import (
-    NotAClusterError, RedisClusterDownError, RedisConfigurationError, RedisServiceError,
-    RedisUnavailableError)
+    NotAClusterError,
+    RedisClusterDownError,
+    RedisConfigurationError,
+    RedisServiceError,
+    RedisUnavailableError,
+)
 from opusclip_lib.redis_client._timeouts import RedisTimeouts
 
 AnyRedis: TypeAlias = Redis | RedisCluster
@@ -45,9 +54,9 @@ def redis_client(url: str, *, timeouts: RedisTimeouts = RedisTimeouts()) -> AnyR
     names the scheme, never the URL: it may hold a password.
     """
     scheme = _scheme(url)
-    settings = {"socket_connect_timeout": timeouts.connect_s,
-                "socket_timeout": timeouts.socket_s,
-                "retry": Retry(NoBackoff(), 1)}  # one reconnect for a pooled connection gone stale
+    settings: dict[str, Any] = {  # redis-py's keyword arguments, for either client class
+        "socket_connect_timeout": timeouts.connect_s, "socket_timeout": timeouts.socket_s,
+        "retry": Retry(NoBackoff(), 1)}  # one reconnect for a pooled connection gone stale
     try:
         if scheme in SINGLE_SCHEMES:
             return Redis.from_url(url, **settings)
@@ -146,7 +155,7 @@ async def _cluster_info(client: RedisCluster) -> dict[str, Any]:
     failure: BaseException = RedisUnavailableError("the cluster has no known node")
     for node in client.get_nodes():
         try:
-            return await client.cluster_info(target_nodes=node)  # type: ignore[no-any-return]
+            return await client.cluster_info(target_nodes=node)
         except (RedisError, OSError) as exc:
             failure = exc
     raise failure

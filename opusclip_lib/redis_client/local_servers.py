@@ -22,6 +22,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -164,7 +165,7 @@ class LocalCluster:
         deadline = time.monotonic() + START_TIMEOUT_S
         for port in self.ports:
             self._wait(deadline, f"node {port} to answer PING (see its redis.log)",
-                       lambda p=port: self.cli(p, "PING", check=False) == "PONG")
+                       partial(self._answers, port))
         created = subprocess.run(
             ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
              "--cluster-replicas", "1", "--cluster-yes"],
@@ -179,12 +180,10 @@ class LocalCluster:
         deadline = time.monotonic() + timeout_s
         for port in self.live_ports():
             self._wait(deadline, f"node {port} to report cluster_state:ok",
-                       lambda p=port: self.info(p, "CLUSTER", "INFO").get("cluster_state") == "ok")
+                       partial(self._cluster_ok, port))
         for port in self.live_ports():
             if self.role(port) == "slave":
-                self._wait(deadline, f"replica {port} to sync",
-                           lambda p=port: self.info(p, "INFO", "replication")
-                           .get("master_link_status") == "up")
+                self._wait(deadline, f"replica {port} to sync", partial(self._in_sync, port))
 
     def stop(self) -> None:
         if self._folder is not None:
@@ -240,6 +239,15 @@ class LocalCluster:
              "--repl-diskless-sync-delay", "0",
              "--logfile", str(folder / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _answers(self, port: int) -> bool:
+        return self.cli(port, "PING", check=False) == "PONG"
+
+    def _cluster_ok(self, port: int) -> bool:
+        return self.info(port, "CLUSTER", "INFO").get("cluster_state") == "ok"
+
+    def _in_sync(self, port: int) -> bool:
+        return self.info(port, "INFO", "replication").get("master_link_status") == "up"
 
     def _wait(self, deadline: float, what: str, ready: Callable[[], bool]) -> None:
         while not ready():

@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping
+from types import GenericAlias
 from typing import Any, Final, Protocol, cast
 
 from cachetools import TTLCache
@@ -164,7 +165,7 @@ def _model_tag(value: Any) -> tuple[bytes, type[BaseModel]] | None:
 
 
 def _shape(tag: bytes, cls: type[BaseModel]) -> Any:
-    return list[cls] if tag == b"l" else cls  # type: ignore[valid-type]
+    return GenericAlias(list, (cls,)) if tag == b"l" else cls  # list[cls], built at run time
 
 
 @functools.cache

@@ -250,8 +250,8 @@ _BACKOFF: dict[str, Backoff] = {"youtube": Backoff(1.0, 32.0), "openai": OPENAI_
 
 def defaults_for(provider: str, *, cache: Cache | None = None, cached: bool = True,
                  recorder: Recorder | None = None, plan: str = "free",
-                 limiter: Limiter | None | Literal["default"] = "default",
-                 concurrency: int | None | Literal["default"] = "default",
+                 limiter: Limiter | Literal["default"] | None = "default",
+                 concurrency: int | Literal["default"] | None = "default",
                  cool_down_s: float = DEFAULT_COOL_DOWN_S,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> Resilience:
     """The policy for ``provider`` ("youtube", "openai", "stability", "elevenlabs") with the

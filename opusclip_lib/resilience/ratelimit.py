@@ -28,7 +28,7 @@ class Limiter(ABC):
     async def acquire(self, cost: float = 1) -> None:
         """Wait until ``cost`` fits, then spend it (or raise if it never will)."""
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 - a default, deliberately empty
         """Nothing to give back by default: a spent request or unit only comes back with time."""
 
     def taking(self, cost: float = 1) -> Taking:

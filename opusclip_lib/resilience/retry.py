@@ -91,7 +91,8 @@ class RetryPolicy:
         """
         try:
             return await attempt(1, 0.0)
-        except Exception as error:  # not BaseException: cancellation is never retried
+        # Any Exception: tenacity decides below. Not BaseException: cancellation is never retried.
+        except Exception as error:  # noqa: BLE001
             first_failure: Exception | None = error
         async for trying in self._retrying.copy():  # a copy: its state is per call
             with trying:

@@ -36,7 +36,8 @@ class SingleFlight:
                 return await asyncio.shield(shared)
             except asyncio.CancelledError:
                 leader_gave_up = shared.cancelled()
-                if not leader_gave_up or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                task = asyncio.current_task()
+                if not leader_gave_up or (task is not None and task.cancelling()):
                     raise
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._loads[key] = future

@@ -25,7 +25,8 @@ def duration_seconds(iso: str) -> int:
 
 
 class CatalogueVideo(BaseModel):
-    """One entry of ``opusclip_lib/data/catalogue.json``; counts are numbers here, strings in API responses."""
+    """One entry of ``opusclip_lib/data/catalogue.json``; counts are numbers here, strings in API
+    responses."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{11}$")
     title: str

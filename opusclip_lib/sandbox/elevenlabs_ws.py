@@ -9,11 +9,12 @@ relative to the chunk) and a last ``FinalOutput`` (``{"isFinal": true}``), then 
 
 Sandbox choices where the document is silent: the buffered text is spoken up to its last
 finished sentence (``.!?`` then a space) once that is ``GENERATE_AT_CHARACTERS`` long, all of it
-on ``flush``/``try_trigger_generation`` and at the end; a bad key, an unknown voice or a malformed message close the socket with 1008
-(policy violation) and the reason; no message for ``inactivity_timeout`` seconds closes it with
-1008 too; injected ``server_error``/``unavailable``/``rate_limit`` faults close with 1011 or 1013
-before any audio, ``cut`` closes with 1011 after ``after_chunks`` audio messages, ``stall``
-waits ``hang_s`` before the next one.
+on ``flush``/``try_trigger_generation`` and at the end; a bad key, an unknown voice or a
+malformed message close the socket with 1008 (policy violation) and the reason; no message for
+``inactivity_timeout`` seconds closes it with 1008 too; injected
+``server_error``/``unavailable``/``rate_limit`` faults close with 1011 or 1013 before any audio,
+``cut`` closes with 1011 after ``after_chunks`` audio messages, ``stall`` waits ``hang_s`` before
+the next one.
 """
 
 from __future__ import annotations

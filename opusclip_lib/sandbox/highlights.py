@@ -17,8 +17,8 @@ its own sentences, so they read as sense and can be checked against it:
   sentences; it returns fewer only when there are fewer sentences than clips asked for.
 - **Words.** A hook is the clip's first sentence; a title is a short phrase cut from its best
   sentence after the hook (its words in order, filler openers and dangling small words
-  trimmed), never equal to the hook. Titles, captions and hashtags for a whole transcript come from its best sentences and
-  most frequent content words.
+  trimmed), never equal to the hook. Titles, captions and hashtags for a whole transcript come
+  from its best sentences and most frequent content words.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from functools import cached_property
 
 SENTENCE_END = (".", "!", "?")
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
-CLAUSE = re.compile(r"[,:;.?!]\s+|\s+[-–]\s+")
+CLAUSE = re.compile(r"[,:;.?!]\s+|\s+[-\u2013]\s+")  # a hyphen or an en dash
 SMALL_WORDS = frozenset(
     "a an the and or but so of to in on at by for with from as is are was were be been it its "
     "this that these those there here we you your i he she they them our my me us if then than "
@@ -53,7 +53,7 @@ STRONG_WORDS = frozenset(
     "slowest free bound measure".split())
 COUNT = re.compile(r"\b(\d{1,2}) (?:best |top )?(?:moments|highlights|clips|titles|hashtags)\b",
                    re.IGNORECASE)
-SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*seconds")
+SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*[-\u2013]\s*(\d+(?:\.\d+)?)\s*seconds")
 CHARACTERS = re.compile(r"at most (\d+) characters")
 MAX_TITLE_WORDS = 9  # about 50 characters: inside the 70 a title may have
 MAX_RUN_SENTENCES = 12

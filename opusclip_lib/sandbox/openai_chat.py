@@ -20,14 +20,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from opusclip_lib.sandbox import openai_extra
 from opusclip_lib.sandbox.config import Fault, SandboxConfig
 from opusclip_lib.sandbox.limits import BucketState, TokenBuckets
-from opusclip_lib.sandbox import openai_extra
 from opusclip_lib.sandbox.openai_stream import chunk_events
 from opusclip_lib.sandbox.openai_validation import BAD_JSON, OpenAIError, text_of, validate
 from opusclip_lib.sandbox.pipeline import retry_after, route, work
-from opusclip_lib.sandbox.streams import StreamTracker, paced, stream_fault
 from opusclip_lib.sandbox.schema_fill import SchemaFiller, vocabulary
+from opusclip_lib.sandbox.streams import StreamTracker, paced, stream_fault
 
 ORGANIZATION = "org-sandbox"
 NO_KEY = ("You didn't provide an API key. You need to provide your API key in an Authorization "

@@ -28,10 +28,10 @@ from opusclip_lib.sandbox.highlights import (
     sentences_of,
     titles_for,
 )
-
 from opusclip_lib.sandbox.string_formats import formatted, matching
 
-TRANSCRIPT_LINE = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*\]\s*([^\[\n]*)")
+TRANSCRIPT_LINE = re.compile(  # "[12.5 - 20] text", with a hyphen or an en dash
+    r"\[\s*(\d+(?:\.\d+)?)\s*[-\u2013]\s*(\d+(?:\.\d+)?)\s*\]\s*([^\[\n]*)")
 START = re.compile(r"^(start|begin|from)", re.IGNORECASE)
 END = re.compile(r"^(end|stop|finish|to$|until)", re.IGNORECASE)
 TEXT_NAMES = {"text", "quote", "transcript", "excerpt", "caption", "content", "snippet"}

@@ -93,9 +93,8 @@ async def paced(pieces: Iterable[bytes], *, latency: Latency, fault: Fault | Non
     """
     loop = asyncio.get_running_loop()
     with tracker.track():
-        sent = 0
         due = loop.time()
-        for piece in pieces:
+        for sent, piece in enumerate(pieces):
             if fault is not None and sent == fault.after_chunks:
                 if fault.kind == "cut":
                     raise StreamCut(f"cut after {sent} chunks (injected)")
@@ -106,4 +105,3 @@ async def paced(pieces: Iterable[bytes], *, latency: Latency, fault: Fault | Non
                 if due > loop.time():
                     await asyncio.sleep(due - loop.time())
             yield piece
-            sent += 1

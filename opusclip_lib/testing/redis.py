@@ -14,8 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from opusclip_lib.redis_client.local_servers import (
-    ClusterStartError, HungListener, LocalCluster, ScratchRedis, free_ports,
-    redis_server_available)
+    ClusterStartError,
+    HungListener,
+    LocalCluster,
+    ScratchRedis,
+    free_ports,
+    redis_server_available,
+)
 
 
 def _unavailable(reason: str) -> None:
@@ -67,21 +72,22 @@ def start_cluster(**options: object) -> LocalCluster:
     return cluster
 
 
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[LocalCluster]:
-    """One local cluster (3 primaries, 3 replicas) for the session's non-destructive tests."""
+def _running_cluster() -> Iterator[LocalCluster]:
+    """The body of the two cluster fixtures, which differ only in scope."""
     cluster = start_cluster()
     try:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """One local cluster (3 primaries, 3 replicas) for the session's non-destructive tests."""
+    yield from _running_cluster()
 
 
 @pytest.fixture
 def fresh_cluster() -> Iterator[LocalCluster]:
     """A cluster of this test's own, for tests that crash its nodes."""
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from _running_cluster()

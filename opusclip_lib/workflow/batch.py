@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -145,7 +146,7 @@ async def drain(engine: Engine, job_ids: Iterable[int], *, concurrency: int) -> 
                 await ride_out(engine.reap)
                 next_reap = loop.time() + reap_every
             free = concurrency - len(running)
-            for job in await ride_out(lambda: engine.claim(free)):
+            for job in await ride_out(partial(engine.claim, free)):
                 running.add(group.create_task(engine.process(job), name=f"job {job.id}"))
             if running:
                 done, _ = await asyncio.wait(running, timeout=config.poll_s,
@@ -156,7 +157,7 @@ async def drain(engine: Engine, job_ids: Iterable[int], *, concurrency: int) -> 
                     if finished.status in FINISHED:
                         remaining.discard(finished.id)
                 continue
-            statuses = await ride_out(lambda: engine.statuses(remaining))
+            statuses = await ride_out(partial(engine.statuses, remaining))
             remaining = {job_id for job_id in remaining if statuses.get(job_id) not in FINISHED
                          and job_id in statuses}
             if remaining:

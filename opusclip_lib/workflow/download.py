@@ -18,15 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yt_dlp
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
 from opusclip_lib.media import ffmpeg_exe
+
+if TYPE_CHECKING:
+    from yt_dlp import _YoutubeDLOptions
+    from yt_dlp.extractor.common import _InfoDict
 from opusclip_lib.workflow.errors import (
     DownloadFailedError,
     SourceError,
@@ -73,11 +77,19 @@ class _Log:
         logger.info("%s", message)
 
 
-def _options(timeout_s: float, **extra: Any) -> dict[str, Any]:
-    return {"quiet": True, "no_warnings": True, "noprogress": True, "logger": _Log(),
-            "noplaylist": True, "socket_timeout": timeout_s, "retries": 1,
-            "extractor_retries": 0, "fragment_retries": 1, "ffmpeg_location": ffmpeg_exe(),
-            **extra}
+def _options(timeout_s: float) -> _YoutubeDLOptions:
+    return {"quiet": True, "no_warnings": True, "noprogress": True,
+            "noplaylist": True, "retries": 1, "extractor_retries": 0, "fragment_retries": 1,
+            "ffmpeg_location": ffmpeg_exe(),
+            # yt-dlp calls only debug, info, warning and error on it; the stub asks for more.
+            "logger": _Log(),  # type: ignore[typeddict-item]
+            # The stub says int; yt-dlp hands it to the socket, which takes seconds as a float.
+            "socket_timeout": timeout_s}  # type: ignore[typeddict-item]
+
+
+def _plain(info: _InfoDict | None) -> dict[str, Any]:
+    """yt-dlp's answer as JSON data (its stub names only some of the keys we read)."""
+    return dict(info or {})
 
 
 def _failure(url: str, error: DownloadError, stage: str) -> SourceError:
@@ -92,8 +104,7 @@ async def page_info(url: str, *, timeout_s: float, stage: str) -> dict[str, Any]
     """What the page says about its video (title, duration, uploader, ...), nothing downloaded."""
     def extract() -> dict[str, Any]:
         with yt_dlp.YoutubeDL(_options(timeout_s)) as ydl:
-            info = ydl.extract_info(url, download=False)
-            return dict(ydl.sanitize_info(info))
+            return _plain(ydl.sanitize_info(ydl.extract_info(url, download=False)))
 
     try:
         return await asyncio.to_thread(extract)
@@ -109,7 +120,7 @@ async def download(url: str, folder: Path, *, timeout_s: float, max_bytes: int |
     stop = threading.Event()
     too_large: list[int] = []
 
-    def hook(status: dict[str, Any]) -> None:
+    def hook(status: Mapping[str, Any]) -> None:
         if stop.is_set():
             raise _Stop("cancelled")
         total = status.get("total_bytes") or status.get("total_bytes_estimate")
@@ -121,13 +132,13 @@ async def download(url: str, folder: Path, *, timeout_s: float, max_bytes: int |
                                   DownloadProgress(done, int(total) if total else None))
 
     def fetch() -> Path:
-        options = _options(timeout_s, format=FORMAT, merge_output_format="mp4",
-                           outtmpl=str(folder / "media.%(ext)s"), continuedl=True,
-                           progress_hooks=[hook])
+        options: _YoutubeDLOptions = {
+            **_options(timeout_s), "format": FORMAT, "merge_output_format": "mp4",
+            "outtmpl": str(folder / "media.%(ext)s"), "continuedl": True, "progress_hooks": [hook]}
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
-                info = ydl.extract_info(url, download=True)
-                return Path(ydl.sanitize_info(info)["requested_downloads"][0]["filepath"])
+                info = _plain(ydl.sanitize_info(ydl.extract_info(url, download=True)))
+                return Path(info["requested_downloads"][0]["filepath"])
         finally:
             loop.call_soon_threadsafe(updates.put_nowait, None)
 
@@ -144,7 +155,7 @@ async def download(url: str, folder: Path, *, timeout_s: float, max_bytes: int |
         return SourceTooLargeError(url, f"the media is {too_large[-1]:,} bytes; the limit is "
                                    f"{max_bytes:,}", stage=stage)
 
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     worker = asyncio.ensure_future(asyncio.to_thread(fetch))
     relay = asyncio.ensure_future(forward())
     try:

@@ -71,7 +71,16 @@ class Endpoints:
         """The same endpoints, some providers answered by ``transports`` (a scripted fault)."""
         changed = {name: replace(self.of(name), transport=transport)
                    for name, transport in transports.items()}
-        return replace(self, **changed)  # type: ignore[arg-type]
+        return replace(self, youtube=changed.get("youtube", self.youtube),
+                       openai=changed.get("openai", self.openai),
+                       stability=changed.get("stability", self.stability),
+                       elevenlabs=changed.get("elevenlabs", self.elevenlabs))
+
+
+def _endpoints(found: Mapping[str, Endpoint], name: str) -> Endpoints:
+    """``found`` holds one endpoint per name in :data:`PROVIDERS`."""
+    return Endpoints(youtube=found["youtube"], openai=found["openai"],
+                     stability=found["stability"], elevenlabs=found["elevenlabs"], name=name)
 
 
 def endpoints_from_env(environ: Mapping[str, str] | None = None) -> Endpoints:
@@ -80,7 +89,7 @@ def endpoints_from_env(environ: Mapping[str, str] | None = None) -> Endpoints:
     found = {name: Endpoint(base_url=env.get(base_url_variable(name)) or None,
                             key=env.get(KEY_VARIABLES[name]) or None)
              for name in PROVIDERS}
-    return Endpoints(**found, name="live")
+    return _endpoints(found, "live")
 
 
 def endpoints_at(root: str, environ: Mapping[str, str] | None = None) -> Endpoints:
@@ -90,4 +99,4 @@ def endpoints_at(root: str, environ: Mapping[str, str] | None = None) -> Endpoin
     found = {name: Endpoint(base_url=base + ROOT_PATHS[name],
                             key=env.get(KEY_VARIABLES[name]) or ROOT_KEY)
              for name in PROVIDERS}
-    return Endpoints(**found, name=base)
+    return _endpoints(found, base)

@@ -27,8 +27,8 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypedDict
 
 from opusclip_lib.db import (
@@ -50,7 +50,7 @@ from opusclip_lib.observability.errors_tracking import track_failure
 from opusclip_lib.observability.instrument import stage_scope, traced_job
 from opusclip_lib.pipelines import task_scope
 from opusclip_lib.workflow.config import KIND, WorkflowConfig
-from opusclip_lib.workflow.errors import Failure, classify
+from opusclip_lib.workflow.errors import Failure, WorkflowError, classify
 from opusclip_lib.workflow.files import VideoFiles, clean_partials
 from opusclip_lib.workflow.outage import ride_out
 from opusclip_lib.workflow.services import Services
@@ -213,11 +213,13 @@ class Engine:
         except asyncio.CancelledError:
             await self._hand_back(lease.job)
             raise
-        except Exception as error:  # every failure ends in a recorded state, never a running one
+        except Exception as error:  # noqa: BLE001 - every failure ends in a recorded state
             return await ride_out(partial(self._fail, lease.job, error))
 
     async def _run(self, lease: _Lease, scope: asyncio.TaskGroup) -> Job:
         job = lease.job
+        if job.video_id is None:
+            raise WorkflowError(f"job {job.id} names no video to process")
         video = await videos.get_video(self.db, job.video_id)
         run = VideoRun(self.db, self.services, self.config, video,
                        VideoFiles.of(self.config.work_dir, video.youtube_id), job_id=job.id,

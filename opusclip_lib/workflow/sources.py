@@ -40,7 +40,7 @@ async def resolve(text: str) -> Source:
         return Source(match.group(1), None)
     if text.startswith(("http://", "https://")):
         return Source(videos.url_key(text), text, url=text)
-    path = Path(text).expanduser().absolute()
+    path = Path(text).expanduser().absolute()  # noqa: ASYNC240 - getcwd: no I/O worth a thread
     if YOUTUBE_ID.fullmatch(text) and not path.exists():
         return Source(text, None)
     if not path.is_file():

@@ -132,8 +132,8 @@ class Hashtags(_Output):
 
 
 class TranscriptionWord(APIModel):
-    """One word with its times in seconds of the uploaded audio (``timestamp_granularities[]=word``).
-    """
+    """One word with its times in seconds of the uploaded audio
+    (``timestamp_granularities[]=word``)."""
 
     word: str
     start: float
@@ -172,8 +172,9 @@ class Transcription(APIModel):
     language: str
     duration: float
     text: str
-    words: list[TranscriptionWord] = []
-    segments: list[TranscriptionSegment] = []
+    words: list[TranscriptionWord] = Field(default_factory=list)
+    segments: list[TranscriptionSegment] = Field(default_factory=list)
     usage: TranscriptionUsage | None = None
     request_id: str | None = Field(None, description="x-request-id of the answer, set by the "
-                                   "client; kept in the JSON so a cached copy says where it came from")
+                                   "client; kept in the JSON so a cached copy says where it came "
+                                   "from")
