@@ -104,7 +104,7 @@ async def _early(name: str, work: Callable[[VideoRun], Awaitable[None]],
     try:
         with stage_scope(f"{name} (early)"):
             await work(run)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - every failure is the stage's to raise and classify
         return error
     return None
 
