@@ -19,8 +19,9 @@ run: $(STAMP)
 	$(BIN)/python -m opusclip_lib.profile_run --out build/profile.html
 	$(BIN)/opusclip run
 
+# --durations lists the slowest tests at the end: where the suite's time goes.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 # .ci/run runs this before the tests: the layer contracts ([tool.importlinter] in pyproject.toml),
 # ruff's rule families ([tool.ruff]) and mypy --strict on the core ([tool.mypy]).
