@@ -195,9 +195,13 @@ class AiohttpSender:
                 body = await answer.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise as_httpx_error(exc) from exc
-        # content=: httpx reads the body through its decoders (gzip, deflate) as it does for
-        # any response it builds, and adds Content-Length to a chunked answer.
-        return httpx.Response(answer.status, headers=answer.raw_headers, content=body)
+        # As a transport hands a response to httpx: the body as its stream, which read() runs
+        # through the decoders (gzip, deflate). ``content=`` would also encode it as a request
+        # body and fill in content headers, paid on every call for nothing the clients use.
+        response = httpx.Response(answer.status, headers=answer.raw_headers,
+                                  stream=httpx.ByteStream(body))
+        response.read()
+        return response
 
     @asynccontextmanager
     async def stream(self, request: Outgoing) -> AsyncIterator[StreamedResponse]:
