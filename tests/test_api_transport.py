@@ -9,6 +9,7 @@ transport replays through the others.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import httpx
 import pytest
 import vcr
 import yaml
+import yarl
+from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 
 from opusclip_lib.api import ElevenLabsClient, StabilityClient, YouTubeClient, make_sender
@@ -24,6 +27,7 @@ from opusclip_lib.api.transport import (
     TRANSPORT_VARIABLE,
     AiohttpSender,
     HttpxSender,
+    Outgoing,
     default_transport_name,
 )
 from opusclip_lib.sandbox import REAL_BASE_URLS, SandboxConfig, build_app, serve
@@ -117,3 +121,34 @@ async def test_asgi_recording_replays_through_aiohttp(tmp_path: Path) -> None:
     with recorder(tmp_path, "none").use_cassette("asgi.yaml"):
         replayed = await generate(REAL_BASE_URLS, "aiohttp")
     assert replayed == recorded
+
+
+
+async def test_aiohttp_sender_hands_back_the_decoded_body_with_the_wire_headers() -> None:
+    """The body arrives compressed (``auto_decompress=False``); the ``httpx.Response`` it is
+    handed back as is read through httpx's decoders, and keeps the headers the server sent."""
+    body = b'{"items": []}' * 50
+    compressed = gzip.compress(body)
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=compressed, content_type="application/json",
+                            headers={"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/v", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    sender = AiohttpSender(httpx.Limits(max_connections=2), httpx.Timeout(5.0))
+    try:
+        response = await sender.send(Outgoing("GET", yarl.URL(f"http://127.0.0.1:{port}/v"),
+                                              {"Accept-Encoding": "gzip"}))
+    finally:
+        await sender.aclose()
+        await runner.cleanup()
+    assert response.status_code == 200
+    assert response.content == body
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["content-length"] == str(len(compressed))

@@ -54,9 +54,10 @@ def test_bench_writes_table_json_and_plot(tmp_path: Path,
     results = json.loads(out_json.read_text())
     medians = results["medians"]
     assert {(row["stack"], row["concurrency"]) for row in medians} == {
-        (stack, level) for stack in bench.STACKS for level in (1, 3)}
+        (stack, level) for stack in bench.DEFAULT_STACKS for level in (1, 3)}
     assert all(row["requests"] >= row["concurrency"] and row["req_per_s"] > 0 for row in medians)
     assert all(row["x_aiohttp"] == 1.0 for row in medians if row["stack"] == "aiohttp")
+    assert all(row["cpu_us_per_request"] > 0 for row in medians)
     assert results["cache"]["hit_s"] > 0
     assert results["cache"]["uncached_s"] > 0
     assert out_png.read_bytes().startswith(b"\x89PNG")
@@ -85,8 +86,8 @@ async def test_client_stack_misses_the_cache_on_every_call() -> None:
 
 
 def test_medians_keep_the_middle_run_per_stack_and_level() -> None:
-    runs = [bench.Run("aiohttp", 10, requests, 1.0) for requests in (100, 300, 200)]
-    runs.append(bench.Run("client", 10, 50, 1.0))
+    runs = [bench.Run("aiohttp", 10, requests, 1.0, 0.5) for requests in (100, 300, 200)]
+    runs.append(bench.Run("client", 10, 50, 1.0, 0.5))
     middle = {(r.stack, r.concurrency): r.requests for r in bench.medians(runs)}
     assert middle == {("aiohttp", 10): 200, ("client", 10): 50}
     table = bench.rows(bench.medians(runs), latency_s=0.05)
@@ -125,7 +126,7 @@ async def test_api_charts_draw_recorded_events() -> None:
 
 
 def test_with_no_latency_the_table_has_no_ideal() -> None:
-    runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 300, 1.0)]
+    runs = [bench.Run("aiohttp", 100, 400, 1.0, 0.5), bench.Run("client", 100, 300, 1.0, 0.5)]
     table = bench.rows(runs, latency_s=0.0)
     client = next(row for row in table if row["stack"] == "client")
     assert client["ideal_req_per_s"] is None
@@ -135,7 +136,7 @@ def test_with_no_latency_the_table_has_no_ideal() -> None:
 
 
 def test_the_cpu_bound_target_is_checked_at_1_ms(capsys: pytest.CaptureFixture[str]) -> None:
-    runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 260, 1.0)]
+    runs = [bench.Run("aiohttp", 100, 400, 1.0, 0.5), bench.Run("client", 100, 260, 1.0, 0.5)]
     missed = bench.report(bench.rows(runs, latency_s=0.001), (1.0, 0.01), latency_ms=1.0)
     printed = capsys.readouterr().out
     assert "MISS client at C=100, 1 ms: 0.65 x raw aiohttp (target >= 0.7)" in printed
@@ -144,6 +145,6 @@ def test_the_cpu_bound_target_is_checked_at_1_ms(capsys: pytest.CaptureFixture[s
 
 
 def test_a_latency_with_no_target_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    runs = [bench.Run("aiohttp", 100, 400, 1.0), bench.Run("client", 100, 390, 1.0)]
+    runs = [bench.Run("aiohttp", 100, 400, 1.0, 0.5), bench.Run("client", 100, 390, 1.0, 0.5)]
     assert bench.report(bench.rows(runs, latency_s=0.0), (1.0, 0.01), latency_ms=0.0) == []
     assert "no throughput target at 0 ms" in capsys.readouterr().out

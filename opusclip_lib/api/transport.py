@@ -1,19 +1,11 @@
 """How the clients put a request on the wire: aiohttp directly by default, any httpx transport
-on request. Chosen by measurement (``python -m opusclip_lib.api.benchmark``).
+on request. Chosen by measurement: ``opusclip bench api --stacks
+client,client/httpx-aiohttp,client/httpx,aiohttp`` prints each stack's rate and CPU time per
+request.
 
 What limits throughput at concurrency 100 is CPU, and httpx's request/response object model
-is what costs it, not the socket. Measured on this 2-core machine (client CPU per request,
-loopback server with 50 ms latency; wall-clock rates are in the benchmark's report):
-
-=========================================================  ===============
-stack                                                      CPU per request
-=========================================================  ===============
-raw ``aiohttp.ClientSession``                              ~260 us
-these clients, :class:`AiohttpSender` (default)            ~570 us
-these clients over ``httpx_aiohttp.AiohttpTransport``      ~710 us
-``httpx.AsyncClient`` + ``AiohttpTransport``               ~730-925 us
-``httpx.AsyncClient``, httpcore (its pool is the problem)  ~24,000 us
-=========================================================  ===============
+is what costs it, not the socket: ``httpx.AsyncClient`` adds its cookie, redirect and auth
+machinery to every request, and its default transport's pool (httpcore) costs far more again.
 
 One event loop cannot beat one request per CPU cost, so the default sender calls aiohttp itself
 and hands back an ``httpx.Response``: errors, parsing, tests and metrics only see httpx types.
@@ -122,7 +114,7 @@ def make_sender(choice: httpx.AsyncBaseTransport | TransportName | None, *,
 
 class HttpxSender:
     """Any httpx transport, driven directly: ``AsyncClient``'s cookie jar, redirect and auth
-    flows are machinery these clients do not use, at ~0.3 ms of CPU per request."""
+    flows are machinery these clients do not use, paid on every request."""
 
     def __init__(self, transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout) -> None:
         self.transport = transport
@@ -183,8 +175,8 @@ class AiohttpSender:
     aiohttp has no write timeout. ``max_connections`` is the pool size (aiohttp keeps every
     idle connection alive up to it, for ``keepalive_expiry`` seconds). Bodies are left
     compressed, as on the wire, and decoded by httpx, so a recording holds what the server sent.
-    No ``trust_env``: it re-reads proxy variables and ``~/.netrc`` on every request (measured:
-    it doubled the CPU per call), so ``HTTPS_PROXY`` needs ``transport="httpx"``.
+    No ``trust_env``: it re-reads proxy variables and ``~/.netrc`` on every request, so
+    ``HTTPS_PROXY`` needs ``transport="httpx"``.
     """
 
     def __init__(self, limits: httpx.Limits, timeout: httpx.Timeout) -> None:
@@ -204,9 +196,13 @@ class AiohttpSender:
                 body = await answer.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise as_httpx_error(exc) from exc
-        # content=: httpx reads the body through its decoders (gzip, deflate) as it does for
-        # any response it builds, and adds Content-Length to a chunked answer.
-        return httpx.Response(answer.status, headers=answer.raw_headers, content=body)
+        # As a transport hands a response to httpx: the body as its stream, which read() runs
+        # through the decoders (gzip, deflate). ``content=`` would also encode it as a request
+        # body and fill in content headers, paid on every call for nothing the clients use.
+        response = httpx.Response(answer.status, headers=answer.raw_headers,
+                                  stream=httpx.ByteStream(body))
+        response.read()
+        return response
 
     @asynccontextmanager
     async def stream(self, request: Outgoing) -> AsyncIterator[StreamedResponse]:

@@ -13,7 +13,14 @@ and parses one real video) for ``--seconds`` at each concurrency, closed loop:
   higher than any run reaches) with a recorder, over its default transport (aiohttp);
 * ``aiohttp``: a raw ``aiohttp.ClientSession``, the reference;
 * ``httpx-aiohttp``: ``httpx.AsyncClient`` over ``httpx_aiohttp.AiohttpTransport``;
-* ``httpx``: ``httpx.AsyncClient`` with its default transport (httpcore).
+* ``httpx``: ``httpx.AsyncClient`` with its default transport (httpcore);
+* ``client/httpx-aiohttp``, ``client/httpx`` (only when named in ``--stacks``): the client over
+  its other transports (``transport=`` in :mod:`opusclip_lib.api.transport`), which is how that
+  module's default was chosen.
+
+Each row also gives this process's CPU time per request: on a shared machine the rates move
+with everyone else's load while the CPU cost moves less, and one event loop cannot go faster
+than one request per CPU cost.
 
 Rounds are interleaved (every stack and concurrency once per round) and the median reported,
 with its ratio to the ideal (``concurrency / latency``) and to raw aiohttp. Then the cache: the
@@ -48,11 +55,13 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from opusclip_lib.api import YouTubeClient
+from opusclip_lib.api.transport import check_transport_name
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import QuotaBudget, Resilience, defaults_for
 from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, serve
 
-STACKS = ("client", "aiohttp", "httpx-aiohttp", "httpx")
+DEFAULT_STACKS = ("client", "aiohttp", "httpx-aiohttp", "httpx")
+STACKS = (*DEFAULT_STACKS, "client/httpx-aiohttp", "client/httpx")
 REFERENCE = "aiohttp"
 CATALOGUE_VIDEO = "opusSample1"
 PARTS = "snippet,contentDetails,statistics"
@@ -69,16 +78,22 @@ Send = Callable[[], Awaitable[object]]
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One stack at one concurrency: ``requests`` completed in ``seconds``."""
+    """One stack at one concurrency: ``requests`` completed in ``seconds``, using ``cpu_s`` of
+    this process's CPU time (user and system, every thread)."""
 
     stack: str
     concurrency: int
     requests: int
     seconds: float
+    cpu_s: float
 
     @property
     def req_per_s(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_s / self.requests * 1e6
 
 
 def fresh_ids() -> Iterator[str]:
@@ -100,10 +115,12 @@ async def open_stack(stack: str, youtube_url: str, concurrency: int) -> AsyncIte
     ``concurrency``; everything it opened is closed on exit."""
     ids = fresh_ids()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    if stack == "client":
+    if stack == "client" or stack.startswith("client/"):
+        name = stack.partition("/")[2]
+        choice = check_transport_name(name) if name else None
         recorder = Recorder()
         async with YouTubeClient(SANDBOX_KEY, base_url=youtube_url, limits=limits,
-                                 recorder=recorder,
+                                 transport=choice, recorder=recorder,
                                  resilience=bench_policy(concurrency, recorder)) as client:
             yield lambda: client.videos_page([next(ids), CATALOGUE_VIDEO])
         return
@@ -133,7 +150,8 @@ async def open_stack(stack: str, youtube_url: str, concurrency: int) -> AsyncIte
 
 async def closed_loop(send: Send, concurrency: int, seconds: float) -> tuple[int, float]:
     """``concurrency`` workers, each sending its next call as soon as the last one answered,
-    until ``seconds`` have passed; returns (calls completed, seconds until the last answer).
+    until ``seconds`` have passed (at least one counted call each); returns (calls completed,
+    seconds until the last answer).
 
     One call per worker first, not counted, so connections are open before the clock starts.
     """
@@ -146,9 +164,11 @@ async def closed_loop(send: Send, concurrency: int, seconds: float) -> tuple[int
 
     async def worker() -> None:
         nonlocal completed
-        while time.perf_counter() < deadline:
+        while True:  # at least one call each, however late a busy loop starts the worker
             await send()
             completed += 1
+            if time.perf_counter() >= deadline:
+                return
 
     async with asyncio.TaskGroup() as group:
         for _ in range(concurrency):
@@ -158,8 +178,10 @@ async def closed_loop(send: Send, concurrency: int, seconds: float) -> tuple[int
 
 async def measure(stack: str, youtube_url: str, concurrency: int, seconds: float) -> Run:
     async with open_stack(stack, youtube_url, concurrency) as send:
+        cpu = time.process_time()
         requests, elapsed = await closed_loop(send, concurrency, seconds)
-    return Run(stack, concurrency, requests, elapsed)
+        cpu_s = time.process_time() - cpu
+    return Run(stack, concurrency, requests, elapsed, cpu_s)
 
 
 async def timed_calls(send: Send, calls: int) -> float:
@@ -259,7 +281,8 @@ def rows(runs: list[Run], latency_s: float) -> list[dict[str, Any]]:
         ideal = run.concurrency / latency_s if latency_s > 0 else None
         versus = reference.get(run.concurrency)
         table.append(asdict(run) | {
-            "req_per_s": run.req_per_s, "ideal_req_per_s": ideal,
+            "req_per_s": run.req_per_s, "cpu_us_per_request": run.cpu_us_per_request,
+            "ideal_req_per_s": ideal,
             "x_ideal": run.req_per_s / ideal if ideal else None,
             "x_aiohttp": run.req_per_s / versus if versus else None})
     return table
@@ -270,12 +293,13 @@ def _cell(value: float | None, spec: str) -> str:
 
 
 def print_table(table: list[dict[str, Any]]) -> None:
-    print(f"  {'stack':<15}{'C':>5}{'requests':>10}{'req/s':>9}{'ideal':>8}{'x ideal':>9}"
-          f"{'x aiohttp':>11}")
+    print(f"  {'stack':<22}{'C':>5}{'requests':>10}{'req/s':>9}{'ideal':>8}{'x ideal':>9}"
+          f"{'x aiohttp':>11}{'CPU us/req':>12}")
     for row in sorted(table, key=lambda r: (r["concurrency"], STACKS.index(r["stack"]))):
-        print(f"  {row['stack']:<15}{row['concurrency']:>5}{row['requests']:>10}"
+        print(f"  {row['stack']:<22}{row['concurrency']:>5}{row['requests']:>10}"
               f"{row['req_per_s']:>9.0f}{_cell(row['ideal_req_per_s'], '.0f'):>8}"
-              f"{_cell(row['x_ideal'], '.2f'):>9}{_cell(row['x_aiohttp'], '.2f'):>11}", flush=True)
+              f"{_cell(row['x_ideal'], '.2f'):>9}{_cell(row['x_aiohttp'], '.2f'):>11}"
+              f"{row['cpu_us_per_request']:>12.0f}", flush=True)
 
 
 async def run(args: argparse.Namespace) -> tuple[list[Run], list[Run], tuple[float, float]]:
@@ -359,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="opusclip bench api", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=_levels, default=[1, 10, 50, 100])
-    parser.add_argument("--stacks", type=_stacks, default=list(STACKS))
+    parser.add_argument("--stacks", type=_stacks, default=list(DEFAULT_STACKS),
+                        help=f"some of {', '.join(STACKS)} (default: the first four)")
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="closed-loop time per stack, concurrency and round")
@@ -385,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "settings": settings, "medians": table,
-            "runs": [asdict(r) | {"req_per_s": r.req_per_s} for r in runs],
+            "runs": [asdict(r) | {"req_per_s": r.req_per_s,
+                                  "cpu_us_per_request": r.cpu_us_per_request} for r in runs],
             "cache": {"uncached_s": costs[0], "hit_s": costs[1], "ratio": costs[1] / costs[0]},
         }, indent=2))
     if args.plot:
