@@ -188,7 +188,7 @@ async def work(args: argparse.Namespace) -> DispatchStats:
 
 async def supervise(argv: list[str], processes: int) -> int:
     """Run ``processes`` single-process workers; pass SIGTERM/SIGINT on; the worst exit code."""
-    child_argv = [a for a in argv if not a.startswith("--processes")]
+    child_argv = _without_option(argv, "--processes")
     children = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "opusclip_lib.distributed.command", "worker", *child_argv,
         "--processes=1") for _ in range(processes)]
@@ -207,6 +207,20 @@ async def supervise(argv: list[str], processes: int) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     return max(codes, key=abs)
+
+
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` less ``option VALUE`` and ``option=VALUE``."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(f"{option}="):
+            kept.append(arg)
+    return kept
 
 
 async def _with_db(args: argparse.Namespace, command: str) -> dict[str, Any]:
