@@ -2,8 +2,8 @@
 
 Real servers (Redis Streams, RabbitMQ, NATS JetStream); the queue, stream and consumer names of
 each test start with ``h_broker_`` and a random suffix, and are deleted afterwards. The jobs are
-real rows with real leases; the "work" is a counting engine that walks a claimed job to
-``completed``, so deliveries can be counted against claims and runs.
+real rows with real leases; the "work" is the dispatch benchmark's engine, which walks a claimed
+job to ``completed`` and counts its runs, so deliveries can be counted against claims and runs.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from taskiq import AckableMessage, AsyncBroker
 
+from opusclip_lib.bench.dispatch import LeaseOnlyEngine
 from opusclip_lib.db import Database, Job, connect, jobs, outbox
-from opusclip_lib.db.jobs import STAGES
 from opusclip_lib.distributed.brokers import (
     BrokerSettings,
     Wakeup,
     deliveries,
+    drop_names,
     open_broker,
     publish,
 )
@@ -37,65 +37,12 @@ WAIT_S = 30.0
 """Bound on one wait for a delivery: a broker that never delivers fails the test, never hangs."""
 
 
-class CountingEngine:
-    """Claims through the real lease, then walks the job to ``completed``: one run per claim."""
-
-    def __init__(self, db: Database, worker: str = "w1") -> None:
-        self.db = db
-        self.worker = worker
-        self.runs: Counter[int] = Counter()
-
-    async def claim(self, limit: int) -> list[Job]:
-        return await jobs.claim(self.db, self.worker, kinds=["k"], limit=limit)
-
-    async def process(self, job: Job) -> Job:
-        self.runs[job.id] += 1
-        for status in (*STAGES[1:], "completed"):
-            job = await jobs.advance(self.db, job.id, status, worker=self.worker)
-        return job
-
-    async def reap(self) -> list[Job]:
-        return []
-
-    async def statuses(self, job_ids: Iterable[int]) -> dict[int, str]:
-        return await jobs.job_statuses(self.db, list(job_ids))
-
-
-async def _drop(settings: BrokerSettings) -> None:
-    """Delete what the test declared on the server."""
-    prefix = settings.prefix
-    if settings.kind == "redis":
-        from redis.asyncio import Redis
-
-        client = Redis.from_url(settings.url)
-        try:
-            await client.delete(f"{prefix}:wake")
-        finally:
-            await client.aclose()
-    elif settings.kind == "rabbitmq":
-        import aio_pika
-
-        async with await aio_pika.connect(settings.url) as connection:
-            channel = await connection.channel()
-            for queue in (f"{prefix}.wake", f"{prefix}.dead_letter"):
-                await channel.queue_delete(queue)
-            await channel.exchange_delete(prefix)
-    else:
-        import nats
-
-        client = await nats.connect(settings.url)
-        try:
-            await client.jetstream().delete_stream(f"{prefix}_wake")
-        finally:
-            await client.close()
-
-
 @pytest.fixture
 async def settings(broker_url: str) -> AsyncIterator[BrokerSettings]:
     settings = BrokerSettings(broker_url, prefix=f"h_broker_{uuid.uuid4().hex[:10]}",
                               ack_deadline_s=ACK_DEADLINE_S)
     yield settings
-    await _drop(settings)
+    await drop_names(settings)
 
 
 @pytest.fixture
@@ -123,7 +70,7 @@ async def _claim_events(db: Database, job_id: int) -> int:
 
 async def test_a_wakeup_gets_the_job_claimed_and_run_once(db: Database,
                                                           settings: BrokerSettings) -> None:
-    engine = CountingEngine(db)
+    engine = LeaseOnlyEngine(db, kind="k")
     # The sweep runs once at start (nothing to claim yet), then not for an hour: only the
     # broker's wake-ups can get these jobs claimed.
     dispatcher = Dispatcher(engine, concurrency=2, sweep_s=3600, reap_s=3600, drain_s=5)
@@ -139,7 +86,7 @@ async def test_a_wakeup_gets_the_job_claimed_and_run_once(db: Database,
         stop.set()
         stats = await running
         await messages.aclose()
-    assert engine.runs == Counter(dict.fromkeys(ids, 1))
+    assert engine.runs == dict.fromkeys(ids, 1)
     assert set((await jobs.job_statuses(db, list(ids))).values()) == {"completed"}
     assert stats.claimed == stats.claimed_on_wake == 3
     assert 1 <= stats.deliveries <= 3  # one wake-up may claim several due jobs
@@ -176,7 +123,7 @@ async def _force_redelivery(broker: AsyncBroker, settings: BrokerSettings,
 @pytest.mark.slow
 async def test_a_redelivered_wakeup_repeats_no_effect(db: Database,
                                                       settings: BrokerSettings) -> None:
-    engine = CountingEngine(db)
+    engine = LeaseOnlyEngine(db, kind="k")
     dispatcher = Dispatcher(engine, concurrency=1, sweep_s=3600, reap_s=3600, drain_s=5)
     job = await outbox.enqueue(db, "k", idempotency_key="k:1")
     async with task_scope() as group:
@@ -185,7 +132,7 @@ async def test_a_redelivered_wakeup_repeats_no_effect(db: Database,
             messages = deliveries(broker)
             first = await _next(messages)
             await dispatcher.on_delivery(_unacked(first), group)  # claims, then "dies"
-            await until(lambda: engine.runs[job.id] == 1 and not dispatcher._running)
+            await until(lambda: engine.runs.get(job.id) == 1 and not dispatcher._running)
             if settings.kind != "rabbitmq":
                 again = await _force_redelivery(broker, settings, messages, job)
                 for delivery in again:
@@ -200,14 +147,14 @@ async def test_a_redelivered_wakeup_repeats_no_effect(db: Database,
     assert [Wakeup.decode(d.data) for d in again] == [Wakeup(job.id)] * len(again)
     assert dispatcher.stats.deliveries == 1 + len(again) >= 2
     assert dispatcher.stats.claimed == 1
-    assert engine.runs == Counter({job.id: 1})
+    assert engine.runs == {job.id: 1}
     assert await _claim_events(db, job.id) == 1
     assert (await jobs.get_job(db, job.id)).status == "completed"
 
 
 async def test_a_wakeup_for_an_unknown_job_is_logged_and_acked(
         db: Database, settings: BrokerSettings, caplog: pytest.LogCaptureFixture) -> None:
-    engine = CountingEngine(db)
+    engine = LeaseOnlyEngine(db, kind="k")
     dispatcher = Dispatcher(engine, concurrency=1, sweep_s=3600, reap_s=3600, drain_s=5)
     acks = []
     async with open_broker(settings, consumer=True) as broker, task_scope() as group:

@@ -20,8 +20,7 @@ import pytest
 from opusclip_lib.db import Database, connect, jobs
 from opusclip_lib.db.workers import QueueSummary as WorkerSummary
 from opusclip_lib.db.workers import summary
-from opusclip_lib.distributed.brokers import BrokerSettings
-from tests.test_distributed_brokers import _drop
+from opusclip_lib.distributed.brokers import BrokerSettings, drop_names
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +32,7 @@ WAIT_S = 120.0
 async def broker(broker_url: str) -> AsyncIterator[BrokerSettings]:
     settings = BrokerSettings(broker_url, prefix=f"h_broker_{uuid.uuid4().hex[:10]}")
     yield settings
-    await _drop(settings)
+    await drop_names(settings)
 
 
 @pytest.fixture

@@ -143,15 +143,16 @@ async def open_broker(settings: BrokerSettings, *,
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             await broker.startup()
     except Exception as error:  # each driver has its own tree; all mean "not reached"
-        await _shutdown(broker)
+        await shutdown_quietly(broker)
         raise unavailable(settings, error, "connecting") from error
     try:
         yield broker
     finally:
-        await _shutdown(broker)
+        await shutdown_quietly(broker)
 
 
-async def _shutdown(broker: AsyncBroker) -> None:
+async def shutdown_quietly(broker: AsyncBroker) -> None:
+    """Close the broker's connections; a failure is logged, not raised (it is going away)."""
     try:
         await broker.shutdown()
     except Exception:  # a broker that went away cannot be closed politely
@@ -167,6 +168,36 @@ async def publish(broker: AsyncBroker, settings: BrokerSettings, wakeup: Wakeup)
             await broker.kick(message)
     except Exception as error:  # every driver has its own tree; all mean "not published"
         raise unavailable(settings, error, "publishing") from error
+
+
+async def drop_names(settings: BrokerSettings) -> None:
+    """Delete the queue, stream or exchange that ``settings.prefix`` declared on the server
+    (tests and benchmarks clean up after themselves with it)."""
+    prefix = settings.prefix
+    if settings.kind == "redis":
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(settings.url)
+        try:
+            await client.delete(f"{prefix}:wake")
+        finally:
+            await client.aclose()
+    elif settings.kind == "rabbitmq":
+        import aio_pika
+
+        async with await aio_pika.connect(settings.url) as connection:
+            channel = await connection.channel()
+            for queue in (f"{prefix}.wake", f"{prefix}.dead_letter"):
+                await channel.queue_delete(queue)
+            await channel.exchange_delete(prefix)
+    else:
+        import nats
+
+        nats_client = await nats.connect(settings.url)
+        try:
+            await nats_client.jetstream().delete_stream(f"{prefix}_wake")
+        finally:
+            await nats_client.close()
 
 
 def deliveries(broker: AsyncBroker) -> AsyncIterator[AckableMessage | bytes]:

@@ -27,10 +27,17 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from opusclip_lib.db import Database, DatabaseError, connect, jobs, outbox, workers
-from opusclip_lib.distributed.brokers import BrokerSettings, deliveries, open_broker, redact
+from opusclip_lib.distributed.brokers import (
+    BrokerSettings,
+    deliveries,
+    open_broker,
+    redact,
+    shutdown_quietly,
+)
 from opusclip_lib.distributed.dispatch import Dispatcher, DispatchStats
 from opusclip_lib.distributed.errors import BrokerUnavailableError
 from opusclip_lib.distributed.relay import relay_once
@@ -167,7 +174,8 @@ async def serve(db: Database, engine: Engine, settings: BrokerSettings | None, *
 
         dispatcher = Dispatcher(engine, concurrency=concurrency, sweep_s=sweep_s, reap_s=reap_s,
                                 drain_s=drain_s, periodic=relay)
-        return await dispatcher.run(deliveries(broker), stop)
+        return await dispatcher.run(deliveries(broker), stop,
+                                    close=partial(shutdown_quietly, broker))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -237,8 +245,11 @@ def main(command: str, argv: list[str]) -> int:
         if args.processes > 1:
             return asyncio.run(supervise(argv, args.processes))
         stats = asyncio.run(work(args))
-        print(json.dumps({"worker": "stopped", "broker": redact(args.broker or "") or None,
-                          **asdict(stats) | {"finished": len(stats.finished)}}))
+        line = json.dumps({"worker": "stopped", "broker": redact(args.broker or "") or None,
+                           **asdict(stats) | {"finished": len(stats.finished)}})
+        # One write: the sibling processes of ``--processes N`` share this stdout.
+        sys.stdout.write(f"{line}\n")
+        sys.stdout.flush()
         return 0
     report = asyncio.run(_with_db(args, command))
     if command == "status" and not args.json:

@@ -32,6 +32,9 @@ from opusclip_lib.workflow.outage import ride_out
 
 logger = logging.getLogger(__name__)
 
+STOP_GRACE_S = 1.0
+"""How long a cancelled read of deliveries may take to end before its connection is closed."""
+
 
 class Claimer(Protocol):
     """What the dispatcher needs of :class:`~opusclip_lib.workflow.engine.Engine`."""
@@ -82,18 +85,27 @@ class Dispatcher:
         self._claiming = asyncio.Lock()
 
     async def run(self, deliveries: AsyncIterator[AckableMessage | bytes] | None,
-                  stop: asyncio.Event) -> DispatchStats:
-        """Work until ``stop`` is set, then drain."""
+                  stop: asyncio.Event, *,
+                  close: Callable[[], Awaitable[None]] | None = None) -> DispatchStats:
+        """Work until ``stop`` is set, then drain.
+
+        ``close`` (e.g. the broker's shutdown) ends ``deliveries`` on stop: some brokers'
+        consumers (JetStream's pull fetch, aio-pika's queue iterator) swallow the cancellation
+        of a waiting read, so only closing the connection under them ends it.
+        """
         async with task_scope() as jobs_group:
             async with task_scope() as loops:
                 sweeper = loops.create_task(self._sweep(jobs_group), name="dispatch sweep")
-                listener = (loops.create_task(self._listen(deliveries, jobs_group),
+                listener = (loops.create_task(self._listen(deliveries, jobs_group, stop),
                                               name="dispatch listen")
                             if deliveries is not None else None)
                 await stop.wait()
                 sweeper.cancel()
                 if listener is not None:
                     listener.cancel()
+                    _, pending = await asyncio.wait({listener}, timeout=STOP_GRACE_S)
+                    if pending and close is not None:
+                        await close()
             await self._drain()
         return self.stats
 
@@ -107,9 +119,16 @@ class Dispatcher:
             logger.info("drain: %d job(s) handed back after %g s", len(late), self.drain_s)
 
     async def _listen(self, deliveries: AsyncIterator[AckableMessage | bytes],
-                      group: asyncio.TaskGroup) -> None:
-        async for delivery in deliveries:
-            await self.on_delivery(delivery, group)
+                      group: asyncio.TaskGroup, stop: asyncio.Event) -> None:
+        """Claim for each delivery. A broker that fails leaves the sweep to find the jobs:
+        the worker carries on at the sweep's pace instead of stopping."""
+        try:
+            async for delivery in deliveries:
+                await self.on_delivery(delivery, group)
+        except Exception:
+            if not stop.is_set():
+                logger.warning("broker deliveries failed; sweeping the database every %g s",
+                               self.sweep_s, exc_info=True)
 
     async def on_delivery(self, delivery: AckableMessage | bytes,
                           group: asyncio.TaskGroup) -> None:
