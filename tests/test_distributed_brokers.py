@@ -176,3 +176,18 @@ async def test_a_wakeup_for_an_unknown_job_is_logged_and_acked(
     assert dispatcher.stats.claimed == 0
     assert acks == [message.data]
     assert "unknown job 1000000000" in caplog.text
+
+
+async def test_a_message_that_is_no_wakeup_is_logged_and_acked(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    dispatcher = Dispatcher(LeaseOnlyEngine(db, kind="k"), concurrency=1, sweep_s=3600,
+                            reap_s=3600, drain_s=5)
+    acks: list[bytes] = []
+    async with task_scope() as group:
+        with caplog.at_level(logging.WARNING, logger="opusclip_lib.distributed.dispatch"):
+            for data in (b"not json", b'{"job_id": "7"}', b"[1]"):
+                await dispatcher.on_delivery(
+                    AckableMessage(data=data, ack=lambda data=data: acks.append(data)), group)
+    assert dispatcher.stats.malformed == 3
+    assert acks == [b"not json", b'{"job_id": "7"}', b"[1]"]
+    assert "no wake-up" in caplog.text

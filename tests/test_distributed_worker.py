@@ -166,3 +166,20 @@ async def test_workers_ride_out_their_database_sessions_being_killed(
     finally:
         code, _ = await _stop(workers)
     assert code == 0
+
+
+async def test_without_a_broker_the_workers_poll_the_database(
+        db: Database, database_url: str, tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "OPUSCLIP_BROKER_URL"}
+    env["OPUSCLIP_DATABASE_URL"] = database_url
+    enqueued = await _opusclip(env, "enqueue", *VIDEOS)
+    assert "relayed" not in enqueued
+    assert (await _opusclip(env, "status", "--json"))["outbox_unsent"] == 0
+    workers = await _start_workers(env, tmp_path / "work")
+    try:
+        await _wait_for(db, lambda counts: counts == {"completed": len(VIDEOS)}, workers)
+    finally:
+        code, out = await _stop(workers)
+    assert code == 0
+    assert all(json.loads(line)["broker"] is None for line in out.splitlines())
+    assert await _claims_per_job(db) == [1] * len(VIDEOS)
