@@ -8,9 +8,10 @@
             await videos.update_video(tx, video.id, status="queued")
             await jobs.enqueue(tx, "pipeline", video_id=video.id)
 
-Repository modules (``videos``, ``clips``, ``jobs``, ``api_calls``, ``outbox``, ``workers``) take either the database
-(one autocommitted statement per call) or a transaction's connection. Every statement is timed
-into ``db.recorder`` (``kind="query"``); errors are the types in :mod:`opusclip_lib.db.errors`.
+Repository modules (``videos``, ``clips``, ``jobs``, ``api_calls``, ``outbox``, ``workers``)
+take either the database (one autocommitted statement per call) or a transaction's connection.
+Every statement is timed into ``db.recorder`` (``kind="query"``); errors are the types in
+:mod:`opusclip_lib.db.errors`.
 
 Code outside this package imports from ``opusclip_lib.db`` itself (the names in ``__all__``) or
 from the repository modules; the other modules are its inside.
