@@ -1,6 +1,7 @@
 """``opusclip`` command line: ``opusclip run`` executes the notebooks, ``opusclip clip SOURCE``
 cuts a video into captioned clips, ``opusclip bench NAME`` measures, ``opusclip dashboard``
-serves the live board of the job queue.
+serves the live board of the job queue; ``opusclip worker``, ``enqueue`` and ``status`` run and
+watch distributed workers (:mod:`opusclip_lib.distributed`).
 
 Each benchmark lives in ``opusclip_lib.bench.<name>`` and exposes ``main(argv) -> int``; the CLI
 only dispatches, so adding a benchmark never touches this file. ``run`` and ``bench`` are tooling:
@@ -15,7 +16,8 @@ import pkgutil
 import sys
 from types import ModuleType
 
-TOOLING_EXTRAS = {"run": "notebooks", "bench": "bench", "dashboard": "dashboard"}
+TOOLING_EXTRAS = {"run": "notebooks", "bench": "bench", "dashboard": "dashboard",
+                  "worker": "distributed", "enqueue": "distributed", "status": "distributed"}
 """The optional extra (``pip install "opusclip-lib[EXTRA]"``) each tooling command needs."""
 
 
@@ -40,7 +42,8 @@ def _benchmarks() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="opusclip", description=__doc__)
-    parser.add_argument("command", choices=["run", "clip", "bench", "dashboard"], help="what to do")
+    parser.add_argument("command", help="what to do",
+                        choices=["run", "clip", "bench", "dashboard", "worker", "enqueue", "status"])
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the command")
     parsed = parser.parse_args(args[:1])
     rest = args[1:]
@@ -52,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         from opusclip_lib import clip
 
         return clip.main(rest)
+    if parsed.command in ("worker", "enqueue", "status"):
+        command = _tooling(parsed.command, "opusclip_lib.distributed.command")
+        return int(command.main(parsed.command, rest))
     names = _benchmarks()
     if not rest or rest[0] not in names:
         parser.error(f"bench needs one of: {', '.join(names) or '(none yet)'}")

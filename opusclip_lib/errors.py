@@ -63,6 +63,8 @@ Each family keeps its own module and drawing (:mod:`opusclip_lib.api.errors`,
     │   └── ClusterStartError           local servers for notebooks and tests
     ├── FFmpegError                     opusclip_lib.media
     ├── ClipOutOfRangeError             opusclip_lib.media
+    ├── BrokerError                     opusclip_lib.distributed: the message broker
+    │   └── BrokerUnavailableError *    names the broker and its URL (no credentials)
     ├── WorkflowError                   opusclip_lib.workflow: why a job failed
     │   ├── NoHighlightsError
     │   ├── MediaUnreadableError

@@ -1,7 +1,8 @@
 """Shared fixtures: the real servers the tests talk to.
 
 A server comes from an environment variable (``OPUSCLIP_POSTGRES_URL``, ``OPUSCLIP_MYSQL_URL``,
-``OPUSCLIP_REDIS_URL``; ``.ci/run`` sets all three). Missing or unreachable, the test skips with
+``OPUSCLIP_REDIS_URL``, ``OPUSCLIP_RABBITMQ_URL``, ``OPUSCLIP_NATS_URL``; ``.ci/run`` sets
+them all). Missing or unreachable, the test skips with
 the reason on a learner's machine, and fails under ``CI=true``: CI must never go green by
 skipping the very round trips it exists to prove.
 """
@@ -31,6 +32,8 @@ SERVERS = {
     "postgres": "OPUSCLIP_POSTGRES_URL",
     "mysql": "OPUSCLIP_MYSQL_URL",
     "redis": "OPUSCLIP_REDIS_URL",
+    "rabbitmq": "OPUSCLIP_RABBITMQ_URL",
+    "nats": "OPUSCLIP_NATS_URL",
 }
 
 
@@ -77,6 +80,12 @@ def mysql_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return require_server("redis")
+
+
+@pytest.fixture(params=["redis", "rabbitmq", "nats"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each of the three brokers the distributed workers speak to."""
+    return require_server(request.param)
 
 
 @pytest.fixture

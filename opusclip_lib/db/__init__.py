@@ -8,9 +8,10 @@
             await videos.update_video(tx, video.id, status="queued")
             await jobs.enqueue(tx, "pipeline", video_id=video.id)
 
-Repository modules (``videos``, ``clips``, ``jobs``, ``api_calls``) take either the database
-(one autocommitted statement per call) or a transaction's connection. Every statement is timed
-into ``db.recorder`` (``kind="query"``); errors are the types in :mod:`opusclip_lib.db.errors`.
+Repository modules (``videos``, ``clips``, ``jobs``, ``api_calls``, ``outbox``, ``workers``)
+take either the database (one autocommitted statement per call) or a transaction's connection.
+Every statement is timed into ``db.recorder`` (``kind="query"``); errors are the types in
+:mod:`opusclip_lib.db.errors`.
 
 Code outside this package imports from ``opusclip_lib.db`` itself (the names in ``__all__``) or
 from the repository modules; the other modules are its inside.
@@ -23,8 +24,10 @@ from opusclip_lib.db import (
     failures,
     jobs,
     maintenance,
+    outbox,
     validate,
     videos,
+    workers,
 )
 from opusclip_lib.db.backend import Backend, Params, Row
 from opusclip_lib.db.connection import Connection, Executor, stop_if_cancelled
@@ -88,5 +91,6 @@ __all__ = [
     "StatementTimeoutError", "Timeouts", "UniqueViolationError", "ValidationError",
     "ValueTooLongError", "Video", "api_calls", "as_datetime", "as_float", "as_json",
     "backend_class", "cache", "clear", "clips", "connect", "failures", "jobs", "maintenance",
-    "migrate", "parse_url", "reset", "schema_version", "stop_if_cancelled", "validate", "videos",
+    "migrate", "outbox", "parse_url", "reset", "schema_version", "stop_if_cancelled", "validate",
+    "videos", "workers",
 ]

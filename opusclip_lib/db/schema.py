@@ -31,7 +31,8 @@ SHA256_LENGTH = 64
 JOB_STATUSES = ("pending", "downloading", "transcribing", "analyzing", "rendering",
                 "completed", "failed", "cancelled")
 # Children first: the order to delete or drop in.
-TABLES = ("api_calls", "job_failures", "job_events", "processing_jobs", "clips", "videos")
+TABLES = ("job_outbox", "workers", "api_calls", "job_failures", "job_events", "processing_jobs",
+          "clips", "videos")
 
 
 def _stamps(b: Backend) -> str:
@@ -171,6 +172,32 @@ def _video_sources(b: Backend) -> list[str]:
     ]
 
 
+def _outbox(b: Backend) -> list[str]:
+    """Distributed workers: ``job_outbox`` holds, per enqueued job, the wake-up a relay still
+    has to publish to the broker (``sent_at`` NULL until it did; the trace carrier is in the
+    job's payload); ``workers`` is each worker
+    process's last sign of life, what ``opusclip status`` counts as alive."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS job_outbox (
+  id {b.primary_key},
+  job_id {b.reference} NOT NULL,
+  created_at {b.timestamp} NOT NULL DEFAULT ({b.now}),
+  sent_at {b.timestamp} NULL,
+  CONSTRAINT job_outbox_job_fk FOREIGN KEY (job_id) REFERENCES processing_jobs (id)
+    ON DELETE CASCADE
+){b.table_options}""",
+        "CREATE INDEX IF NOT EXISTS job_outbox_unsent_idx ON job_outbox (sent_at, id)",
+        f"""CREATE TABLE IF NOT EXISTS workers (
+  id {b.primary_key},
+  name VARCHAR({NAME_MAX}) NOT NULL,
+  broker VARCHAR({NAME_MAX}),
+  started_at {b.timestamp} NOT NULL DEFAULT ({b.now}),
+  seen_at {b.timestamp} NOT NULL DEFAULT ({b.now}),
+  CONSTRAINT workers_name_key UNIQUE (name)
+){b.table_options}""",
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -184,6 +211,7 @@ MIGRATIONS = (
     Migration(3, "api call log and response cache", _api_calls),
     Migration(4, "job failures for error tracking", _job_failures),
     Migration(5, "videos from files and web pages", _video_sources),
+    Migration(6, "job outbox and worker liveness", _outbox),
 )
 
 

@@ -19,9 +19,11 @@ import argparse
 import asyncio
 import json
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from opusclip_lib.db import connect
+from opusclip_lib.db import Database, connect
 from opusclip_lib.observability import (
     Metrics,
     MetricsRecorder,
@@ -33,7 +35,7 @@ from opusclip_lib.observability.sampling import observe_worker
 from opusclip_lib.targets import TARGET_HELP, endpoints_for
 from opusclip_lib.workflow.batch import BatchReport, DroppingRecorder, run_batch
 from opusclip_lib.workflow.config import NAIVE, OPTIMISED, WorkflowConfig
-from opusclip_lib.workflow.services import UNLIMITED, open_services
+from opusclip_lib.workflow.services import UNLIMITED, Services, open_services
 from opusclip_lib.workflow.sources import register, resolve
 
 
@@ -50,6 +52,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--videos", required=True,
                         type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
                         help="comma-separated sources: YouTube ids or URLs, web pages, files")
+    add_workflow_options(parser)
+    parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
+    return parser.parse_args(argv)
+
+
+def add_workflow_options(parser: argparse.ArgumentParser) -> None:
+    """What a worker process is told about the work (also ``opusclip worker``'s options)."""
     parser.add_argument("--target", default="sandbox", help=TARGET_HELP)
     parser.add_argument("--work-dir", type=Path, help="artifacts folder (default: work/workflow)")
     parser.add_argument("--concurrency", type=int, default=4, help="videos in flight")
@@ -64,10 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--retry-backoff", type=float, default=2.0)
     parser.add_argument("--latency", type=_latency, action="append", default=[],
                         metavar="ENDPOINT=MS", help="sandbox latency, e.g. stability=300")
-    parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
     parser.add_argument("--metrics-port", type=int, metavar="PORT",
                         help="serve Prometheus /metrics on this port (0: any free port)")
-    return parser.parse_args(argv)
 
 
 def config_from(args: argparse.Namespace) -> WorkflowConfig:
@@ -79,19 +86,27 @@ def config_from(args: argparse.Namespace) -> WorkflowConfig:
                           **options)
 
 
+@asynccontextmanager
+async def open_worker(args: argparse.Namespace,
+                      database_url: str) -> AsyncIterator[tuple[Database, Services]]:
+    """The database and the API services of a worker process, observed as ``args`` says."""
+    endpoints = endpoints_for(args.target, latency_ms=dict(args.latency))
+    metrics = Metrics() if args.metrics_port is not None else None
+    recorder = DroppingRecorder() if metrics is None else MetricsRecorder(metrics)
+    async with connect(database_url, recorder=recorder) as db, \
+            open_services(endpoints, cached=not args.naive, limits=UNLIMITED,
+                          recorder=None if metrics is None else recorder) as services, \
+            observe_worker(db, services.clients(), metrics, args.metrics_port):
+        yield db, services
+
+
 async def work(args: argparse.Namespace) -> BatchReport:
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        endpoints = endpoints_for(args.target, latency_ms=dict(args.latency))
-        metrics = Metrics() if args.metrics_port is not None else None
-        recorder = DroppingRecorder() if metrics is None else MetricsRecorder(metrics)
-        async with connect(args.database_url, recorder=recorder) as db, \
-                open_services(endpoints, cached=not args.naive, limits=UNLIMITED,
-                              recorder=None if metrics is None else recorder) as services, \
-                observe_worker(db, services.clients(), metrics, args.metrics_port):
+        async with open_worker(args, args.database_url) as (db, services):
             keys = [(await register(db, await resolve(text))).youtube_id for text in args.videos]
             return await run_batch(db, services, keys, config_from(args),
                                    concurrency=args.concurrency, progress=args.progress)
