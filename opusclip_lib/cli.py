@@ -42,8 +42,8 @@ def _benchmarks() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="opusclip", description=__doc__)
-    parser.add_argument("command", help="what to do",
-                        choices=["run", "clip", "bench", "dashboard", "worker", "enqueue", "status"])
+    commands = ["run", "clip", "bench", "dashboard", "worker", "enqueue", "status"]
+    parser.add_argument("command", choices=commands, help="what to do")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the command")
     parsed = parser.parse_args(args[:1])
     rest = args[1:]
