@@ -2,15 +2,18 @@
 
 *Off* is the code as it runs by default (no tracer, no metrics recorder, logs at WARNING).
 *On* is a production worker's setup: tracing on with a batch processor (spans exported to a
-sink that drops them, as an OTLP exporter would ship them off the machine), a
+sink that drops them, as an OTLP exporter would ship them off the machine) recording one job in
+``--sample-ratio`` (parent-based, so a sampled job keeps its whole tree; ``1`` records every
+job, the notebooks' setting), a
 :class:`~opusclip_lib.observability.MetricsRecorder` feeding Prometheus, JSON log lines at INFO
 (to a null stream). Off and on alternate, ``--rounds`` times, and the medians are compared:
 
 * **pipeline**: videos/min of a batch against the loopback sandbox (``bench pipeline``'s setup,
   latency profile times ``--scale``), target on >= 0.95x off;
 * **api**: requests/s of the YouTube client behind its policy at concurrency ``--concurrency``
-  against the sandbox in its own process (``bench api``'s setup; the calls run inside one job's
-  span and log context, so each makes its own client span), target on >= 0.95x off;
+  against the sandbox in its own process (``bench api``'s setup; each call runs as a job of its
+  own, inside a job span and log context, so the sampler decides per call as it would per job),
+  target on >= 0.95x off;
 * **logging**: microseconds per JSON line with the job's context, stdlib ``logging`` (what the
   project uses) against structlog: reported, not targeted.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 import httpx
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from opusclip_lib.api import YouTubeClient
 from opusclip_lib.bench._output import save_json
@@ -74,12 +78,13 @@ class Sample:
 
 
 @contextmanager
-def instrumentation(on: bool) -> Iterator[Recorder | None]:
+def instrumentation(on: bool, sample_ratio: float) -> Iterator[Recorder | None]:
     """The ``on`` setup for the block (yields its metrics recorder), or nothing changed."""
     if not on:
         yield None
         return
-    configure_tracing(DropSpans(), batch=True, service_name="bench")
+    configure_tracing(DropSpans(), batch=True, service_name="bench",
+                      sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
     handler = configure_logging(json_lines=True, level=logging.INFO, stream=io.StringIO(),
                                 logger="opusclip_lib")
     try:
@@ -92,10 +97,10 @@ def instrumentation(on: bool) -> Iterator[Recorder | None]:
 
 
 async def pipeline_rate(root: str, ids: list[str], folder: Path, name: str, on: bool,
-                        concurrency: int) -> float:
+                        concurrency: int, sample_ratio: float) -> float:
     config = WorkflowConfig(work_dir=folder / name, clips=2, render=False, heartbeat_s=10.0,
                             stale_after_s=120.0)
-    with instrumentation(on) as recorder:
+    with instrumentation(on, sample_ratio) as recorder:
         async with (
             connect(f"sqlite:///{folder / f'{name}.db'}",
                     recorder=DroppingRecorder() if recorder is None else recorder) as db,
@@ -108,20 +113,21 @@ async def pipeline_rate(root: str, ids: list[str], folder: Path, name: str, on: 
     return report.videos_per_min
 
 
-async def api_rate(youtube_url: str, concurrency: int, seconds: float, on: bool) -> float:
+async def api_rate(youtube_url: str, concurrency: int, seconds: float, on: bool,
+                   sample_ratio: float) -> float:
     ids = fresh_ids()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    with instrumentation(on) as metrics_recorder:
+    with instrumentation(on, sample_ratio) as metrics_recorder:
         # not `or`: a MetricsRecorder keeps no events, so its len() is 0 and it is falsy
         recorder = Recorder() if metrics_recorder is None else metrics_recorder
         async with YouTubeClient(SANDBOX_KEY, base_url=youtube_url, limits=limits,
                                  recorder=recorder,
                                  resilience=bench_policy(concurrency, recorder)) as client:
             async def send() -> object:
-                return await client.videos_page([next(ids), CATALOGUE_VIDEO])
+                with job_scope(on):
+                    return await client.videos_page([next(ids), CATALOGUE_VIDEO])
 
-            with job_scope(on):
-                calls, elapsed = await closed_loop(send, concurrency, seconds)
+            calls, elapsed = await closed_loop(send, concurrency, seconds)
     return calls / elapsed
 
 
@@ -186,14 +192,15 @@ async def run(args: argparse.Namespace) -> list[Sample]:
                     start = (number * 2 + on) * args.videos
                     rate = await pipeline_rate(root, ids[start:start + args.videos], folder,
                                                f"r{number}-{'on' if on else 'off'}", on,
-                                               args.pipeline_concurrency)
+                                               args.pipeline_concurrency, args.sample_ratio)
                     samples.append(Sample("pipeline", on, rate, "videos/min"))
                     print(f"  pipeline {'on ' if on else 'off'} {rate:10.1f} videos/min",
                           flush=True)
         async with sandbox("process", args.latency_ms) as youtube_url:
             for _ in range(args.rounds):
                 for on in (False, True):
-                    rate = await api_rate(youtube_url, args.concurrency, args.seconds, on)
+                    rate = await api_rate(youtube_url, args.concurrency, args.seconds, on,
+                                          args.sample_ratio)
                     samples.append(Sample("api", on, rate, "req/s"))
                     print(f"  api      {'on ' if on else 'off'} {rate:10.1f} req/s", flush=True)
     return samples
@@ -253,11 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=3.0, help="per API measurement")
     parser.add_argument("--rounds", type=int, default=5, help="off/on pairs per bench")
+    parser.add_argument("--sample-ratio", type=float, default=0.1,
+                        help="share of jobs traced when on (1: every job)")
     parser.add_argument("--json", type=Path, help="write {settings, samples, ratios, logging}")
     parser.add_argument("--plot", type=Path, help="write a PNG of the on/off ratios")
     args = parser.parse_args(argv)
 
-    print(f"{args.rounds} rounds of off/on; pipeline {args.videos} videos at C="
+    print(f"{args.rounds} rounds of off/on, {args.sample_ratio:g} of the jobs traced when on; "
+          f"pipeline {args.videos} videos at C="
           f"{args.pipeline_concurrency} (latency x{args.scale:g}); api at C={args.concurrency}, "
           f"{args.latency_ms:g} ms, {args.seconds:g} s each", flush=True)
     samples = asyncio.run(run(args))

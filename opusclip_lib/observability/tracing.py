@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import Sampler
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +69,21 @@ def endpoint_reachable(url: str, timeout_s: float = CONNECT_CHECK_S) -> bool:
 
 
 def configure_tracing(exporter: SpanExporter | None = None, *, batch: bool = False,
-                      service_name: str = SERVICE_NAME) -> TracerProvider | None:
+                      service_name: str = SERVICE_NAME,
+                      sampler: Sampler | None = None) -> TracerProvider | None:
     """Switch tracing on: spans go to ``exporter`` (as each ends, or in background batches
     with ``batch``), else over OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; with neither
     it stays off.
 
-    Replaces (and shuts down) whatever an earlier call configured.
+    ``sampler`` decides which traces are recorded; without one, OpenTelemetry's standard
+    ``OTEL_TRACES_SAMPLER`` variables do (every trace when unset). A busy worker samples whole
+    jobs, ``ParentBased(TraceIdRatioBased(0.1))``: a recorded span costs tens of microseconds,
+    an unsampled one almost nothing. Replaces (and shuts down) whatever an earlier call
+    configured.
     """
     shutdown_tracing()
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
+                              sampler=sampler)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter) if batch
                                     else SimpleSpanProcessor(exporter))
