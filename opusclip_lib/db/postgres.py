@@ -200,7 +200,10 @@ class PostgresBackend(Backend):
     async def acquire(self, timeout_s: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
         try:
-            return await self._pool.acquire(timeout=timeout_s)
+            # asyncio.timeout, not acquire(timeout=...): on Python 3.11 asyncpg applies that
+            # with its own wait_for, which runs every acquire in a task of its own.
+            async with asyncio.timeout(timeout_s):
+                return await self._pool.acquire()
         except asyncpg.InterfaceError:
             if self._pool.is_closing():  # not a lost connection: nothing will replace it
                 raise errors.OperationalError("the PostgreSQL pool is closed",
@@ -211,7 +214,8 @@ class PostgresBackend(Backend):
         assert self._pool is not None
         if not discard:
             try:
-                await self._pool.release(raw)
+                # The deadline acquire(timeout=...) would have left for the session's reset.
+                await self._pool.release(raw, timeout=self.timeouts.acquire_s)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 # Resetting the session for reuse failed (it was lost after the work finished):
                 # asyncpg has closed it already, and the work's outcome stands either way.
