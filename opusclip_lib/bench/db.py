@@ -345,7 +345,9 @@ def settle() -> None:
 async def run_target(target: Target, rows: list[dict[str, Any]], per_row_rows: int,
                      repeat: int, costs: dict[str, PythonCosts] | None = None) -> list[Result]:
     """Each round runs every method once, so a busy moment on a shared machine hits all of
-    them alike instead of skewing one method's median; :func:`settle` runs before each one."""
+    them alike instead of skewing one method's median; :func:`settle` runs before each one.
+    Each per-row path through the layer runs right before the raw driver's same path, so the
+    pair compared by a target sees the machine in the same state."""
     runs: list[tuple[str, Callable[[], Awaitable[float]], int]] = []
     for method, insert in LAYER_METHODS:
         if insert is _per_row:
@@ -360,10 +362,18 @@ async def run_target(target: Target, rows: list[dict[str, Any]], per_row_rows: i
               len(rows)),
              (target.raw_method, partial(_raw_run, target, rows), len(rows))]
     times: dict[str, list[float]] = {method: [] for method, _, _ in runs}
+    paired = {PER_ROW: RAW_PER_ROW, PER_ROW_IN_TRANSACTION: RAW_PER_ROW_IN_TRANSACTION}
+    by_method = {method: measure for method, measure, _ in runs}
+    order = []
+    for method, _, _ in runs:
+        if method not in paired.values():
+            order.append(method)
+        if method in paired:
+            order.append(paired[method])
     for _ in range(repeat):
-        for method, measure, _ in runs:
+        for method in order:
             settle()
-            times[method].append(await measure())
+            times[method].append(await by_method[method]())
     results = [Result(target.name, method, count, statistics.median(times[method]))
                for method, _, count in runs]
     if costs is not None:
