@@ -35,12 +35,13 @@ def test_bench_writes_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     out_json, out_png = tmp_path / "db.json", tmp_path / "db.png"
     code = bench.main(["--rows", "300", "--per-row-rows", "20", "--repeat", "1",
                        "--backends", "sqlite,mysql", "--json", str(out_json),
-                       "--plot", str(out_png)])
+                       "--plot", str(out_png), "--breakdown"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "skipping mysql: OPUSCLIP_MYSQL_URL is not set" in printed
     assert "per-row autocommit" in printed
     assert "x raw" in printed
+    assert printed.count("us/row = raw driver") == 2  # both per-row paths on SQLite
     results = json.loads(out_json.read_text())
     assert {r["method"] for r in results} == {
         "per-row autocommit", "per-row autocommit, SQLite defaults",

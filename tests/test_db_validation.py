@@ -284,3 +284,37 @@ async def test_the_job_queue_refuses_what_no_backend_can_hold(db: Database) -> N
     with pytest.raises(ValidationError):
         await jobs.enqueue(db, "render", delay_s=math.nan)
     assert await jobs.queue_counts(db) == {"pending": 1}
+
+
+_ODD_VALUES = [None, True, 0, -1, 2**53, 2**53 + 1, 2**63, 1.5, -0.5, math.nan, math.inf, 1e300,
+               "", "plain", "x" * 2001, "caf\u00e9", "nul\x00", "\ud800", "https://a.example/x",
+               "https://a.example/x y", "AAAAAAAAAAA", "AAAAAAAAAA\n", [], {"a": [1, 2.5]},
+               {"a": math.nan}, {"a": 1e17}, {"k": "\x00"}, {1: 2}, "[1, 2]", "{bad",
+               [[[[]]]] * 2, {"a": {"b": "\ud83d\ude00"}}, {1, 2}, b"bytes"]
+
+
+_VALID_ROWS: dict[str, dict[str, Any]] = {
+    "videos": {"youtube_id": "AAAAAAAAAAA", "title": "t"},
+    "clips": {"video_id": 1, "start_s": 0.0, "end_s": 1.0},
+    "processing_jobs": {"kind": "k", "video_id": 1},
+}
+
+
+@pytest.mark.parametrize("table", [videos.VIDEOS, clips.CLIPS, jobs.JOBS],
+                         ids=lambda table: table.name)
+def test_one_row_and_a_batch_apply_the_same_rules(table: Any) -> None:
+    """The single-row path checks common values inline before the full rules (it is on every
+    insert_video): whatever it lets through or refuses, the batch path does too, alike."""
+    valid = _VALID_ROWS[table.name]
+    for column, value in itertools.product(table.spec, _ODD_VALUES):
+        row = {**valid, column.name: value}
+        assert _outcome(table.row, row) == _outcome(lambda r: table.rows([r])[0], row), (
+            column.name, value)
+
+
+def _outcome(check: Any, row: dict[str, Any]) -> Any:
+    """The prepared tuple, or the refusal's class and message."""
+    try:
+        return tuple(check(row))
+    except ValidationError as exc:
+        return type(exc), str(exc)

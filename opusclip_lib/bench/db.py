@@ -39,6 +39,7 @@ from opusclip_lib.db import (
     MIGRATIONS,
     Database,
     DatabaseError,
+    Video,
     backend_class,
     clear,
     connect,
@@ -306,6 +307,32 @@ async def _layer_run(target: Target, insert: Insert, rows: list[dict[str, Any]],
     return seconds
 
 
+@dataclass(frozen=True, slots=True)
+class PythonCosts:
+    """Seconds per row the layer spends in Python around each ``insert_video`` statement,
+    timed on their own: checking the row, and building the ``Video`` from what came back."""
+
+    validate_s: float
+    model_s: float
+
+
+async def python_costs(target: Target, rows: list[dict[str, Any]]) -> PythonCosts:
+    """Time ``VIDEOS.row`` over ``rows`` and ``Video.from_row`` over the same rows as this
+    backend's driver hands them back (timestamps and JSON differ by backend)."""
+    async with connect(await target.fresh_url(), min_size=1, max_size=1) as db:
+        await videos.insert_videos(db, rows)
+        stored = await db.fetch("SELECT * FROM videos")
+    settle()
+    start = time.perf_counter()
+    for row in rows:
+        videos.VIDEOS.row(row)
+    validate_s = (time.perf_counter() - start) / len(rows)
+    start = time.perf_counter()
+    for record in stored:
+        Video.from_row(record)
+    return PythonCosts(validate_s, (time.perf_counter() - start) / len(stored))
+
+
 def settle() -> None:
     """Start each run clean: no garbage left for the collector, no dirty pages for the kernel
     to write back. A 10,000-row insert on SQLite takes ~80 ms; one full collection took 40 ms
@@ -316,9 +343,11 @@ def settle() -> None:
 
 
 async def run_target(target: Target, rows: list[dict[str, Any]], per_row_rows: int,
-                     repeat: int) -> list[Result]:
+                     repeat: int, costs: dict[str, PythonCosts] | None = None) -> list[Result]:
     """Each round runs every method once, so a busy moment on a shared machine hits all of
-    them alike instead of skewing one method's median; :func:`settle` runs before each one."""
+    them alike instead of skewing one method's median; :func:`settle` runs before each one.
+    Each per-row path through the layer runs right before the raw driver's same path, so the
+    pair compared by a target sees the machine in the same state."""
     runs: list[tuple[str, Callable[[], Awaitable[float]], int]] = []
     for method, insert in LAYER_METHODS:
         if insert is _per_row:
@@ -333,12 +362,22 @@ async def run_target(target: Target, rows: list[dict[str, Any]], per_row_rows: i
               len(rows)),
              (target.raw_method, partial(_raw_run, target, rows), len(rows))]
     times: dict[str, list[float]] = {method: [] for method, _, _ in runs}
+    paired = {PER_ROW: RAW_PER_ROW, PER_ROW_IN_TRANSACTION: RAW_PER_ROW_IN_TRANSACTION}
+    by_method = {method: measure for method, measure, _ in runs}
+    order = []
+    for method, _, _ in runs:
+        if method not in paired.values():
+            order.append(method)
+        if method in paired:
+            order.append(paired[method])
     for _ in range(repeat):
-        for method, measure, _ in runs:
+        for method in order:
             settle()
-            times[method].append(await measure())
+            times[method].append(await by_method[method]())
     results = [Result(target.name, method, count, statistics.median(times[method]))
                for method, _, count in runs]
+    if costs is not None:
+        costs[target.name] = await python_costs(target, rows[:per_row_rows])
     for result in results:
         print(f"  {result.backend:<10} {result.method:<36} {result.rows_per_s:>12,.0f} rows/s")
     return results
@@ -378,8 +417,24 @@ def _raw_counterpart(method: str, raw_method: str) -> str:
     return method if method.startswith("raw per-row") else raw_method
 
 
-def report(results: list[Result]) -> list[str]:
-    """The table, ratios and the targets; returns the list of missed targets."""
+def breakdown(mine: dict[str, Result], costs: PythonCosts) -> None:
+    """Where a per-row path's time goes, in microseconds per row: the raw driver's same path,
+    the layer's Python around the statement (timed on its own), and the rest (the statement's
+    way through the layer: deadline, timing, pool, plus whatever the machine adds)."""
+    for method in (PER_ROW, PER_ROW_IN_TRANSACTION):
+        layer_us = mine[method].seconds / mine[method].rows * 1e6
+        raw = mine[_raw_counterpart(method, "")]
+        raw_us = raw.seconds / raw.rows * 1e6
+        validate_us, model_us = costs.validate_s * 1e6, costs.model_s * 1e6
+        rest_us = layer_us - raw_us - validate_us - model_us
+        print(f"  {method:<26} {layer_us:8.1f} us/row = raw driver {raw_us:.1f} + validation "
+              f"{validate_us:.1f} + Video.from_row {model_us:.1f} + statement path and the "
+              f"rest {rest_us:.1f}")
+
+
+def report(results: list[Result], costs: dict[str, PythonCosts] | None = None) -> list[str]:
+    """The table, ratios and the targets (and, with ``costs``, where each per-row path's time
+    goes); returns the list of missed targets."""
     missed = []
     print(f"\n{'backend':<11}{'method':<37}{'rows':>7}{'median s':>10}{'rows/s':>12}"
           f"{'x per-row':>11}{'x raw':>8}")
@@ -392,6 +447,8 @@ def report(results: list[Result]) -> list[str]:
             print(f"{r.backend:<11}{r.method:<37}{r.rows:>7}{r.seconds:>10.4f}"
                   f"{r.rows_per_s:>12,.0f}{r.rows_per_s / per_row:>10.1f}x"
                   f"{r.rows_per_s / raw:>7.2f}x")
+        if costs is not None and backend in costs:
+            breakdown(mine, costs[backend])
         best = max(r.rows_per_s for r in mine.values() if r.method.startswith(("batch", "bulk")))
         checks = [(f"{backend}: batch or bulk >= {TARGET_RATIO:g}x per-row autocommit",
                    best / per_row, TARGET_RATIO)]
@@ -400,9 +457,10 @@ def report(results: list[Result]) -> list[str]:
             checks.append((f"{backend}: batch or bulk >= {TARGET_RATIO:g}x {SQLITE_DEFAULTS}",
                            best / defaults.rows_per_s, TARGET_RATIO))
         for method in (PER_ROW, PER_ROW_IN_TRANSACTION):
-            raw = _raw_counterpart(method, raw_method)
-            checks.append((f"{backend}: {method} >= {SINGLE_ROW_RATIO:g}x {raw}",
-                           mine[method].rows_per_s / mine[raw].rows_per_s, SINGLE_ROW_RATIO))
+            counterpart = _raw_counterpart(method, raw_method)
+            checks.append((f"{backend}: {method} >= {SINGLE_ROW_RATIO:g}x {counterpart}",
+                           mine[method].rows_per_s / mine[counterpart].rows_per_s,
+                           SINGLE_ROW_RATIO))
         checks.append((f"{backend}: batch or bulk >= {LOAD_RATIO:g}x {raw_method}",
                        best / mine[raw_method].rows_per_s, LOAD_RATIO))
         for label, value, goal in checks:
@@ -413,7 +471,8 @@ def report(results: list[Result]) -> list[str]:
     return missed
 
 
-async def run(args: argparse.Namespace) -> list[Result]:
+async def run(args: argparse.Namespace,
+              costs: dict[str, PythonCosts] | None = None) -> list[Result]:
     rows = make_rows(args.rows)
     results: list[Result] = []
     print(f"{args.rows:,} rows per method ({args.per_row_rows:,} for {PER_ROW}, reported as "
@@ -422,7 +481,7 @@ async def run(args: argparse.Namespace) -> list[Result]:
         if "sqlite" in args.backends:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-db-")))
             results += await run_target(SQLiteTarget(folder), rows, args.per_row_rows,
-                                        args.repeat)
+                                        args.repeat, costs)
         for target in (PostgresTarget, MySQLTarget):
             if target.name not in args.backends:
                 continue
@@ -431,7 +490,8 @@ async def run(args: argparse.Namespace) -> list[Result]:
                 print(f"  skipping {target.name}: {reason}")
                 continue
             scratch = await stack.enter_async_context(scratch_database(url, prefix="bench_db"))
-            results += await run_target(target(scratch), rows, args.per_row_rows, args.repeat)
+            results += await run_target(target(scratch), rows, args.per_row_rows, args.repeat,
+                                        costs)
     return results
 
 
@@ -444,16 +504,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per method; the median counts")
     parser.add_argument("--backends", default="sqlite,postgresql,mysql",
                         type=lambda text: [b.strip() for b in text.split(",") if b.strip()])
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also say where each per-row path's time goes (us per row)")
     parser.add_argument("--json", type=Path, help="write [{backend, method, rows, seconds}]")
     parser.add_argument("--plot", type=Path, help="write a PNG bar chart (log scale)")
     args = parser.parse_args(argv)
     args.per_row_rows = min(args.per_row_rows, args.rows)
 
-    results = asyncio.run(run(args))
+    costs: dict[str, PythonCosts] | None = {} if args.breakdown else None
+    results = asyncio.run(run(args, costs))
     if not results:
         print("nothing measured")
         return 1
-    missed = report(results)
+    missed = report(results, costs)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))

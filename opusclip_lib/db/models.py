@@ -53,11 +53,9 @@ class _Row:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
-        values = {}
-        for name, decode in _decoders(cast(type, cls)):
-            value = row.get(name)
-            values[name] = decode(value) if decode is not None else value
-        return cls(**values)
+        get = row.get
+        return cls(*[get(name) if decode is None else decode(get(name))  # in field order
+                     for name, decode in _decoders(cast(type, cls))])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(cast("DataclassInstance", self))

@@ -200,7 +200,10 @@ class PostgresBackend(Backend):
     async def acquire(self, timeout_s: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
         try:
-            return await self._pool.acquire(timeout=timeout_s)
+            # asyncio.timeout, not acquire(timeout=...): on Python 3.11 asyncpg applies that
+            # with its own wait_for, which runs every acquire in a task of its own.
+            async with asyncio.timeout(timeout_s):
+                return await self._pool.acquire()
         except asyncpg.InterfaceError:
             if self._pool.is_closing():  # not a lost connection: nothing will replace it
                 raise errors.OperationalError("the PostgreSQL pool is closed",
@@ -211,9 +214,10 @@ class PostgresBackend(Backend):
         assert self._pool is not None
         if not discard:
             # Resetting the session for reuse may fail (it was lost after the work finished):
-            # asyncpg has closed it already, and the work's outcome stands either way.
+            # asyncpg has closed it already, and the work's outcome stands either way. The
+            # deadline is the one acquire(timeout=...) would have left for the session's reset.
             with suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await self._pool.release(raw)
+                await self._pool.release(raw, timeout=self.timeouts.acquire_s)
             return
         try:
             pid = raw.get_server_pid()

@@ -17,6 +17,7 @@ from opusclip_lib.db.errors import NotFoundError, ValidationError
 from opusclip_lib.db.validate import Column
 
 Method = Literal["batch", "bulk"]
+_MISSING = object()
 IN_CHUNK = 500  # values per ``IN (...)`` list: far below every backend's bind-parameter limit
 
 
@@ -37,6 +38,8 @@ class Table:
         self.fill = fill
         self.relations = tuple(relations)
         self.insert_sql = Backend.insert_sql(self.name, self.columns)
+        self.insert_returning_sql = f"{self.insert_sql} RETURNING *"
+        self.insert_name = f"insert {self.name}"
 
     def rows(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """Validated rows as tuples in column order; all-or-nothing, column by column."""
@@ -68,19 +71,20 @@ class Table:
         if not isinstance(values, Mapping):
             raise ValidationError(f"{self.name}: each row must be a mapping of column to value, "
                                   f"got {values!r:.80}")
-        unknown = values.keys() - self.by_name.keys()
-        if unknown:
+        if not values.keys() <= self.by_name.keys():
+            unknown = values.keys() - self.by_name.keys()
             raise ValidationError(f"{self.name} has no writable column(s) {sorted(unknown)}")
-        data: dict[str, list[Any]] = {}
+        prepared = []
         for column in self.spec:
-            name = column.name
-            if name in values:
-                value = values[name]
-            elif column.required:
-                raise column.error(f"{column.label} is required (missing in row 0)")
-            else:
+            value = values.get(column.name, _MISSING)
+            if value is _MISSING:
+                if column.required:
+                    raise column.error(f"{column.label} is required (missing in row 0)")
                 value = column.default
-            data[name] = [column.prepare_one(value)]
+            prepared.append(column.prepare_one(value))
+        if self.fill is None and not self.relations:
+            return tuple(prepared)
+        data = {name: [value] for name, value in zip(self.columns, prepared, strict=True)}
         if self.fill is not None:
             self.fill(data)
         for relation in self.relations:
@@ -134,8 +138,8 @@ async def fetch_in(ex: Executor, sql: str, values: Sequence[Any], *, name: str) 
 
 
 async def insert_one(ex: Executor, table: Table, values: Mapping[str, Any]) -> Row:
-    row = await ex.fetchrow(f"{table.insert_sql} RETURNING *", table.row(values),
-                            name=f"insert {table.name}")
+    row = await ex.fetchrow(table.insert_returning_sql, table.row(values),
+                            name=table.insert_name)
     assert row is not None
     return row
 

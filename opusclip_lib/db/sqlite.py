@@ -147,7 +147,9 @@ class SQLiteBackend(Backend):
     async def acquire(self, timeout_s: float) -> aiosqlite.Connection:
         if self._closed:
             raise errors.OperationalError("the SQLite pool is closed", backend=self.name)
-        if self._idle.empty() and self._open < self.max_size:
+        if not self._idle.empty():
+            return self._idle.get_nowait()  # no deadline to arm for a connection at hand
+        if self._open < self.max_size:
             self._open += 1
             try:
                 return await self._connect()

@@ -146,12 +146,30 @@ def json_texts(values: list[Any]) -> list[str | None] | None:
     present = [text for text in texts if text is not None]
     if not present:
         return texts
-    joined = "\n".join(present)  # ASCII: the encoder escapes everything else
-    if "\\u0000" in joined or "\\ud" in joined or "e+" in joined:
+    if _may_break_a_rule("\n".join(present)):
         return None
     containers = map(add, map(str.count, present, repeat("[")),
                      map(str.count, present, repeat("{")))
     return texts if max(containers) <= JSON_MAX_DEPTH else None
+
+
+def _may_break_a_rule(encoded: str) -> bool:
+    """Whether encoded JSON (ASCII: the encoder escapes everything else) holds an escape of NUL
+    or of a surrogate, or an exponent: the cases :func:`json_text` decides value by value."""
+    return "\\u0000" in encoded or "\\ud" in encoded or "e+" in encoded
+
+
+def json_text_one(value: Any) -> str | None:
+    """:func:`json_texts` for one value (``None`` and JSON text go the slow way too)."""
+    if value is None or type(value) is str:
+        return None
+    try:
+        text = _encode_json(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if _may_break_a_rule(text) or text.count("[") + text.count("{") > JSON_MAX_DEPTH:
+        return None
+    return text
 
 
 def _refuse_constant(name: str) -> Any:
@@ -237,11 +255,30 @@ class Column:
         return values
 
     def prepare_one(self, value: Any) -> Any:
-        """One value to store: :meth:`prepare` for a single row, without the batch's passes."""
-        if self.kind == "json":
-            texts = json_texts([value])
-            if texts is not None:
-                return texts[0]
+        """One value to store: :meth:`prepare` for a single row, without the batch's passes.
+
+        The common values (``None`` where allowed, ASCII text, finite floats, small ints,
+        plain JSON) pass a few inline checks; anything else gets :meth:`problem`'s full rules.
+        """
+        kind = self.kind
+        if value is None:
+            if not self.required:
+                return None
+        elif kind == "json":
+            text = json_text_one(value)
+            if text is not None:
+                return text
+        elif kind == "text":
+            if (type(value) is str and value.isascii() and "\x00" not in value
+                    and (self.max_len is None or len(value) <= self.max_len)
+                    and (self.pattern is None or self.pattern.fullmatch(value))):
+                return value
+        elif ((type(value) is float and math.isfinite(value))
+              or (type(value) is int and -EXACT_IN_DOUBLE <= value <= EXACT_IN_DOUBLE)) \
+                and (kind == "number" or type(value) is int) \
+                and (self.low is None or value >= self.low) \
+                and (self.high is None or value <= self.high):
+            return value
         found = self.problem(value)
         if found:
             error, message = found
