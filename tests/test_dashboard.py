@@ -9,7 +9,6 @@ Latencies are recorded (``record_property``), never asserted: the 100 ms target 
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
@@ -29,6 +28,7 @@ from opusclip_lib.monitoring import Feed, open_feed
 from opusclip_lib.monitoring.updates import decode, encode
 from opusclip_lib.observability.metrics_export import Metrics
 from opusclip_lib.workflow import job_update
+from tests.chromium import require_chromium
 
 # --- the snapshot, on every backend ---------------------------------------------------------
 
@@ -80,17 +80,6 @@ async def test_snapshot_shows_states_workers_failures_and_stuck_jobs(db: Databas
 
 
 # --- the page, in a real browser ------------------------------------------------------------
-
-
-def require_chromium() -> None:
-    """Skip when Debian's Chromium or its driver is missing; fail instead under ``CI=true``."""
-    missing = chromium.missing()
-    if missing:
-        reason = (f"{', '.join(missing)} missing: apt-get install chromium chromium-driver "
-                  "(.ci/run does)")
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {reason}", pytrace=False)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import base64
 import functools
 import importlib.util
 import io
-import os
 import shutil
 import sys
 import threading
@@ -30,12 +29,13 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from opusclip_lib import config, site
+from opusclip_lib.dashboard import browser as chromium
 from opusclip_lib.runner import NotebookResult
+from tests.chromium import require_chromium
 
 matplotlib.use("agg")
 import matplotlib.pyplot as plt
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 _spec = importlib.util.spec_from_file_location(
     "notebook_nav", config.PROJECT_ROOT / "scripts" / "notebook_nav.py")
 nav = importlib.util.module_from_spec(_spec)
@@ -133,19 +133,8 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def require_chromium() -> None:
-    """Skip when Debian's Chromium or its driver is missing; fail instead under ``CI=true``."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        reason = (f"{', '.join(missing)} missing: apt-get install chromium chromium-driver "
-                  "(.ci/run does)")
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {reason}", pytrace=False)
-        pytest.skip(reason)
-
-
 def test_missing_chromium_skips_but_fails_under_ci(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(chromium, "CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception, match="no-chromium missing"):
         require_chromium()
@@ -157,26 +146,9 @@ def test_missing_chromium_skips_but_fails_under_ci(monkeypatch, tmp_path) -> Non
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     require_chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("SE_OFFLINE", "true")  # never let Selenium Manager download anything
-        driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
-                                  options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium.headless_chromium(tmp_path_factory.mktemp("chromium-profile"), width=1280,
+                                    height=900) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _same_site(base: str, url: str) -> bool:

@@ -39,9 +39,7 @@ import argparse
 import asyncio
 import itertools
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -56,6 +54,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from opusclip_lib.api import YouTubeClient
 from opusclip_lib.api.transport import check_transport_name
+from opusclip_lib.local_server import free_port, listening
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.resilience import QuotaBudget, Resilience, defaults_for
 from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, serve
@@ -213,39 +212,17 @@ async def cache_costs(youtube_url: str, calls: int) -> tuple[float, float]:
 
 # --- where the sandbox runs -----------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def sandbox_process(latency_ms: float, *, start_timeout_s: float = 30.0,
                     options: Sequence[str] = ()) -> Iterator[str]:
     """``python -m opusclip_lib.sandbox --unlimited [options]`` on a free port; yields its root
     URL once it accepts connections, and stops it on exit."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "opusclip_lib.sandbox", "--unlimited",
-                               "--port", str(port), "--latency-ms", str(latency_ms), *options],
-                              stdout=subprocess.DEVNULL)
-    try:
-        give_up = time.monotonic() + start_timeout_s
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > give_up:
-                    raise RuntimeError("the sandbox process did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    command = [sys.executable, "-m", "opusclip_lib.sandbox", "--unlimited", "--port", str(port),
+               "--latency-ms", str(latency_ms), *options]
+    with listening(command, port, name="sandbox process",
+                   start_timeout_s=start_timeout_s) as root:
+        yield root
 
 
 @asynccontextmanager
