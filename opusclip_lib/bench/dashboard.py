@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from opusclip_lib.bench._output import save_json
 from opusclip_lib.dashboard import browser as chromium
 from opusclip_lib.dashboard.process import dashboard_process, free_port
 from opusclip_lib.db import Database, Job, connect, failures, jobs, parse_url
-from opusclip_lib.db.maintenance import create_scratch, drop_scratch
+from opusclip_lib.db.maintenance import scratch_database
 from opusclip_lib.monitoring.feed import Feed, open_feed
 from opusclip_lib.workflow import job_update
 
@@ -65,7 +64,7 @@ class Run:
 
 
 @asynccontextmanager
-async def scratch_database(url: str, workdir: Path) -> AsyncIterator[str]:
+async def bench_database(url: str, workdir: Path) -> AsyncIterator[str]:
     """``url`` itself for SQLite (a fresh file when it is ``sqlite``), else a scratch
     schema/database on that server, dropped on exit."""
     if url == "sqlite":
@@ -74,12 +73,8 @@ async def scratch_database(url: str, workdir: Path) -> AsyncIterator[str]:
     if parse_url(url).backend == "sqlite":
         yield url
         return
-    name = f"opusclip_bench_{secrets.token_hex(4)}"
-    scratch = await create_scratch(url, name)
-    try:
+    async with scratch_database(url, prefix="opusclip_bench") as scratch:
         yield scratch
-    finally:
-        await drop_scratch(url, name)
 
 
 def _wait(driver: Any, script: str, *, timeout_s: float = 60.0) -> Any:
@@ -125,7 +120,7 @@ async def play_workers(db: Database, feed: Feed, count: int, interval_s: float) 
 
 
 async def one_run(url: str, args: argparse.Namespace, driver: Any, workdir: Path) -> Run:
-    async with scratch_database(url, workdir) as database_url, \
+    async with bench_database(url, workdir) as database_url, \
             connect(database_url, min_size=1, max_size=2) as db:
         for i in range(args.jobs + 1):
             await jobs.enqueue(db, "pipeline", payload={"bench": i})
