@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from opusclip_lib.dashboard.board import DEFAULTS, BoardSettings, snapshot
-from opusclip_lib.db import JOB_STATUSES, Database
+from opusclip_lib.db import JOB_STATUSES, Database, stop_if_cancelled
 from opusclip_lib.monitoring.feed import TransportChoice, choose_transport, open_feed
 from opusclip_lib.monitoring.updates import encode
 from opusclip_lib.observability.metrics_export import Metrics
@@ -174,6 +174,7 @@ class LiveBoard:
             self._changed.clear()
             try:
                 await self.refresh()
+                stop_if_cancelled()
             except Exception:  # a database hiccup: the next round tries again
                 logger.exception("dashboard snapshot failed")
                 continue

@@ -30,7 +30,15 @@ from dataclasses import asdict
 from functools import partial
 from typing import Any
 
-from opusclip_lib.db import Database, DatabaseError, connect, jobs, outbox, workers
+from opusclip_lib.db import (
+    Database,
+    DatabaseError,
+    connect,
+    jobs,
+    outbox,
+    stop_if_cancelled,
+    workers,
+)
 from opusclip_lib.distributed.brokers import (
     BrokerSettings,
     deliveries,
@@ -137,6 +145,7 @@ async def liveness(db: Database, name: str, broker: str | None,
                 await workers.seen(db, name, broker=broker)
             except DatabaseError as error:  # liveness is advisory; the job lease is the truth
                 logger.warning("worker liveness not recorded: %r", error)
+            stop_if_cancelled()
             await asyncio.sleep(every_s)
 
     task = asyncio.create_task(beat(), name=f"liveness {name}")

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from taskiq import AckableMessage
 
-from opusclip_lib.db import Job
+from opusclip_lib.db import Job, stop_if_cancelled
 from opusclip_lib.distributed.brokers import Wakeup
 from opusclip_lib.pipelines import task_scope
 from opusclip_lib.workflow.outage import ride_out
@@ -163,6 +163,7 @@ class Dispatcher:
                 await self.periodic()
             await self._claim(group)
             self.stats.sweeps += 1
+            stop_if_cancelled()
             await asyncio.sleep(self.sweep_s)
 
     async def _claim(self, group: asyncio.TaskGroup) -> int:
