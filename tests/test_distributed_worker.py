@@ -21,6 +21,7 @@ from opusclip_lib.db import Database, connect, jobs
 from opusclip_lib.db.workers import QueueSummary as WorkerSummary
 from opusclip_lib.db.workers import summary
 from opusclip_lib.distributed.brokers import BrokerSettings, drop_names
+from opusclip_lib.distributed.command import worst_exit_code
 
 pytestmark = pytest.mark.slow
 
@@ -183,3 +184,15 @@ async def test_without_a_broker_the_workers_poll_the_database(
     assert code == 0
     assert all(json.loads(line)["broker"] is None for line in out.splitlines())
     assert await _claims_per_job(db) == [1] * len(VIDEOS)
+
+
+@pytest.mark.parametrize(("codes", "passed_on", "expected"), [
+    ([0, 0], set(), 0),
+    ([0, -signal.SIGTERM], {signal.SIGTERM}, 0),  # that child was still importing
+    ([0, -signal.SIGTERM], set(), -signal.SIGTERM),  # killed by someone else
+    ([-signal.SIGKILL, -signal.SIGTERM], {signal.SIGTERM}, -signal.SIGKILL),
+    ([1, -signal.SIGINT], {signal.SIGINT}, 1),
+])
+def test_a_child_stopped_by_the_passed_on_signal_stopped_cleanly(
+        codes: list[int], passed_on: set[int], expected: int) -> None:
+    assert worst_exit_code(codes, passed_on) == expected

@@ -204,14 +204,21 @@ async def work(args: argparse.Namespace) -> DispatchStats:
 
 
 async def supervise(argv: list[str], processes: int) -> int:
-    """Run ``processes`` single-process workers; pass SIGTERM/SIGINT on; the worst exit code."""
+    """Run ``processes`` single-process workers; pass SIGTERM/SIGINT on; the worst exit code.
+
+    A child can meet the passed-on signal before it installs its handler (still importing) or
+    after it removed it (closing down). Either way it holds no claimed job, so dying of that
+    signal is a clean stop, not a failure (:func:`worst_exit_code`).
+    """
     child_argv = _without_option(argv, "--processes")
     children = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "opusclip_lib.distributed.command", "worker", *child_argv,
         "--processes=1") for _ in range(processes)]
     loop = asyncio.get_running_loop()
+    forwarded: set[int] = set()
 
     def forward(signum: int) -> None:
+        forwarded.add(signum)
         for child in children:
             if child.returncode is None:
                 child.send_signal(signum)
@@ -223,7 +230,12 @@ async def supervise(argv: list[str], processes: int) -> int:
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-    return max(codes, key=abs)
+    return worst_exit_code(codes, forwarded)
+
+
+def worst_exit_code(codes: list[int], passed_on: set[int]) -> int:
+    """The code furthest from 0, where death by a signal that was passed on counts as 0."""
+    return max((0 if -code in passed_on else code for code in codes), key=abs)
 
 
 def _without_option(argv: list[str], option: str) -> list[str]:
