@@ -26,8 +26,8 @@ from opusclip_lib.dashboard.board import DEFAULTS, BoardSettings
 from opusclip_lib.dashboard.live import Browser, LiveBoard
 from opusclip_lib.db import connect
 from opusclip_lib.monitoring.feed import TransportChoice
-from opusclip_lib.monitoring.tasks import background
 from opusclip_lib.observability.metrics_export import Metrics, MetricsRecorder
+from opusclip_lib.pipelines import background
 
 FEED_START_TIMEOUT_S = 10.0
 STATIC = files("opusclip_lib.dashboard") / "static"

@@ -65,6 +65,7 @@ from opusclip_lib.db.models import (
     as_float,
     as_json,
 )
+from opusclip_lib.db.rounds import every
 from opusclip_lib.db.schema import (
     JOB_STATUSES,
     MIGRATIONS,
@@ -90,7 +91,7 @@ __all__ = [
     "OperationalError", "Params", "PoolStats", "PoolTimeoutError", "QueryError", "Row",
     "StatementTimeoutError", "Timeouts", "UniqueViolationError", "ValidationError",
     "ValueTooLongError", "Video", "api_calls", "as_datetime", "as_float", "as_json",
-    "backend_class", "cache", "clear", "clips", "connect", "failures", "jobs", "maintenance",
-    "migrate", "outbox", "parse_url", "reset", "schema_version", "stop_if_cancelled", "validate",
-    "videos", "workers",
+    "backend_class", "cache", "clear", "clips", "connect", "every", "failures", "jobs",
+    "maintenance", "migrate", "outbox", "parse_url", "reset", "schema_version",
+    "stop_if_cancelled", "validate", "videos", "workers",
 ]

@@ -34,9 +34,9 @@ from opusclip_lib.db import (
     Database,
     DatabaseError,
     connect,
+    every,
     jobs,
     outbox,
-    stop_if_cancelled,
     workers,
 )
 from opusclip_lib.distributed.brokers import (
@@ -50,6 +50,7 @@ from opusclip_lib.distributed.dispatch import Dispatcher, DispatchStats
 from opusclip_lib.distributed.errors import BrokerUnavailableError
 from opusclip_lib.distributed.relay import relay_once
 from opusclip_lib.observability import carrier, configure_logging
+from opusclip_lib.pipelines import background
 from opusclip_lib.workflow.config import KIND, WorkflowConfig
 from opusclip_lib.workflow.engine import Engine, worker_name
 from opusclip_lib.workflow.sources import register, resolve
@@ -139,21 +140,13 @@ async def liveness(db: Database, name: str, broker: str | None,
                    every_s: float) -> AsyncIterator[None]:
     """Keep ``name``'s row in ``workers`` fresh while the block runs; remove it at the end."""
 
-    async def beat() -> None:
-        while True:
-            try:
-                await workers.seen(db, name, broker=broker)
-            except DatabaseError as error:  # liveness is advisory; the job lease is the truth
-                logger.warning("worker liveness not recorded: %r", error)
-            stop_if_cancelled()
-            await asyncio.sleep(every_s)
-
-    task = asyncio.create_task(beat(), name=f"liveness {name}")
+    # Liveness is advisory (the job lease is the truth): a beat lost to the database is skipped.
+    beat = every(every_s, lambda: workers.seen(db, name, broker=broker), skip=DatabaseError,
+                 skipped="worker liveness not recorded")
     try:
-        yield
+        async with background(beat, name=f"liveness {name}"):
+            yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         try:
             await workers.gone(db, name)
         except DatabaseError as error:  # the row ages out of "alive" on its own

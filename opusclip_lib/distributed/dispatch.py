@@ -25,7 +25,7 @@ from typing import Protocol
 
 from taskiq import AckableMessage
 
-from opusclip_lib.db import Job, stop_if_cancelled
+from opusclip_lib.db import Job, every
 from opusclip_lib.distributed.brokers import Wakeup
 from opusclip_lib.pipelines import task_scope
 from opusclip_lib.workflow.outage import ride_out
@@ -155,7 +155,9 @@ class Dispatcher:
     async def _sweep(self, group: asyncio.TaskGroup) -> None:
         loop = asyncio.get_running_loop()
         next_reap = loop.time()
-        while True:
+
+        async def sweep() -> None:
+            nonlocal next_reap
             if loop.time() >= next_reap:
                 await ride_out(self.engine.reap)
                 next_reap = loop.time() + self.reap_s
@@ -163,8 +165,8 @@ class Dispatcher:
                 await self.periodic()
             await self._claim(group)
             self.stats.sweeps += 1
-            stop_if_cancelled()
-            await asyncio.sleep(self.sweep_s)
+
+        await every(self.sweep_s, sweep)
 
     async def _claim(self, group: asyncio.TaskGroup) -> int:
         """Claim for the free slots and start the jobs; how many were claimed."""

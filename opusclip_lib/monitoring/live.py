@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 
 from opusclip_lib.charts.monitoring import status_over_time
 from opusclip_lib.monitoring.feed import Feed
-from opusclip_lib.monitoring.tasks import background
 from opusclip_lib.monitoring.updates import Update
+from opusclip_lib.pipelines import background
 
 TABLE_COLUMNS = ("video_id", "kind", "status", "stage", "progress", "at", "latency_s")
 DRAW_TIME_SHARE = 5  # wait 5x a redraw's duration before the next: drawing takes <= 1/5

@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from opusclip_lib.db import Database, as_datetime, as_float, jobs, stop_if_cancelled
-from opusclip_lib.monitoring.tasks import background
 from opusclip_lib.monitoring.transport import Sink
 from opusclip_lib.monitoring.updates import Update
+from opusclip_lib.pipelines import background
 
 
 class JobEventPoller:

@@ -24,9 +24,9 @@ from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from opusclip_lib.monitoring.tasks import background
 from opusclip_lib.monitoring.transport import Sink
 from opusclip_lib.monitoring.updates import Update, encode
+from opusclip_lib.pipelines import background
 from opusclip_lib.redis_client import AnyRedis, RedisTimeouts, RedisUnavailableError, translate
 from opusclip_lib.redis_client._connect import is_outage
 

@@ -8,17 +8,17 @@ the oldest due job's age and each breaker's state, then evaluates and publishes 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from opusclip_lib.db import DatabaseError, Executor, jobs, stop_if_cancelled
+from opusclip_lib.db import DatabaseError, Executor, every, jobs
 from opusclip_lib.db import failures as failure_rows
 from opusclip_lib.observability.alerts import AlertRules, breaker_states, evaluate, publish
 from opusclip_lib.observability.loop_lag import monitor_loop_lag
 from opusclip_lib.observability.metrics_export import BREAKER_STATES, Metrics, metrics_server
+from opusclip_lib.pipelines import background
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,8 @@ async def sample_once(db: Executor, clients: Mapping[str, Any], metrics: Metrics
 
 async def _sample_forever(db: Executor, clients: Mapping[str, Any], metrics: Metrics,
                           interval_s: float) -> None:
-    while True:
-        try:
-            await sample_once(db, clients, metrics)
-        except DatabaseError as exc:  # the next round may find the database back
-            logger.warning("metrics sample skipped: %s", exc)
-        stop_if_cancelled()
-        await asyncio.sleep(interval_s)
+    await every(interval_s, lambda: sample_once(db, clients, metrics), skip=DatabaseError,
+                skipped="metrics sample skipped")
 
 
 @asynccontextmanager
@@ -62,11 +57,7 @@ async def observe_worker(db: Executor, clients: Mapping[str, Any], metrics: Metr
         yield None
         return
     with metrics_server(metrics, port) as served:
-        async with monitor_loop_lag(observe=metrics.loop_lag.observe):
-            sampler = asyncio.create_task(_sample_forever(db, clients, metrics, interval_s),
-                                          name="metrics sampler")
-            try:
-                yield served
-            finally:
-                sampler.cancel()
-                await asyncio.gather(sampler, return_exceptions=True)
+        async with (monitor_loop_lag(observe=metrics.loop_lag.observe),
+                    background(_sample_forever(db, clients, metrics, interval_s),
+                               name="metrics sampler")):
+            yield served

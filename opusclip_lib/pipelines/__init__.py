@@ -9,13 +9,14 @@ from opusclip_lib.pipelines.fanout import fan_out
 from opusclip_lib.pipelines.gauge import InFlight
 from opusclip_lib.pipelines.mapping import map_bounded, map_gather, map_sequential, map_task_group
 from opusclip_lib.pipelines.recording import TASK_KIND, call_recorded
-from opusclip_lib.pipelines.scope import task_scope
+from opusclip_lib.pipelines.scope import background, task_scope
 from opusclip_lib.pipelines.stages import Stage, run_pipeline
 
 __all__ = [
     "TASK_KIND",
     "InFlight",
     "Stage",
+    "background",
     "call_recorded",
     "fan_out",
     "map_bounded",

@@ -39,8 +39,8 @@ from opusclip_lib.db import (
     Job,
     LeaseLostError,
     OperationalError,
+    every,
     jobs,
-    stop_if_cancelled,
     validate,
     videos,
 )
@@ -271,13 +271,9 @@ class Engine:
     async def _heartbeat(self, job_id: int) -> None:
         """Renew the lease until cancelled; ``LeaseLostError`` stops the job's work. A beat lost to
         a database outage is skipped: the lease only lapses after ``stale_after_s`` of silence."""
-        while True:
-            await asyncio.sleep(self.config.heartbeat_s)
-            try:
-                await self._beat(job_id)
-            except OperationalError as exc:
-                logger.warning("job %s: heartbeat skipped, database unavailable (%s)", job_id, exc)
-            stop_if_cancelled()
+        await every(self.config.heartbeat_s, lambda: self._beat(job_id), skip=OperationalError,
+                    skipped=f"job {job_id}: heartbeat skipped, database unavailable",
+                    pause_first=True)
 
     async def _beat(self, job_id: int, *, stage: str | None = None,
                     progress: float | None = None) -> None:
