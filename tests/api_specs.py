@@ -30,6 +30,11 @@ def api_reference() -> Path:
     return folder
 
 
+def sample(name: str) -> Any:
+    """A documented example response from the specs' ``samples/`` folder."""
+    return json.loads((api_reference() / "samples" / name).read_text())
+
+
 def discovery_to_json_schema(schema: dict[str, Any], name: str = "") -> dict[str, Any]:
     """Google discovery schema -> JSON Schema: ``$ref`` by id, objects closed, kinds constant."""
     if "$ref" in schema:

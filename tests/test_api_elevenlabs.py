@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,10 +12,11 @@ import pytest
 from opusclip_lib.api import ElevenLabsClient, MalformedResponseError, NotFoundError
 from opusclip_lib.api.models import SpeechAudio, SpeechWithTimestamps, VoiceSettings
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from tests.api_specs import sample
 
 KEY = "el-0123456789abcdef0123"
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 8
-SAMPLE = Path("/work/shared/api-reference/samples/elevenlabs-tts-with-timestamps-example.json")
+SAMPLE = "elevenlabs-tts-with-timestamps-example.json"
 VOICES = {"voices": [{"voice_id": "21m00Tcm4TlvDq8ikWAM", "name": "Rachel", "category": "premade",
                       "labels": {"accent": "american"}, "description": None,
                       "available_for_tiers": [], "high_quality_base_model_ids": []}]}
@@ -60,9 +60,9 @@ async def test_text_to_speech_returns_audio_and_counts_characters() -> None:
 
 
 async def test_with_timestamps_decodes_audio_and_alignment() -> None:
-    sample = json.loads(SAMPLE.read_text())  # noqa: ASYNC240 - a small fixture file
-    sample["audio_base64"] = base64.b64encode(MP3).decode()
-    async with client(FakeElevenLabs(sample)) as tts:
+    example = sample(SAMPLE)
+    example["audio_base64"] = base64.b64encode(MP3).decode()
+    async with client(FakeElevenLabs(example)) as tts:
         speech = await tts.text_to_speech_with_timestamps("Hello", "voice123")
     assert isinstance(speech, SpeechWithTimestamps)
     assert speech.audio == MP3
@@ -73,8 +73,8 @@ async def test_with_timestamps_decodes_audio_and_alignment() -> None:
 
 
 async def test_timestamps_with_broken_base64_are_malformed() -> None:
-    sample = json.loads(SAMPLE.read_text())  # noqa: ASYNC240 - a small fixture file; its audio_base64 is a placeholder, not base64
-    async with client(FakeElevenLabs(sample)) as tts:
+    example = sample(SAMPLE)  # its audio_base64 is a placeholder, not base64
+    async with client(FakeElevenLabs(example)) as tts:
         with pytest.raises(MalformedResponseError, match="audio_base64") as caught:
             await tts.text_to_speech_with_timestamps("Hello", "voice123")
     assert caught.value.request_id == "el-req"

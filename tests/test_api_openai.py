@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +20,9 @@ from opusclip_lib.api import (
 from opusclip_lib.api.models import ChatCompletion, Highlight
 from opusclip_lib.metrics import Recorder
 from opusclip_lib.sandbox import SandboxConfig, build_app
+from tests.api_specs import sample
 
 KEY = "sk-test-0123456789abcdef"
-SAMPLE = Path("/work/shared/api-reference/samples/openai-chat-completion-default.json")
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def client(fake: FakeOpenAI, **options: Any) -> OpenAIClient:
 
 
 async def test_chat_parses_the_documented_sample_and_counts_tokens() -> None:
-    fake = FakeOpenAI(json.loads(SAMPLE.read_text()))  # noqa: ASYNC240 - a small fixture file
+    fake = FakeOpenAI(sample("openai-chat-completion-default.json"))
     recorder = Recorder()
     async with client(fake, recorder=recorder) as ai:
         answer = await ai.chat([{"role": "user", "content": "Hello"}], temperature=0.2)
