@@ -20,7 +20,7 @@ import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from opusclip_lib.db import Database, connect
@@ -35,6 +35,7 @@ from opusclip_lib.observability.sampling import observe_worker
 from opusclip_lib.targets import TARGET_HELP, endpoints_for
 from opusclip_lib.workflow.batch import BatchReport, DroppingRecorder, run_batch
 from opusclip_lib.workflow.config import NAIVE, OPTIMISED, WorkflowConfig
+from opusclip_lib.workflow.outage import ride_out
 from opusclip_lib.workflow.services import UNLIMITED, Services, open_services
 from opusclip_lib.workflow.sources import register, resolve
 
@@ -89,14 +90,22 @@ def config_from(args: argparse.Namespace) -> WorkflowConfig:
 @asynccontextmanager
 async def open_worker(args: argparse.Namespace,
                       database_url: str) -> AsyncIterator[tuple[Database, Services]]:
-    """The database and the API services of a worker process, observed as ``args`` says."""
+    """The database and the API services of a worker process, observed as ``args`` says.
+
+    A worker that starts while the database restarts waits for it (:func:`ride_out`), as a
+    running one does, instead of exiting: its siblings are riding out the same outage.
+    """
     endpoints = endpoints_for(args.target, latency_ms=dict(args.latency))
     metrics = Metrics() if args.metrics_port is not None else None
     recorder = DroppingRecorder() if metrics is None else MetricsRecorder(metrics)
-    async with connect(database_url, recorder=recorder) as db, \
+    async with AsyncExitStack() as stack:
+        db = await ride_out(lambda: stack.enter_async_context(
+            connect(database_url, recorder=recorder)))
+        services = await stack.enter_async_context(
             open_services(endpoints, cached=not args.naive, limits=UNLIMITED,
-                          recorder=None if metrics is None else recorder) as services, \
-            observe_worker(db, services.clients(), metrics, args.metrics_port):
+                          recorder=None if metrics is None else recorder))
+        await stack.enter_async_context(
+            observe_worker(db, services.clients(), metrics, args.metrics_port))
         yield db, services
 
 
