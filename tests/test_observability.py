@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
@@ -43,6 +44,7 @@ from opusclip_lib.observability import (
     span_rows,
 )
 from opusclip_lib.observability.alerts import AlertRules, evaluate, publish
+from opusclip_lib.observability.instrument import traced_job
 from opusclip_lib.observability.logging import MAX_MESSAGE_CHARS, REDACTED
 from opusclip_lib.sandbox import SandboxConfig, build_app
 from opusclip_lib.sandbox.endpoints import sandbox_endpoints
@@ -130,6 +132,22 @@ async def test_every_line_inside_a_failing_job_carries_its_context(
             "job_id": job.id, "video_id": job.video_id, "attempt": 1}
     failure = next(line for line in inside if line["event"].startswith("failure recorded"))
     assert (failure["stage"], failure["provider"]) == ("analyze", "openai")
+
+
+@pytest.mark.parametrize(("status", "logged_code"), [("completed", None),
+                                                     ("pending", "database_unavailable")])
+async def test_the_job_line_names_the_error_only_when_the_job_did_not_complete(
+        log_lines: io.StringIO, status: str, logged_code: str | None) -> None:
+    """A row keeps its last error code after a retry succeeds: "job completed" must not show it."""
+    row = SimpleNamespace(id=1, video_id=2, attempts=2, stage=None, payload={}, status=status,
+                          error_code="database_unavailable")
+
+    async def process(engine: object, job: SimpleNamespace) -> SimpleNamespace:
+        return job
+
+    await traced_job(process)(object(), row)
+    [line] = [line for line in parsed(log_lines) if line["event"] == f"job {status}"]
+    assert line.get("error_code") == logged_code
 
 
 def test_readable_lines_show_the_fields() -> None:

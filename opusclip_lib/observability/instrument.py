@@ -181,8 +181,11 @@ def traced_job(process: Callable[[Any, Any], Coroutine[Any, Any, T]]
                     if status != "completed":
                         span.set_status(Status(StatusCode.ERROR, str(
                             getattr(result, "error_code", None) or status)))
-            logger.info("job %s", getattr(result, "status", None),
-                        extra={"error_code": getattr(result, "error_code", None)})
+            status = getattr(result, "status", None)
+            # The row keeps its last error after a retry succeeds; the line names it only
+            # when the job did not complete.
+            error_code = None if status == "completed" else getattr(result, "error_code", None)
+            logger.info("job %s", status, extra={"error_code": error_code})
             return result
 
     return wrapper
