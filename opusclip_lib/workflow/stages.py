@@ -12,8 +12,8 @@ store (:mod:`~opusclip_lib.workflow.artifacts`; by default the work folder itsel
 
 Every artifact a stage makes is put into the store before the stage returns its rows, so a
 committed stage never names a file that lives on one worker's disk only; rows record the
-store's URL. Each paid API call is logged in ``api_calls`` once its answer is in, keyed by the
-artifact it pays for, and each clip render notes its ffmpeg run (start and end) in the job's
+store's URL. Each paid API call's exchanges are logged in ``api_calls``, keyed by the artifact
+they pay for, and each clip render notes its ffmpeg run (start and end) in the job's
 events: what an operator, or the chaos test, counts effects by.
 
 =============  ===========  =====================================  ===========================
@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 
 from opusclip_lib.api.models.openai import Highlight
 from opusclip_lib.api.models.youtube import Video as YouTubeVideo
-from opusclip_lib.db import Clip, Database, Executor, Video, api_calls, clips, videos
+from opusclip_lib.db import Clip, Database, Executor, Video, clips, videos
 from opusclip_lib.db.progress import record_progress
 from opusclip_lib.db.videos import WATCH_URL
 from opusclip_lib.errors import VideoNotFoundError
@@ -88,6 +88,7 @@ from opusclip_lib.workflow.files import (
     write_json,
     write_wav,
 )
+from opusclip_lib.workflow.paid import paid
 from opusclip_lib.workflow.services import Services, live
 from opusclip_lib.workflow.transcription import Transcriber, sha256_file
 
@@ -158,16 +159,10 @@ class VideoRun:
         artifacts = self.artifacts
         return recorded == artifacts.url(artifact) and await artifacts.stored(artifact)
 
-    async def paid(self, provider: str, endpoint: str, artifact: Path,
-                   call: Callable[[], Awaitable[T]]) -> T:
-        """``call()``, one paid API call made for ``artifact``, logged in ``api_calls`` (keyed
-        by the artifact's store key) once its answer is in."""
-        started = time.perf_counter()
-        answer = await call()
-        await api_calls.record_api_call(
-            self.db, provider, endpoint, api_calls.request_hash(self.artifacts.key(artifact)),
-            status=200, latency_s=time.perf_counter() - started)
-        return answer
+    async def paid(self, artifact: Path, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, a paid API call made for ``artifact``, logged in ``api_calls`` by the
+        artifact's store key (:mod:`opusclip_lib.workflow.paid`)."""
+        return await paid(self.db, self.artifacts.key(artifact), call)
 
     def transcript(self) -> Transcript:
         if self.loaded_transcript is None:
@@ -319,7 +314,7 @@ async def fetch_metadata(run: VideoRun) -> Write | None:
         return run.video_write(status="described", **source_columns(item))
 
     async def ask_youtube() -> dict[str, Any]:
-        found = live(await run.paid("youtube", "videos.list", run.files.metadata,
+        found = live(await run.paid(run.files.metadata,
                                     partial(run.services.youtube.videos, [run.video.youtube_id])))
         if not found:
             raise VideoNotFoundError(f"YouTube has no video {run.video.youtube_id!r} "
@@ -453,7 +448,7 @@ async def analyze(run: VideoRun) -> Write | None:
     async def ask_openai() -> list[dict[str, Any]]:
         if not transcript.segments:
             raise NoHighlightsError("the transcript has no speech to pick highlights from")
-        picks = live(await run.paid("openai", "chat.completions", run.files.highlights,
+        picks = live(await run.paid(run.files.highlights,
                                     partial(run.services.openai.pick_highlights,
                                             list(transcript.segments), run.config.clips)))
         return [pick.model_dump() for pick in picks]
@@ -525,7 +520,7 @@ async def _thumbnail_file(run: VideoRun, clip: Clip) -> Path:
     if await run.clip_done(clip.thumbnail_path, dest):
         return dest
     if not await run.artifacts.fetched(dest):
-        image = live(await run.paid("stability", "generate.core", dest, partial(
+        image = live(await run.paid(dest, partial(
             run.services.stability.generate_core, thumbnail_prompt(clip), aspect_ratio="9:16",
             output_format="png")))
         write_bytes(dest, image.image)
@@ -561,7 +556,7 @@ async def _speech_file(run: VideoRun, clip: Clip) -> Path:
     if await run.clip_done(clip.voiceover_path, _voiced(run, clip)):
         return voice
     if not await run.artifacts.fetched(voice):
-        speech = live(await run.paid("elevenlabs", "text_to_speech", voice, partial(
+        speech = live(await run.paid(voice, partial(
             run.services.elevenlabs.text_to_speech, clip.hook or clip.title or "",
             run.config.voice_id, output_format=VOICE_FORMAT)))
         write_wav(voice, speech.audio, VOICE_RATE)

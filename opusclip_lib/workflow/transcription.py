@@ -46,11 +46,10 @@ T = TypeVar("T")
 
 
 class PaidCall(Protocol):
-    """Makes ``call()``, one paid API call for ``artifact``, and logs it
+    """Makes ``call()``, a paid API call for ``artifact``, and logs it
     (:meth:`opusclip_lib.workflow.stages.VideoRun.paid`)."""
 
-    async def __call__(self, provider: str, endpoint: str, artifact: Path,
-                       call: Callable[[], Awaitable[T]]) -> T: ...
+    async def __call__(self, artifact: Path, call: Callable[[], Awaitable[T]]) -> T: ...
 
 
 def sha256_file(path: Path) -> str:
@@ -176,7 +175,7 @@ class Transcriber:
                          language=self.language)
         try:
             answer = await (upload() if self.paid is None else
-                            self.paid("openai", "audio.transcriptions", cached, upload))
+                            self.paid(cached, upload))
         except InvalidRequestError as error:
             raise TranscriptionRejectedError(
                 source, f"the transcription endpoint refused the audio "
