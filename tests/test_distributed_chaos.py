@@ -313,18 +313,23 @@ async def test_killed_workers_lose_nothing_and_repeat_nothing(
             _, err = await enqueue.communicate()
             assert enqueue.returncode == 0, err.decode()[-3000:]
 
+            # A dead worker's jobs show as stuck (no live lease) on the board, then the reaper
+            # takes them back; only then do the two hosts come back.
+            async def stuck_seen(victim: Host) -> None:
+                async def shown() -> bool:
+                    stuck = await stuck_jobs(db, STUCK_AFTER_S)
+                    return victim.pid in {_worker_pid(job["worker"]) for job in stuck}
+                await wait_until(db, cluster, [host for host in hosts
+                                               if host.process.returncode is None],
+                                 shown, f"host {victim.index}'s jobs shown stuck")
+
             rendering = await kill_while_rendering(db, hosts, tmp_path / "shared")
+            await stuck_seen(rendering)
             live = [host for host in hosts if host is not rendering]
             calling = await kill_during_call(db, live, tmp_path / "shared", door, "/stability/")
+            await stuck_seen(calling)
             victims = {rendering.pid, calling.pid}
             survivor = next(host for host in live if host is not calling)
-
-            # Their jobs show as stuck (no live lease) on the board, then the reaper takes
-            # them back; only then do the two hosts come back.
-            async def stuck_seen() -> bool:
-                stuck = await stuck_jobs(db, STUCK_AFTER_S)
-                return {_worker_pid(job["worker"]) for job in stuck} >= victims
-            await wait_until(db, cluster, [survivor], stuck_seen, "dead workers' jobs shown stuck")
 
             async def reaped() -> bool:
                 messages = await db.fetch("SELECT message FROM job_events WHERE message LIKE "

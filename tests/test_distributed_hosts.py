@@ -6,9 +6,10 @@ The servers listen on loopback only, so on the host side of each link a forwardi
 (:class:`tests.faults.Proxy`) listens on the link's address: what a host reaches is the link,
 and the proxy counts the connections that came over it.
 
-Needs root and iproute2's ``ip``. Without them the test skips with the reason, under ``CI=true``
-too: CI runs on the same kind of machine as this one (root in a container with CAP_NET_ADMIN),
-so when both are there and ``ip netns add`` still fails, CI fails instead of skipping.
+Needs iproute2's ``ip`` and the capabilities ``ip netns add`` uses (CAP_NET_ADMIN for the
+links, CAP_SYS_ADMIN for the namespace's bind mount): root in this project's containers. Without
+them the test skips with the reason, under ``CI=true`` too. CI runs on the same kind of machine
+as this one, so when they are there and ``ip netns add`` still fails, CI fails instead.
 """
 
 from __future__ import annotations
@@ -53,12 +54,27 @@ class Link:
     address: str  # the namespace's end
 
 
+CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
+
+
+def _missing() -> str | None:
+    """What this process lacks to make namespaces, or ``None``."""
+    if shutil.which("ip") is None:
+        return "iproute2's ip is not installed"
+    status = Path("/proc/self/status").read_text()
+    effective = int(next(line.split()[1] for line in status.splitlines()
+                         if line.startswith("CapEff:")), 16)
+    lacking = [name for name, bit in (("CAP_NET_ADMIN", CAP_NET_ADMIN),
+                                      ("CAP_SYS_ADMIN", CAP_SYS_ADMIN))
+               if not effective >> bit & 1]
+    return f"this process lacks {', '.join(lacking)}" if lacking else None
+
+
 @contextmanager
 def namespaces(count: int) -> Iterator[list[Link]]:
     """``count`` network namespaces, each linked to this host by a veth pair; removed after."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("network namespaces need root and iproute2's ip; this machine has "
-                    f"euid {os.geteuid()} and ip at {shutil.which('ip')}")
+    if (missing := _missing()) is not None:
+        pytest.skip(f"network namespaces cannot be made here: {missing}")
     tag = secrets.token_hex(2)
     subnet = 200 + secrets.randbelow(50)
     links: list[Link] = []
@@ -81,7 +97,8 @@ def namespaces(count: int) -> Iterator[list[Link]]:
             subprocess.run(["ip", "netns", "del", link.namespace], check=False)
         reason = f"ip {' '.join(error.cmd[1:])} failed: {error.stderr.strip()}"
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true, root and ip are here, yet {reason}", pytrace=False)
+            pytest.fail(f"CI=true, ip and the capabilities are here, yet {reason}",
+                        pytrace=False)
         pytest.skip(reason)
     try:
         yield links
