@@ -356,7 +356,7 @@ async def test_killed_workers_lose_nothing_and_repeat_nothing(
         assert host.process.returncode == 0, cluster.log(host.index)
 
     # Each clip rendered exactly once: one finished ffmpeg render per clip; a clip started
-    # twice was started first by the worker killed while rendering it.
+    # twice was started first by a worker killed while rendering it.
     clip_rows = await db.fetch("SELECT * FROM clips ORDER BY id")
     assert len(clip_rows) == VIDEOS
     finished_runs = await _per_clip(db, RENDERED)
@@ -365,6 +365,13 @@ async def test_killed_workers_lose_nothing_and_repeat_nothing(
     restarted = {clip for clip, runs in started_runs.items() if runs > 1}
     assert restarted, "the render killed mid-way must have been started again"
     assert all(started_runs[clip] == 2 for clip in restarted)
+    unfinished = await db.fetch(
+        "SELECT s.worker FROM job_events s WHERE s.message LIKE ? AND NOT EXISTS (SELECT 1 "
+        "FROM job_events f WHERE f.job_id = s.job_id AND f.worker = s.worker AND f.message "
+        "LIKE ?)", (STARTED, RENDERED))
+    cut_short = {_worker_pid(row["worker"]) for row in unfinished}
+    assert rendering.pid in cut_short, cut_short  # (the other victim may have been rendering)
+    assert cut_short <= victims, cut_short
 
     # Each paid call once per artifact, counted from api_calls.
     repeated = await db.fetch("SELECT * FROM api_calls WHERE request_hash IN (SELECT "
