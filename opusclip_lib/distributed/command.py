@@ -10,6 +10,10 @@ the database, as ``python -m opusclip_lib.workflow.worker`` does. With one, ``en
 the job and its wake-up in one transaction and relays the wake-up; a broker that is down leaves
 it in the outbox (the worker's relay sends it later) and says so, naming the broker.
 
+Workers on several hosts share the database, the broker and the artifact store (``--artifacts
+DIR`` or ``OPUSCLIP_ARTIFACTS``: where every stage publishes what it made before it commits);
+each keeps its own ``--work-dir`` as scratch.
+
 ``worker --processes N`` starts N worker processes and waits for them; SIGTERM (or Ctrl-C) is
 passed on, and each drains: running jobs get ``--drain-deadline`` seconds to finish, then go
 back to ``pending``. A SIGKILLed worker's jobs come back through the lease (``--stale-after``).

@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opusclip_lib.config import work_dir
+
+if TYPE_CHECKING:  # the store's module imports the error tree, which this light module avoids
+    from opusclip_lib.workflow.artifacts import ArtifactStore
 
 KIND = "opusclip.workflow"
 """``processing_jobs.kind`` of a video's workflow job."""
@@ -55,9 +59,12 @@ class WorkflowConfig:
     (they also go to ``job_events``). Jobs send a heartbeat every
     ``heartbeat_s``; one silent for ``stale_after_s`` is requeued by any worker's reaper.
     A retryable failure waits ``retry_backoff_s * 2**(attempt-1)`` before the next attempt.
+    ``artifacts`` is where finished artifacts are published for every worker (``None``: the work
+    folder itself, the one-machine case); ``work_dir`` stays this worker's scratch.
     """
 
     work_dir: Path = field(default_factory=lambda: work_dir() / "workflow")
+    artifacts: ArtifactStore | None = None
     mode: Mode = OPTIMISED
     clips: int = 3
     render: bool = True

@@ -44,6 +44,19 @@ class MediaUnreadableError(WorkflowError):
     code = "media_unreadable"
 
 
+class ArtifactKeyError(WorkflowError, ValueError):
+    """An artifact key that is not a relative path inside the store."""
+
+    code = "artifact_key"
+
+
+class ArtifactStoreError(WorkflowError, TransientError):
+    """The artifact store refused a put or a get (a full disk, an unmounted share); retried
+    after a backoff like any transient fault."""
+
+    code = "artifact_store"
+
+
 class SourceError(WorkflowError):
     """Bad input: the message names the source (a path or a URL) and ``stage`` the stage that
     found it (the job's ``error_message`` starts with the stage too)."""

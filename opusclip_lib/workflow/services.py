@@ -35,6 +35,7 @@ from opusclip_lib.resilience.breaker import DEFAULT_COOL_DOWN_S
 from opusclip_lib.resilience.policy import STALE_TTL_S
 from opusclip_lib.workflow.clients import ProviderClients
 from opusclip_lib.workflow.endpoints import PROVIDERS, Endpoints, YouTubeMedia, endpoints_from_env
+from opusclip_lib.workflow.paid import ExchangeTap
 
 T = TypeVar("T")
 
@@ -129,12 +130,13 @@ async def open_services(endpoints: Endpoints | None = None, *, cached: bool = Tr
     """
     endpoints = endpoints_from_env() if endpoints is None else endpoints
     limits = limits or ApiLimits()
+    tap = ExchangeTap(recorder)  # the paid calls' log (workflow.paid), then ``recorder``
     async with AsyncExitStack() as stack:
         opened: dict[str, Any] = {}
         for name in PROVIDERS:
             endpoint = endpoints.of(name)
             options: dict[str, Any] = {
-                "recorder": recorder,
+                "recorder": tap,
                 "resilience": (make_policy(name, limits, recorder, cool_down_s=cool_down_s)
                                if cached else None),
                 "base_url": endpoint.base_url,

@@ -2,11 +2,19 @@
 
 A stage does its costly work (an API call, an ffmpeg run) only when the result is missing, and
 returns the row changes to commit; the engine commits them together with the job's move to the
-next stage. "Done" takes both witnesses: the row says so *and* the artifact is on disk.
+next stage. "Done" takes both witnesses: the row says so *and* the artifact is in the artifact
+store (:mod:`~opusclip_lib.workflow.artifacts`; by default the work folder itself).
 
-* row and file: skip, nothing to do;
+* row and file: skip, nothing to do (a file only in the store is fetched when a later stage
+  reads it: the job may have moved to a worker with another work folder);
 * file, no row (killed between the rename and the commit): adopt the file, no second paid call;
 * row, no file (deleted since): do the work again.
+
+Every artifact a stage makes is put into the store before the stage returns its rows, so a
+committed stage never names a file that lives on one worker's disk only; rows record the
+store's URL. Each paid API call's exchanges are logged in ``api_calls``, keyed by the artifact
+they pay for, and each clip render notes its ffmpeg run (start and end) in the job's
+events: what an operator, or the chaos test, counts effects by.
 
 =============  ===========  =====================================  ===========================
 stage          job status   work                                   row marker
@@ -33,6 +41,7 @@ import asyncio
 import dataclasses
 import os
 import shutil
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -59,6 +68,7 @@ from opusclip_lib.media.audio import AUDIO_SUFFIX, extract_audio
 from opusclip_lib.pipelines import map_bounded, map_sequential
 from opusclip_lib.resilience.singleflight import SingleFlight
 from opusclip_lib.workflow import download as fetching
+from opusclip_lib.workflow.artifacts import DirectoryStore, Mirror
 from opusclip_lib.workflow.config import WorkflowConfig
 from opusclip_lib.workflow.errors import (
     MediaUnreadableError,
@@ -78,6 +88,7 @@ from opusclip_lib.workflow.files import (
     write_json,
     write_wav,
 )
+from opusclip_lib.workflow.paid import paid
 from opusclip_lib.workflow.services import Services, live
 from opusclip_lib.workflow.transcription import Transcriber, sha256_file
 
@@ -132,8 +143,26 @@ class VideoRun:
         return (self.video.status in VIDEO_PROGRESS
                 and VIDEO_PROGRESS.index(self.video.status) >= VIDEO_PROGRESS.index(status))
 
-    def done(self, status: str, artifact: Path) -> bool:
-        return self.reached(status) and artifact.exists()
+    @property
+    def artifacts(self) -> Mirror:
+        """The work folder and the store its artifacts are published into."""
+        store = self.config.artifacts or DirectoryStore(self.config.work_dir)
+        return Mirror(self.config.work_dir, store)
+
+    async def done(self, status: str, artifact: Path) -> bool:
+        """The row reached ``status`` and ``artifact`` is here (fetched from the store if it
+        was made on another worker)."""
+        return self.reached(status) and await self.artifacts.fetched(artifact)
+
+    async def clip_done(self, recorded: str | None, artifact: Path) -> bool:
+        """The clip's row records ``artifact``'s URL in the store, and the store has it."""
+        artifacts = self.artifacts
+        return recorded == artifacts.url(artifact) and await artifacts.stored(artifact)
+
+    async def paid(self, artifact: Path, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, a paid API call made for ``artifact``, logged in ``api_calls`` by the
+        artifact's store key (:mod:`opusclip_lib.workflow.paid`)."""
+        return await paid(self.db, self.artifacts.key(artifact), call)
 
     def transcript(self) -> Transcript:
         if self.loaded_transcript is None:
@@ -186,16 +215,15 @@ async def _set_video(run: VideoRun, changes: Mapping[str, Any], ex: Executor) ->
     await run.set_video(ex, **changes)
 
 
-def clip_done(recorded: str | None, artifact: Path) -> bool:
-    return recorded == str(artifact) and artifact.exists()
-
-
-async def ensure_json(path: Path, produce: Callable[[], Awaitable[Any]]) -> Any:
-    """The artifact's content, producing and saving it first if it is not on disk yet."""
-    if path.exists():  # noqa: ASYNC240 - a stat, not worth a thread
-        return read_json(path)
-    value = await produce()
-    write_json(path, value)
+async def ensure_json(run: VideoRun, path: Path, produce: Callable[[], Awaitable[Any]]) -> Any:
+    """The artifact's content, producing and saving it first if neither this worker nor the
+    store has it yet; in the store either way."""
+    if await run.artifacts.fetched(path):
+        value = read_json(path)
+    else:
+        value = await produce()
+        write_json(path, value)
+    await run.artifacts.publish(path)
     return value
 
 
@@ -279,20 +307,21 @@ def source_columns(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def fetch_metadata(run: VideoRun) -> Write | None:
-    if run.done("described", run.files.metadata):
+    if await run.done("described", run.files.metadata):
         return None
     if run.kind != "youtube":
-        item = await ensure_json(run.files.metadata, partial(_describe_source, run))
+        item = await ensure_json(run, run.files.metadata, partial(_describe_source, run))
         return run.video_write(status="described", **source_columns(item))
 
     async def ask_youtube() -> dict[str, Any]:
-        found = live(await run.services.youtube.videos([run.video.youtube_id]))
+        found = live(await run.paid(run.files.metadata,
+                                    partial(run.services.youtube.videos, [run.video.youtube_id])))
         if not found:
             raise VideoNotFoundError(f"YouTube has no video {run.video.youtube_id!r} "
                                 "(deleted, private, or never existed)")
         return found[0].model_dump(mode="json", by_alias=True)
 
-    item = await ensure_json(run.files.metadata, ask_youtube)
+    item = await ensure_json(run, run.files.metadata, ask_youtube)
     return run.video_write(status="described", **metadata_columns(item))
 
 
@@ -323,7 +352,8 @@ async def _fetch(run: VideoRun, url: str) -> None:
 
 
 async def download(run: VideoRun) -> Write | None:
-    if run.done("downloaded", run.files.source):
+    """The source stays on the worker that needs it (fetched again elsewhere, for free)."""
+    if run.reached("downloaded") and run.files.source.exists():
         return None
     if not run.files.source.exists():
         if run.kind == "file":
@@ -366,14 +396,15 @@ async def speech_audio(run: VideoRun) -> Path:
 
 
 async def transcribe(run: VideoRun) -> Write | None:
-    if run.done("transcribed", run.files.transcript):
+    if await run.done("transcribed", run.files.transcript):
         return None
-    if not run.files.transcript.exists():
+    if not await run.artifacts.fetched(run.files.transcript):
         audio = await speech_audio(run)
         transcriber = Transcriber(run.services.openai, run.config.work_dir / "transcripts",
                                   max_chunk_bytes=run.config.transcribe_chunk_bytes,
                                   concurrency=run.config.transcribe_concurrency,
-                                  language=run.config.language)
+                                  language=run.config.language, artifacts=run.artifacts,
+                                  paid=run.paid)
         scratch = run.files.folder / "chunks"
         heard = await _shared_work.do(
             f"transcript {audio}", partial(transcriber.transcript, audio, scratch,
@@ -382,6 +413,7 @@ async def transcribe(run: VideoRun) -> Write | None:
         run.loaded_transcript = heard.model_copy(update={
             "video_id": run.video.youtube_id, "title": run.video.title or run.video.youtube_id})
         write_bytes(run.files.transcript, run.loaded_transcript.model_dump_json().encode())
+    await run.artifacts.publish(run.files.transcript)
     return run.video_write(status="transcribed")
 
 
@@ -408,7 +440,7 @@ def clip_rows(video_id: int, picks: Iterable[Highlight], transcript: Transcript,
 
 
 async def analyze(run: VideoRun) -> Write | None:
-    if run.done("analyzed", run.files.highlights):
+    if await run.done("analyzed", run.files.highlights):
         run.clips = await clips.list_clips(run.db, run.video.id)
         return None
     transcript = run.transcript()
@@ -416,12 +448,13 @@ async def analyze(run: VideoRun) -> Write | None:
     async def ask_openai() -> list[dict[str, Any]]:
         if not transcript.segments:
             raise NoHighlightsError("the transcript has no speech to pick highlights from")
-        picks = live(await run.services.openai.pick_highlights(list(transcript.segments),
-                                                               run.config.clips))
+        picks = live(await run.paid(run.files.highlights,
+                                    partial(run.services.openai.pick_highlights,
+                                            list(transcript.segments), run.config.clips)))
         return [pick.model_dump() for pick in picks]
 
     picks = [Highlight.model_validate(pick)
-             for pick in await ensure_json(run.files.highlights, ask_openai)]
+             for pick in await ensure_json(run, run.files.highlights, ask_openai)]
     rows = clip_rows(run.video.id, picks, transcript, run.config)
     if not rows:
         raise NoHighlightsError(f"none of the {len(picks)} highlight(s) is a usable clip (at "
@@ -456,17 +489,23 @@ async def _readable(source: Path) -> None:
 
 async def _render_clip(run: VideoRun, clip: Clip) -> ClipChange | None:
     dest = run.files.clip(clip.id).video
-    if clip_done(clip.clip_path, dest):
+    if await run.clip_done(clip.clip_path, dest):
         return None
-    if not dest.exists():
+    if not await run.artifacts.fetched(dest):
+        await run.note("render", "rendering", f"clip {clip.id}: ffmpeg started")
+        started = time.perf_counter()
         await render_clip(run.files.source, dest, clip.start_s, clip.end_s,
                           transcript=run.transcript() if run.config.captions else None)
-    return {"id": clip.id, "clip_path": str(dest), "status": "rendered"}
+        await run.note("render", "rendering", f"clip {clip.id}: ffmpeg rendered in "
+                                              f"{time.perf_counter() - started:.2f} s")
+    return {"id": clip.id, "clip_path": await run.artifacts.publish(dest), "status": "rendered"}
 
 
 async def render(run: VideoRun) -> Write | None:
-    if any(not clip_done(c.clip_path, run.files.clip(c.id).video) for c in run.clips):
-        await _readable(run.files.source)
+    for clip in run.clips:
+        if not await run.clip_done(clip.clip_path, run.files.clip(clip.id).video):
+            await _readable(run.files.source)
+            break
     return await _commit_changes(run, partial(_render_clip, run))
 
 
@@ -476,21 +515,25 @@ def thumbnail_prompt(clip: Clip) -> str:
 
 
 async def _thumbnail_file(run: VideoRun, clip: Clip) -> Path:
-    """The clip's thumbnail on disk, asked from Stability once."""
+    """The clip's thumbnail in the store, asked from Stability once."""
     dest = run.files.clip(clip.id).thumbnail
-    if not clip_done(clip.thumbnail_path, dest) and not dest.exists():
-        image = live(await run.services.stability.generate_core(
-            thumbnail_prompt(clip), aspect_ratio="9:16", output_format="png"))
+    if await run.clip_done(clip.thumbnail_path, dest):
+        return dest
+    if not await run.artifacts.fetched(dest):
+        image = live(await run.paid(dest, partial(
+            run.services.stability.generate_core, thumbnail_prompt(clip), aspect_ratio="9:16",
+            output_format="png")))
         write_bytes(dest, image.image)
+    await run.artifacts.publish(dest)
     return dest
 
 
 async def _thumbnail(run: VideoRun, clip: Clip) -> ClipChange | None:
     dest = run.files.clip(clip.id).thumbnail
-    if clip_done(clip.thumbnail_path, dest):
+    if await run.clip_done(clip.thumbnail_path, dest):
         return None
     await _thumbnail_file(run, clip)
-    return {"id": clip.id, "thumbnail_path": str(dest), "status": "thumbnailed"}
+    return {"id": clip.id, "thumbnail_path": run.artifacts.url(dest), "status": "thumbnailed"}
 
 
 async def thumbnail(run: VideoRun) -> Write | None:
@@ -508,23 +551,32 @@ def _voiced(run: VideoRun, clip: Clip) -> Path:
 
 
 async def _speech_file(run: VideoRun, clip: Clip) -> Path:
-    """The clip's hook spoken, on disk, asked from ElevenLabs once."""
+    """The clip's hook spoken, here and in the store, asked from ElevenLabs once."""
     voice = run.files.clip(clip.id).voice
-    if not clip_done(clip.voiceover_path, _voiced(run, clip)) and not voice.exists():
-        speech = live(await run.services.elevenlabs.text_to_speech(
-            clip.hook or clip.title or "", run.config.voice_id, output_format=VOICE_FORMAT))
+    if await run.clip_done(clip.voiceover_path, _voiced(run, clip)):
+        return voice
+    if not await run.artifacts.fetched(voice):
+        speech = live(await run.paid(voice, partial(
+            run.services.elevenlabs.text_to_speech, clip.hook or clip.title or "",
+            run.config.voice_id, output_format=VOICE_FORMAT)))
         write_wav(voice, speech.audio, VOICE_RATE)
+    await run.artifacts.publish(voice)
     return voice
 
 
 async def _voiceover(run: VideoRun, clip: Clip) -> ClipChange | None:
     final = _voiced(run, clip)
-    if clip_done(clip.voiceover_path, final):
+    if await run.clip_done(clip.voiceover_path, final):
         return None
     voice = await _speech_file(run, clip)
-    if final != voice and not final.exists():
-        await mux_voiceover(run.files.clip(clip.id).video, voice, final)
-    return {"id": clip.id, "voiceover_path": str(final), "status": "completed"}
+    if final != voice and not await run.artifacts.fetched(final):
+        video = run.files.clip(clip.id).video
+        if not await run.artifacts.fetched(video):
+            raise MediaUnreadableError(f"clip {clip.id}'s render {run.artifacts.url(video)} is "
+                                       "missing from the artifact store")
+        await mux_voiceover(video, voice, final)
+    return {"id": clip.id, "voiceover_path": await run.artifacts.publish(final),
+            "status": "completed"}
 
 
 async def voiceover(run: VideoRun) -> Write | None:

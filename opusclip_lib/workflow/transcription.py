@@ -9,15 +9,19 @@ do, so each segment's tokens replace its words' text, and sentences become the t
 segments (what captions and highlights work on).
 
 Both levels are cached on disk by audio hash: a chunk transcribed once is never sent again (a
-run stopped mid fan-out resumes with the missing chunks only), nor is a whole file.
+run stopped mid fan-out resumes with the missing chunks only), nor is a whole file. Given an
+artifact :class:`~opusclip_lib.workflow.artifacts.Mirror`, the cache is published into the
+store, so no other worker pays for the same audio again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from opusclip_lib.api import InvalidRequestError, OpenAIClient, Transcription
 from opusclip_lib.media import Segment, Transcript, Word, atomic_output, probe
@@ -32,10 +36,20 @@ from opusclip_lib.media.audio import (
 from opusclip_lib.media.transcript import SENTENCE_END
 from opusclip_lib.pipelines import map_bounded
 from opusclip_lib.resilience import Fallback
+from opusclip_lib.workflow.artifacts import Mirror
 from opusclip_lib.workflow.errors import TranscriptionRejectedError
 from opusclip_lib.workflow.files import write_bytes
 
 STAGE = "transcribe"
+
+T = TypeVar("T")
+
+
+class PaidCall(Protocol):
+    """Makes ``call()``, a paid API call for ``artifact``, and logs it
+    (:meth:`opusclip_lib.workflow.stages.VideoRun.paid`)."""
+
+    async def __call__(self, artifact: Path, call: Callable[[], Awaitable[T]]) -> T: ...
 
 
 def sha256_file(path: Path) -> str:
@@ -92,25 +106,38 @@ class Transcriber:
     """Transcribes audio files through ``openai``, caching under ``cache``."""
 
     def __init__(self, openai: OpenAIClient, cache: Path, *, max_chunk_bytes: int,
-                 concurrency: int, language: str | None = None) -> None:
+                 concurrency: int, language: str | None = None, artifacts: Mirror | None = None,
+                 paid: PaidCall | None = None) -> None:
         self.openai = openai
         self.cache = cache
         self.max_chunk_bytes = max_chunk_bytes
         self.concurrency = concurrency
         self.language = language
+        self.artifacts = artifacts
+        self.paid = paid
+
+    async def _cached(self, path: Path) -> bool:
+        if self.artifacts is None:
+            return path.exists()  # noqa: ASYNC240 - a stat, not worth a thread
+        return await self.artifacts.fetched(path)
+
+    async def _keep(self, path: Path, data: bytes) -> None:
+        write_bytes(path, data)
+        if self.artifacts is not None:
+            await self.artifacts.publish(path)
 
     async def transcript(self, audio: Path, scratch: Path, *, source: str) -> Transcript:
         """The transcript of ``audio`` (cached by its hash; ``video_id`` is that hash, the
         caller names its video); chunks, if any, are cut into ``scratch``."""
         audio_sha = await asyncio.to_thread(sha256_file, audio)
         cached = self.cache / f"{audio_sha}.json"
-        if cached.exists():
+        if await self._cached(cached):
             return Transcript.model_validate_json(cached.read_bytes())
         duration_s = (await probe(audio)).duration_s or 0.0
         parts = await self.chunks(audio, await self.plan(audio, duration_s), scratch,
                                   source=source)
         transcript = stitch(parts, video_id=audio_sha, title=audio.name, duration_s=duration_s)
-        write_bytes(cached, transcript.model_dump_json().encode())
+        await self._keep(cached, transcript.model_dump_json().encode())
         return transcript
 
     async def plan(self, audio: Path, duration_s: float) -> list[Chunk]:
@@ -142,15 +169,17 @@ class Transcriber:
         """One upload (or its cached answer)."""
         data = await asyncio.to_thread(audio.read_bytes)
         cached = self.cache / "chunks" / f"{hashlib.sha256(data).hexdigest()}.json"
-        if cached.exists():
+        if await self._cached(cached):
             return Transcription.model_validate_json(cached.read_bytes())
+        upload = partial(self.openai.transcribe, data, filename=f"{audio.stem}{AUDIO_SUFFIX}",
+                         language=self.language)
         try:
-            answer = await self.openai.transcribe(data, filename=f"{audio.stem}{AUDIO_SUFFIX}",
-                                                  language=self.language)
+            answer = await (upload() if self.paid is None else
+                            self.paid(cached, upload))
         except InvalidRequestError as error:
             raise TranscriptionRejectedError(
                 source, f"the transcription endpoint refused the audio "
                         f"(HTTP {error.status_code}): {error}", stage=STAGE) from error
         heard = answer.value if isinstance(answer, Fallback) else answer
-        write_bytes(cached, heard.model_dump_json().encode())
+        await self._keep(cached, heard.model_dump_json().encode())
         return heard

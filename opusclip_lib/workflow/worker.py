@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from opusclip_lib.db import Database, connect
 from opusclip_lib.observability import (
@@ -33,6 +35,7 @@ from opusclip_lib.observability import (
 )
 from opusclip_lib.observability.sampling import observe_worker
 from opusclip_lib.targets import TARGET_HELP, endpoints_for
+from opusclip_lib.workflow.artifacts import DirectoryStore
 from opusclip_lib.workflow.batch import BatchReport, DroppingRecorder, run_batch
 from opusclip_lib.workflow.config import NAIVE, OPTIMISED, WorkflowConfig
 from opusclip_lib.workflow.outage import ride_out
@@ -61,7 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def add_workflow_options(parser: argparse.ArgumentParser) -> None:
     """What a worker process is told about the work (also ``opusclip worker``'s options)."""
     parser.add_argument("--target", default="sandbox", help=TARGET_HELP)
-    parser.add_argument("--work-dir", type=Path, help="artifacts folder (default: work/workflow)")
+    parser.add_argument("--work-dir", type=Path,
+                        help="this worker's scratch folder (default: work/workflow)")
+    parser.add_argument("--artifacts", type=Path, default=os.environ.get("OPUSCLIP_ARTIFACTS"),
+                        help="the shared folder finished artifacts are published into, one for "
+                             "all workers (default: $OPUSCLIP_ARTIFACTS, else the work folder)")
     parser.add_argument("--concurrency", type=int, default=4, help="videos in flight")
     parser.add_argument("--clips", type=int, default=3, help="highlights asked per video")
     parser.add_argument("--render", action=argparse.BooleanOptionalAction, default=True)
@@ -79,7 +86,9 @@ def add_workflow_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> WorkflowConfig:
-    options = {"work_dir": args.work_dir} if args.work_dir else {}
+    options: dict[str, Any] = {"work_dir": args.work_dir} if args.work_dir else {}
+    if args.artifacts:
+        options["artifacts"] = DirectoryStore(args.artifacts)
     return WorkflowConfig(mode=NAIVE if args.naive else OPTIMISED, clips=args.clips,
                           render=args.render, captions=args.captions,
                           max_clip_s=args.max_clip_s, heartbeat_s=args.heartbeat,
