@@ -105,7 +105,8 @@ async def run(urls: SandboxURLs, config: SandboxConfig) -> None:
         assert whole.startswith(partial)
         print(f"2. within 0.25 s: {len(partial)} of {len(whole)} characters")
 
-        rows = [await backpressure(ai, size, 0.03) for size in (1, 4, 16, 0)]
+        consumer_delay_s = 3 * 0.015  # three times the stream's 15 ms a token
+        rows = [await backpressure(ai, size, consumer_delay_s) for size in (1, 4, 16, 0)]
         assert all(row["deepest"] <= row["maxsize"] for row in rows[:3])
         print("3. backpressure:", rows)
 
