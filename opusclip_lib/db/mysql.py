@@ -179,8 +179,7 @@ class MySQLBackend(Backend):
     async def acquire(self, timeout_s: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
         try:
-            async with asyncio.timeout(timeout_s):
-                return await self._pool.acquire()
+            return await self.deadlines.run(self._pool.acquire(), timeout_s)
         except RuntimeError:  # asyncmy's answer once the pool closes, even to a waiting task
             if self._closed:
                 raise errors.OperationalError("the MariaDB/MySQL pool is closed",
