@@ -18,7 +18,6 @@ from typing import Any
 import asyncmy
 from asyncmy import errors as driver_errors
 from asyncmy.constants import CLIENT
-from asyncmy.cursors import DictCursor
 
 from opusclip_lib.db import errors
 from opusclip_lib.db.backend import (
@@ -217,9 +216,15 @@ class MySQLBackend(Backend):
         return len(rows)
 
     async def fetch(self, raw: Any, sql: str, params: Params) -> list[Row]:
-        async with raw.cursor(DictCursor) as cursor:
+        # Tuples made into dicts here, not asyncmy's DictCursor: its rows pass through a
+        # Python mixin that cost more per statement than the rest of the layer's fetch.
+        async with raw.cursor() as cursor:
             await cursor.execute(sql, tuple(params))
-            return list(await cursor.fetchall())
+            rows = await cursor.fetchall()
+            if not rows:
+                return []
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in rows]
 
     async def begin(self, raw: Any) -> None:
         await raw.begin()
