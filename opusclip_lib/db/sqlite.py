@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -56,6 +56,19 @@ def may_write(sql: str) -> bool:
     if _READ.match(sql):
         return False
     return not _CTE.match(sql) or _DML.search(sql) is not None
+
+
+async def _execute(raw: aiosqlite.Connection, sql: str, params: Params) -> int:
+    cursor = await raw.execute(sql, params)
+    count = cursor.rowcount
+    await cursor.close()
+    return max(count, 0)
+
+
+async def _executemany(raw: aiosqlite.Connection, sql: str, rows: Sequence[Params]) -> int:
+    cursor = await raw.executemany(sql, rows)
+    await cursor.close()
+    return len(rows)
 
 
 def _alive(_: aiosqlite.Connection) -> bool:
@@ -165,42 +178,36 @@ class SQLiteBackend(Backend):
     # --- statements --------------------------------------------------------------------------
 
     async def execute(self, raw: aiosqlite.Connection, sql: str, params: Params) -> int:
-        async def run() -> int:
-            cursor = await raw.execute(sql, params)
-            count = cursor.rowcount
-            await cursor.close()
-            return max(count, 0)
-
-        return await self._in_turn(raw, sql, run)
+        return await self._in_turn(raw, sql, _execute(raw, sql, params))
 
     async def executemany(self, raw: aiosqlite.Connection, sql: str,
                           rows: Sequence[Params]) -> int:
-        async def run() -> int:
-            cursor = await raw.executemany(sql, rows)
-            await cursor.close()
-            return len(rows)
-
-        return await self._in_turn(raw, sql, run)
+        return await self._in_turn(raw, sql, _executemany(raw, sql, rows))
 
     async def fetch(self, raw: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
-        async def run() -> list[Row]:
-            return [dict(row) for row in await raw.execute_fetchall(sql, params)]
+        # One trip to the connection's thread, as a raw execute_fetchall.
+        rows = await self._in_turn(raw, sql, raw.execute_fetchall(sql, params))
+        return [dict(row) for row in rows]
 
-        return await self._in_turn(raw, sql, run)
-
-    async def _in_turn(self, raw: aiosqlite.Connection, sql: str,
-                       statement: Callable[[], Awaitable[T]]) -> T:
-        """Run ``statement``; a write outside a transaction holds the write lock while it runs."""
+    def _in_turn(self, raw: aiosqlite.Connection, sql: str,
+                 statement: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """``statement`` to await; a write outside a transaction holds the write lock while it
+        runs (a write inside one, or a read, is awaited as it is: no coroutine around it)."""
         if self._writer is raw:
-            return await statement()
+            return statement
         writes = self._writes.get(sql)
         if writes is None:
             writes = self._writes[sql] = may_write(sql)
-        if not writes:
-            return await statement()
-        await self._take_write_lock()
+        return self._locked(statement) if writes else statement
+
+    async def _locked(self, statement: Coroutine[Any, Any, T]) -> T:
         try:
-            return await statement()
+            await self._take_write_lock()
+        except BaseException:
+            statement.close()  # never started
+            raise
+        try:
+            return await statement
         finally:
             self._write_lock.release()
 
