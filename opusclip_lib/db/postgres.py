@@ -252,9 +252,11 @@ class PostgresBackend(Backend):
                     if not isinstance(exc, Exception):
                         raise
                     return
-            if pool.closed:
-                pool.forget(raw)
-                await self._close(raw)
+            if pool.closed:  # the pool's close() waits until this one is closed too
+                try:
+                    await self._close(raw)
+                finally:
+                    pool.forget(raw)
             else:
                 pool.put_back(raw)
             return
