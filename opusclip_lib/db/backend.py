@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from opusclip_lib.db.errors import DatabaseError
-from opusclip_lib.db.timeouts import Timeouts
+from opusclip_lib.db.timeouts import Deadlines, Timeouts
 from opusclip_lib.db.urls import DatabaseURL
 
 Row = dict[str, Any]
@@ -73,6 +73,7 @@ class Backend(ABC):
         self.min_size = min_size
         self.max_size = max_size
         self.timeouts = timeouts
+        self.deadlines = Deadlines()  # of the statements running on this pool
         self._translated: dict[str, str] = {}
 
     # --- dialect -----------------------------------------------------------------------------

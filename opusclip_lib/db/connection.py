@@ -1,6 +1,6 @@
 """One pooled connection, used by one task at a time: timed statements and nested transactions.
 
-Every statement goes through :meth:`Connection._call`, which is the single place that times it
+Every statement goes through :meth:`Connection._timed`, which is the single place that times it
 into the recorder, maps driver errors to :mod:`opusclip_lib.db.errors`, and marks the
 connection *broken* when its state is unknown (cancelled mid-statement, connection lost), so
 the pool closes it instead of handing a half-finished transaction to the next task.
@@ -88,76 +88,72 @@ class Connection:
         self._depth = 0
         self._owner = asyncio.current_task()
 
-    def _call(self, name: str, operation: Callable[[], Awaitable[T]],
-              count: Callable[[T], int], sql: str = "", *,
-              timeout_s: float | None = None) -> Awaitable[T]:
-        """The statement's timed run, for the caller to await (no coroutine of its own: one
-        frame less on every statement); a task that does not own the connection is refused
-        before anything is sent."""
-        self._check_owner(name)
-        return self._timed(name, operation, count,
-                           timeout_s or self.backend.timeouts.statement_s, sql)
-
     def _check_owner(self, name: str) -> None:
+        """A task that does not own the connection is refused before anything is sent."""
         if asyncio.current_task() is not self._owner:
             raise ConnectionSharedError(
                 f"{name!r} on a connection acquired by another task: concurrent tasks must each "
                 "use their own (db.acquire() / db.transaction() / the Database itself)",
                 backend=self.backend.name)
 
-    async def _timed(self, name: str, operation: Callable[[], Awaitable[T]],
-                     count: Callable[[T], int], timeout_s: float, sql: str = "") -> T:
-        """Run ``operation`` under its deadline, timed, with driver errors mapped."""
-        recorder = self._recorder
+    async def _timed(self, name: str, operation: Awaitable[T], count: Callable[[T], int],
+                     timeout_s: float, sql: str = "") -> T:
+        """Await ``operation`` under its deadline, timed, with driver errors mapped."""
+        recorder, backend = self._recorder, self.backend
         start = recorder.now()
-        traced = query_start(self.backend.name, name, sql)
-        deadline = asyncio.timeout(timeout_s)
+        traced = query_start(backend.name, name, sql)
+        deadlines = backend.deadlines
+        deadline = deadlines.start(timeout_s)
         try:
-            async with deadline:
-                result = await operation()
+            result = await operation
         except BaseException as exc:
-            error = self.backend.map_error(exc)
-            if deadline.expired():
+            expired = deadlines.end(deadline)
+            error = backend.map_error(exc)
+            if expired:
                 error = StatementTimeoutError(
-                    f"{name!r}: no answer from {self.backend.name} within {timeout_s:g} s (a hung "
+                    f"{name!r}: no answer from {backend.name} within {timeout_s:g} s (a hung "
                     "server or a partition); the connection is closed, so the server rolls back "
-                    "its transaction", backend=self.backend.name)
+                    "its transaction", backend=backend.name)
             query_end(traced, error or exc)
             if error is None or (isinstance(error, OperationalError)
                                  and not isinstance(error, LockTimeoutError)):
                 self.broken = True
             recorder.add("query", name, start=start, seconds=recorder.now() - start, ok=False,
-                         error=type(error or exc).__name__, backend=self.backend.name, rows=0)
+                         error=type(error or exc).__name__, backend=backend.name, rows=0)
             if error is None:
                 raise
             raise error from exc
+        deadlines.end(deadline)
         query_end(traced, None)
         recorder.add("query", name, start=start, seconds=recorder.now() - start,
-                     backend=self.backend.name, rows=count(result))
+                     backend=backend.name, rows=count(result))
         return result
 
     async def execute(self, sql: str, params: Params = (), *, name: str | None = None) -> int:
         """Run one statement; returns the rows it changed."""
-        backend, raw = self.backend, self.raw
-        translated = backend.sql(sql)
-        return await self._call(name or _default_name(sql),
-                                lambda: backend.execute(raw, translated, params), int, sql)
+        name = name or _default_name(sql)
+        self._check_owner(name)
+        backend = self.backend
+        return await self._timed(name, backend.execute(self.raw, backend.sql(sql), params), int,
+                                 backend.timeouts.statement_s, sql)
 
     async def executemany(self, sql: str, rows: Sequence[Params], *,
                           name: str | None = None) -> int:
         """One statement, many parameter rows (the driver's batch path); returns rows sent."""
-        backend, raw = self.backend, self.raw
-        translated = backend.sql(sql)
+        name = name or _default_name(sql)
+        self._check_owner(name)
         if not rows:
             return 0
-        return await self._call(name or _default_name(sql),
-                                lambda: backend.executemany(raw, translated, rows), int, sql)
+        backend = self.backend
+        return await self._timed(name, backend.executemany(self.raw, backend.sql(sql), rows),
+                                 int, backend.timeouts.statement_s, sql)
 
     async def fetch(self, sql: str, params: Params = (), *, name: str | None = None) -> list[Row]:
-        backend, raw = self.backend, self.raw
-        translated = backend.sql(sql)
-        return await self._call(name or _default_name(sql),
-                                lambda: backend.fetch(raw, translated, params), len, sql)
+        name = name or _default_name(sql)
+        self._check_owner(name)
+        backend = self.backend
+        return await self._timed(name, backend.fetch(self.raw, backend.sql(sql), params), len,
+                                 backend.timeouts.statement_s, sql)
 
     async def fetchrow(self, sql: str, params: Params = (), *,
                        name: str | None = None) -> Row | None:
@@ -171,18 +167,20 @@ class Connection:
     async def bulk_insert(self, table: str, columns: Sequence[str], rows: Sequence[Params], *,
                           name: str | None = None) -> int:
         """The fastest load path of the backend (COPY, multi-row INSERT); returns rows loaded."""
-        backend, raw = self.backend, self.raw
+        name = name or f"bulk {table}"
+        self._check_owner(name)
         if not rows:
             return 0
-        return await self._call(name or f"bulk {table}",
-                                lambda: backend.bulk_insert(raw, table, columns, rows), int,
-                                timeout_s=backend.timeouts.copy_s)
+        backend = self.backend
+        return await self._timed(name, backend.bulk_insert(self.raw, table, columns, rows), int,
+                                 backend.timeouts.copy_s)
 
     async def run_driver(self, name: str, operation: Callable[[Any], Awaitable[T]]) -> T:
         """``operation(driver connection)`` timed, under the statement deadline, with errors
         mapped, as a statement is: for what a driver offers besides SQL (SQLite's backup)."""
-        raw = self.raw
-        return await self._call(name, lambda: operation(raw), _zero)
+        self._check_owner(name)
+        return await self._timed(name, operation(self.raw), _zero,
+                                 self.backend.timeouts.statement_s)
 
     @property
     def in_transaction(self) -> bool:
@@ -211,7 +209,9 @@ class Connection:
         """
         depth = self._depth
         if depth == 0:
-            await self._call("BEGIN", lambda: self.backend.begin(self.raw), _zero)
+            self._check_owner("BEGIN")
+            await self._timed("BEGIN", self.backend.begin(self.raw), _zero,
+                              self.backend.timeouts.statement_s)
         else:
             await self.execute(f"SAVEPOINT sp_{depth}", name="SAVEPOINT")
         self._depth = depth + 1
@@ -231,8 +231,7 @@ class Connection:
         """``COMMIT`` in a task of its own that a cancellation cannot interrupt halfway."""
         self._check_owner("COMMIT")
         commit = asyncio.ensure_future(self._timed(
-            "COMMIT", lambda: self.backend.commit(self.raw), _zero,
-            self.backend.timeouts.statement_s))
+            "COMMIT", self.backend.commit(self.raw), _zero, self.backend.timeouts.statement_s))
         cancelled: asyncio.CancelledError | None = None
         while not commit.done():
             try:
@@ -254,7 +253,9 @@ class Connection:
             if depth:
                 await self.execute(f"ROLLBACK TO SAVEPOINT sp_{depth}", name="ROLLBACK TO")
             else:
-                await self._call("ROLLBACK", lambda: self.backend.rollback(self.raw), _zero)
+                self._check_owner("ROLLBACK")
+                await self._timed("ROLLBACK", self.backend.rollback(self.raw), _zero,
+                                  self.backend.timeouts.statement_s)
         except DatabaseError:
             self.broken = True
 

@@ -18,7 +18,6 @@ from typing import Any
 import asyncmy
 from asyncmy import errors as driver_errors
 from asyncmy.constants import CLIENT
-from asyncmy.cursors import DictCursor
 
 from opusclip_lib.db import errors
 from opusclip_lib.db.backend import (
@@ -179,8 +178,7 @@ class MySQLBackend(Backend):
     async def acquire(self, timeout_s: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
         try:
-            async with asyncio.timeout(timeout_s):
-                return await self._pool.acquire()
+            return await self.deadlines.run(self._pool.acquire(), timeout_s)
         except RuntimeError:  # asyncmy's answer once the pool closes, even to a waiting task
             if self._closed:
                 raise errors.OperationalError("the MariaDB/MySQL pool is closed",
@@ -218,9 +216,15 @@ class MySQLBackend(Backend):
         return len(rows)
 
     async def fetch(self, raw: Any, sql: str, params: Params) -> list[Row]:
-        async with raw.cursor(DictCursor) as cursor:
+        # Tuples made into dicts here, not asyncmy's DictCursor: its rows pass through a
+        # Python mixin that cost more per statement than the rest of the layer's fetch.
+        async with raw.cursor() as cursor:
             await cursor.execute(sql, tuple(params))
-            return list(await cursor.fetchall())
+            rows = await cursor.fetchall()
+            if not rows:
+                return []
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in rows]
 
     async def begin(self, raw: Any) -> None:
         await raw.begin()

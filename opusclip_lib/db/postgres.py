@@ -19,6 +19,7 @@ from opusclip_lib.db.backend import (
     numbered_placeholders,
     rowcount_from_status,
 )
+from opusclip_lib.db.pool import Pool
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
 
@@ -63,8 +64,7 @@ async def _abort_on_cancel(raw: Any, operation: Awaitable[T]) -> T:
     socket first, then wakes it; the server rolls the transaction back, and the pool drops the
     connection (Connection marks it broken).
     """
-    # The pool's proxy detaches when the connection closes; the connection itself stays usable.
-    connection = getattr(raw, "_con", None) or raw
+    connection = raw
     task = asyncio.ensure_future(operation)
 
     def closed(_: object) -> None:
@@ -102,6 +102,14 @@ async def _end(connection: Any, task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: the caller's cancellation is the error to report
 
 
+def _alive(raw: asyncpg.Connection) -> bool:
+    return not raw.is_closed()
+
+
+def _terminate(raw: asyncpg.Connection) -> None:
+    raw.terminate()
+
+
 class PostgresBackend(Backend):
     name = "postgresql"
     default_pool = (5, 20)
@@ -120,9 +128,9 @@ class PostgresBackend(Backend):
         super().__init__(url, min_size=min_size, max_size=max_size, timeouts=timeouts)
         schema = url.options.get("schema")
         self.schema = identifier(schema) if schema else None
-        self._pool: asyncpg.Pool | None = None
+        self._pool: Pool[asyncpg.Connection] | None = None
         self._changes_session: dict[str, bool] = {}
-        self._changed_sessions: set[int] = set()  # server pids of connections to reset
+        self._changed_sessions: set[asyncpg.Connection] = set()  # connections to reset
 
     def translate(self, text: str) -> str:
         return numbered_placeholders(text, "${}")
@@ -149,36 +157,48 @@ class PostgresBackend(Backend):
         settings = {"application_name": APPLICATION, "timezone": "UTC"}
         if self.schema:
             settings["search_path"] = self.schema
-        # ``timeout`` bounds each connection's opening (TCP, TLS, authentication); statements get
-        # their deadline from Connection, which also covers COPY (asyncpg gives it none).
-        pool = asyncpg.create_pool(
-            host=url.host or None, port=url.port, user=url.user or None,
-            password=url.password or None, database=url.database, timeout=self.timeouts.connect_s,
-            min_size=self.min_size, max_size=self.max_size, server_settings=settings,
-            reset=self._reset)
+
+        async def connect() -> asyncpg.Connection:
+            # ``timeout`` bounds the opening (TCP, TLS, authentication); statements get their
+            # deadline from Connection, which also covers COPY (asyncpg gives it none).
+            return await asyncpg.connect(
+                host=url.host or None, port=url.port, user=url.user or None,
+                password=url.password or None, database=url.database,
+                timeout=self.timeouts.connect_s, server_settings=settings)
+
+        pool = self._pool = Pool(self.name, connect, min_size=self.min_size,
+                                 max_size=self.max_size, deadlines=self.deadlines,
+                                 alive=_alive, retire=_terminate)
         try:
-            self._pool = await pool  # a failure halfway leaves connections asyncpg never closes
+            await pool.fill()
             if self.schema:
-                await pool.execute(self.create_namespace_sql.format(self.schema),
-                                   timeout=self.timeouts.statement_s)
+                raw = await pool.acquire(self.timeouts.acquire_s)
+                try:
+                    await self.deadlines.run(
+                        raw.execute(self.create_namespace_sql.format(self.schema)),
+                        self.timeouts.statement_s)
+                finally:
+                    await self.release(raw, discard=False)
         except BaseException:
-            pool.terminate()
+            for raw in [*pool.close(), *pool.borrowed]:
+                raw.terminate()
             self._pool = None
             raise
 
     async def _reset(self, raw: asyncpg.Connection) -> None:
-        """What the pool runs on release, after asyncpg has rolled back an open transaction.
+        """Make a returned connection's session like a new one, when it may differ.
 
-        asyncpg's default sends ``Connection.get_reset_query()`` (unlock advisory locks, close
-        cursors, UNLISTEN, RESET ALL) on every release: a round trip that doubled the cost of an
-        autocommitted statement. The layer's own statements leave nothing in the session, so
-        the query runs only for a connection that ran a statement which can (see
-        ``_SESSION_STATE``). A failure here still closes the connection (asyncpg terminates
-        it, and ``release`` does not report it: the work had finished).
+        Sending ``Connection.get_reset_query()`` (unlock advisory locks, close cursors,
+        UNLISTEN, RESET ALL) on every release, as asyncpg's pool does, is a round trip that
+        doubled the cost of an autocommitted statement. The layer's own statements leave nothing
+        in the session, so the query runs only for a connection that ran a statement which can
+        (see ``_SESSION_STATE``); a transaction still open (``BEGIN`` sent by hand) is rolled
+        back.
         """
-        pid = raw.get_server_pid()
-        if pid in self._changed_sessions:
-            self._changed_sessions.discard(pid)
+        if raw.is_in_transaction():
+            await raw.execute("ROLLBACK")
+        if raw in self._changed_sessions:
+            self._changed_sessions.discard(raw)
             await raw.execute(raw.get_reset_query())
 
     def _note_session_state(self, raw: Any, sql: str) -> None:
@@ -186,62 +206,89 @@ class PostgresBackend(Backend):
         if changes is None:
             changes = self._changes_session[sql] = _SESSION_STATE.search(sql) is not None
         if changes:
-            self._changed_sessions.add(raw.get_server_pid())
+            self._changed_sessions.add(raw)
 
     async def close(self) -> None:
-        if self._pool is None:
+        pool = self._pool
+        if pool is None or pool.closed:
             return
+        for raw in pool.close():
+            await self._close(raw)
         try:
             async with asyncio.timeout(self.timeouts.close_grace_s):
-                await self._pool.close()  # waits for borrowed connections to come back
+                await pool.returned()  # borrowed connections are closed as they come back
         except TimeoutError:
-            self._pool.terminate()
+            for raw in list(pool.borrowed):
+                raw.terminate()
+                pool.forget(raw)
+
+    async def _close(self, raw: asyncpg.Connection) -> None:
+        try:
+            await raw.close(timeout=self.timeouts.cleanup_s)  # says goodbye to the server
+        except Exception:  # noqa: BLE001 - closed either way: asyncpg terminates it on failure
+            raw.terminate()
 
     async def acquire(self, timeout_s: float) -> Any:
         assert self._pool is not None, "use 'async with connect(url) as db'"
-        try:
-            # asyncio.timeout, not acquire(timeout=...): on Python 3.11 asyncpg applies that
-            # with its own wait_for, which runs every acquire in a task of its own.
-            async with asyncio.timeout(timeout_s):
-                return await self._pool.acquire()
-        except asyncpg.InterfaceError:
-            if self._pool.is_closing():  # not a lost connection: nothing will replace it
-                raise errors.OperationalError("the PostgreSQL pool is closed",
-                                              backend=self.name) from None
-            raise
+        return await self._pool.acquire(timeout_s)
 
     async def release(self, raw: Any, *, discard: bool) -> None:
-        assert self._pool is not None
+        pool = self._pool
+        assert pool is not None
         if not discard:
-            # Resetting the session for reuse may fail (it was lost after the work finished):
-            # asyncpg has closed it already, and the work's outcome stands either way. The
-            # deadline is the one acquire(timeout=...) would have left for the session's reset.
-            with suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await self._pool.release(raw, timeout=self.timeouts.acquire_s)
+            if raw.is_closed():  # lost after the work finished: the outcome stands either way
+                self._changed_sessions.discard(raw)
+                pool.forget(raw)
+                return
+            if raw.is_in_transaction() or raw in self._changed_sessions:
+                try:
+                    await self.deadlines.run(self._reset(raw), self.timeouts.acquire_s)
+                except BaseException as exc:
+                    # Resetting the session failed (lost, timed out, cancelled): its state is
+                    # unknown, so it is closed; the work's outcome stands either way.
+                    self._changed_sessions.discard(raw)
+                    raw.terminate()
+                    pool.forget(raw)
+                    if not isinstance(exc, Exception):
+                        raise
+                    return
+            if pool.closed:  # the pool's close() waits until this one is closed too
+                try:
+                    await self._close(raw)
+                finally:
+                    pool.forget(raw)
+            else:
+                pool.put_back(raw)
             return
-        try:
-            pid = raw.get_server_pid()
-        except asyncpg.InterfaceError:
-            return  # the connection closed under us and asyncpg already took it back
-        self._changed_sessions.discard(pid)
+        # Already closed (lost, or terminated under an unfinished COPY): nothing to end.
+        pid = None if raw.is_closed() else raw.get_server_pid()
+        self._changed_sessions.discard(raw)
         raw.terminate()
-        await self._pool.release(raw)
+        pool.forget(raw)
+        if pid is None:
+            return
         # Closing the socket also drops asyncpg's pending cancel request, and the server notices
         # a closed socket only when it next reads: a statement still running (holding the
         # transaction's locks) would live on. End that server process now.
         # Best effort, so any failure is swallowed: the pooled connection it borrows may be dead
-        # too (asyncpg then raises InterfaceError or InternalClientError), and the caller's own
-        # error, if any, is the one to report.
+        # too, or the pool closed, and the caller's own error, if any, is the one to report.
         try:
             async with asyncio.timeout(self.timeouts.cleanup_s):
-                await self._pool.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE pid = $1 AND application_name = $2", pid, APPLICATION)
+                other = await pool.acquire(self.timeouts.cleanup_s)
+                try:
+                    await other.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE pid = $1 AND application_name = $2", pid, APPLICATION)
+                except BaseException:
+                    other.terminate()
+                    pool.forget(other)
+                    raise
+                await self.release(other, discard=False)
         except Exception:  # noqa: BLE001 - best effort, see above
             pass  # already gone, or the server is unreachable: it will clean up on its own
 
     def pool_size(self) -> int:
-        return self._pool.get_size() if self._pool is not None else 0
+        return self._pool.size if self._pool is not None else 0
 
     # --- statements --------------------------------------------------------------------------
 
@@ -272,8 +319,7 @@ class PostgresBackend(Backend):
             constraint = getattr(exc, "constraint_name", None)
             message = f"{exc} [postgresql {state}]"  # str(exc) already ends with DETAIL/HINT
             return kind(message, backend=self.name, constraint=constraint)
-        if isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc)
-                                                         or "released back" in str(exc)):
+        if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
             return errors.ConnectionLostError.of(self.name, exc)
         if isinstance(exc, asyncpg.InternalClientError):
             # The protocol is out of step, typically because the server closed the connection

@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from opusclip_lib.db import errors
 from opusclip_lib.db.backend import Backend, Params, Row
+from opusclip_lib.db.pool import Pool
 from opusclip_lib.db.timeouts import Timeouts
 from opusclip_lib.db.urls import DatabaseURL
 from opusclip_lib.errors import ConfigurationError
@@ -57,6 +58,23 @@ def may_write(sql: str) -> bool:
     return not _CTE.match(sql) or _DML.search(sql) is not None
 
 
+async def _execute(raw: aiosqlite.Connection, sql: str, params: Params) -> int:
+    cursor = await raw.execute(sql, params)
+    count = cursor.rowcount
+    await cursor.close()
+    return max(count, 0)
+
+
+async def _executemany(raw: aiosqlite.Connection, sql: str, rows: Sequence[Params]) -> int:
+    cursor = await raw.executemany(sql, rows)
+    await cursor.close()
+    return len(rows)
+
+
+def _alive(_: aiosqlite.Connection) -> bool:
+    return True  # a file does not hang up
+
+
 def _choice(options: dict[str, str], name: str, default: str, allowed: set[str]) -> str:
     value = options.get(name, default).lower()
     if value not in allowed:
@@ -86,11 +104,10 @@ class SQLiteBackend(Backend):
         self.busy_timeout_s = url.number("busy_timeout", 5000) / 1000
         self.synchronous = _choice(url.options, "synchronous", "full", SYNCHRONOUS)
         self.journal_mode = _choice(url.options, "journal_mode", "wal", JOURNAL_MODES)
-        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-        self._open = 0
+        self._pool = Pool(self.name, self._connect, min_size=self.min_size,
+                          max_size=self.max_size, deadlines=self.deadlines, alive=_alive)
         self._write_lock = asyncio.Lock()
         self._writer: aiosqlite.Connection | None = None
-        self._closed = False
         self._writes: dict[str, bool] = {}  # may_write by statement: the same ones repeat
 
     def json_type(self, column: str) -> str:
@@ -129,91 +146,68 @@ class SQLiteBackend(Backend):
         return raw
 
     async def open(self) -> None:
-        for _ in range(self.min_size):
-            self._open += 1
-            try:
-                self._idle.put_nowait(await self._connect())
-            except BaseException:
-                self._open -= 1
-                await self.close()
-                raise
+        try:
+            await self._pool.fill()
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
-        self._closed = True
-        while not self._idle.empty():
-            self._open -= 1
-            await self._idle.get_nowait().close()
+        for raw in self._pool.close():
+            await raw.close()
 
     async def acquire(self, timeout_s: float) -> aiosqlite.Connection:
-        if self._closed:
-            raise errors.OperationalError("the SQLite pool is closed", backend=self.name)
-        if not self._idle.empty():
-            return self._idle.get_nowait()  # no deadline to arm for a connection at hand
-        if self._open < self.max_size:
-            self._open += 1
-            try:
-                return await self._connect()
-            except BaseException:
-                self._open -= 1
-                raise
-        async with asyncio.timeout(timeout_s):
-            return await self._idle.get()
+        return await self._pool.acquire(timeout_s)
 
     async def release(self, raw: aiosqlite.Connection, *, discard: bool) -> None:
         if self._writer is raw:  # still in a transaction: closing it rolls the transaction back
             self._release_write_lock()
             discard = True
-        if discard or self._closed:
-            self._open -= 1
-            if discard:
-                with suppress(ValueError):  # ValueError: already closed
-                    await raw.interrupt()  # stop a statement still running in its thread
-            await raw.close()
-        else:
-            self._idle.put_nowait(raw)
+        if not discard and not self._pool.closed:
+            self._pool.put_back(raw)
+            return
+        self._pool.forget(raw)
+        if discard:
+            with suppress(ValueError):  # ValueError: already closed
+                await raw.interrupt()  # stop a statement still running in its thread
+        await raw.close()
 
     def pool_size(self) -> int:
-        return self._open
+        return self._pool.size
 
     # --- statements --------------------------------------------------------------------------
 
     async def execute(self, raw: aiosqlite.Connection, sql: str, params: Params) -> int:
-        async def run() -> int:
-            cursor = await raw.execute(sql, params)
-            count = cursor.rowcount
-            await cursor.close()
-            return max(count, 0)
-
-        return await self._in_turn(raw, sql, run)
+        return await self._in_turn(raw, sql, _execute(raw, sql, params))
 
     async def executemany(self, raw: aiosqlite.Connection, sql: str,
                           rows: Sequence[Params]) -> int:
-        async def run() -> int:
-            cursor = await raw.executemany(sql, rows)
-            await cursor.close()
-            return len(rows)
-
-        return await self._in_turn(raw, sql, run)
+        return await self._in_turn(raw, sql, _executemany(raw, sql, rows))
 
     async def fetch(self, raw: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
-        async def run() -> list[Row]:
-            return [dict(row) for row in await raw.execute_fetchall(sql, params)]
+        # One trip to the connection's thread, as a raw execute_fetchall.
+        rows = await self._in_turn(raw, sql, raw.execute_fetchall(sql, params))
+        return [dict(row) for row in rows]
 
-        return await self._in_turn(raw, sql, run)
-
-    async def _in_turn(self, raw: aiosqlite.Connection, sql: str,
-                       statement: Callable[[], Awaitable[T]]) -> T:
-        """Run ``statement``; a write outside a transaction holds the write lock while it runs."""
+    def _in_turn(self, raw: aiosqlite.Connection, sql: str,
+                 statement: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """``statement`` to await; a write outside a transaction holds the write lock while it
+        runs (a write inside one, or a read, is awaited as it is: no coroutine around it)."""
         if self._writer is raw:
-            return await statement()
+            return statement
         writes = self._writes.get(sql)
         if writes is None:
             writes = self._writes[sql] = may_write(sql)
-        if not writes:
-            return await statement()
-        await self._take_write_lock()
+        return self._locked(statement) if writes else statement
+
+    async def _locked(self, statement: Coroutine[Any, Any, T]) -> T:
         try:
-            return await statement()
+            await self._take_write_lock()
+        except BaseException:
+            statement.close()  # never started
+            raise
+        try:
+            return await statement
         finally:
             self._write_lock.release()
 

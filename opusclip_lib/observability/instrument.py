@@ -119,13 +119,21 @@ def query_start(backend: str, name: str, sql: str = "") -> Span | None:
     """A span for one statement: ``db.query.summary`` is the repository's name for it (``claim
     jobs``), ``db.query.text`` the statement with its ``?`` placeholders, whitespace folded and
     cut to :data:`QUERY_TEXT_MAX` characters. Parameters never land in a trace."""
-    if state.tracer is None:
+    tracer = state.tracer
+    if tracer is None or not trace.get_current_span().is_recording():
         return None
+    return tracer.start_span(name, kind=SpanKind.CLIENT,
+                             attributes=_query_attributes(backend, name, sql))
+
+
+@functools.lru_cache(maxsize=1024)
+def _query_attributes(backend: str, name: str, sql: str) -> Mapping[str, Any]:
+    """A statement's span attributes, built once per statement: the same ones repeat."""
     text = " ".join(sql.split()) if sql else name
-    attributes = {"db.system.name": DB_SYSTEMS.get(backend, backend),
-                  "db.operation.name": text.split(" ", 1)[0].upper(), "db.query.summary": name,
-                  "db.query.text": text[:QUERY_TEXT_MAX]}
-    return _child_span(name, SpanKind.CLIENT, attributes)
+    return MappingProxyType({
+        "db.system.name": DB_SYSTEMS.get(backend, backend),
+        "db.operation.name": text.split(" ", 1)[0].upper(), "db.query.summary": name,
+        "db.query.text": text[:QUERY_TEXT_MAX]})
 
 
 def query_end(span: Span | None, error: BaseException | None) -> None:
