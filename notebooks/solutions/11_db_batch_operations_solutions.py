@@ -93,6 +93,7 @@ async def exercise_3_idempotent_refresh(db: Database) -> None:
         assert count == len(rows), "an upsert never duplicates a row"
         print(f"run {run}: {count} videos")
     print("updated_at moved on the second run:", stamps[1] != stamps[0])
+    assert stamps[1] > stamps[0], "the second run rewrote updated_at"
     # Same rows, same count: the second run updated every row in place. Only updated_at (set by
     # the upsert on conflict) shows it happened; created_at keeps the first insert's time.
 

@@ -64,10 +64,14 @@ async def exercise_1_merge_two_videos(db: Database) -> None:
         await merge(db, keep.id, drop.id, fail_between=True)
     except InjectedFailure:
         pass
+    after_failure = await state()
     print(f"(videos, clips of keep, clips of drop) before {before}, after the failed merge "
-          f"{await state()}")
+          f"{after_failure}")
+    assert after_failure == before == (2, 2, 3), "the failed merge left everything as it was"
     await merge(db, keep.id, drop.id)
-    print(f"after a successful merge: {await state()}")
+    merged = await state()
+    print(f"after a successful merge: {merged}")
+    assert merged == (1, 5, 0)
 
 
 async def race(db: Database, job_id: int, worker: Callable[[], Awaitable[object]],
@@ -91,8 +95,9 @@ async def exercise_2_lock_when_reading(db: Database) -> None:
             attempts = await tx.fetchval(READ + lock, (job.id,))  # others wait here for the lock
             await tx.execute(WRITE, (attempts + 1, job.id))
 
-    print(f"read{lock or ''} in a transaction: {await race(db, job.id, locked_read_modify_write)} "
-          "of 20 increments kept")
+    kept = await race(db, job.id, locked_read_modify_write)
+    print(f"read{lock or ''} in a transaction: {kept} of 20 increments kept")
+    assert kept == 20, "a locked (or, on SQLite, serialized) read-modify-write loses nothing"
     # FOR UPDATE makes the read take the row lock, so the second writer's SELECT waits until the
     # first commits, and then reads the new value. Correct, but the writers queue on that row.
 
@@ -116,6 +121,8 @@ async def exercise_3_retry_with_tenacity(db: Database) -> None:
         tries.append(count)
 
     kept = await race(db, job.id, conditional_update)
+    assert kept == 20, "no update lost"
+    assert len(tries) == 20, "every writer finished"
     print(f"conditional update with tenacity: {kept} of 20 kept, {sum(tries)} tries in total "
           f"(at most {max(tries)} for one writer)")
     # The random wait spreads the retries out, so fewer writers collide again on the next try.
@@ -129,13 +136,18 @@ async def exercise_4_deadline_on_a_transaction(db: Database) -> None:
             await videos.insert_videos(tx, [{"youtube_id": f"cancel{n:05d}"} for n in range(100)])
             await asyncio.sleep(10)
 
+    timed_out = False
     try:
         async with asyncio.timeout(0.2):
             await slow_import()
     except TimeoutError:
+        timed_out = True
         print("TimeoutError after 0.2 s")
-    print("videos stored:", await videos.count_videos(db), "| connections in use:",
-          db.pool_stats().in_use)
+    stored, in_use = await videos.count_videos(db), db.pool_stats().in_use
+    print("videos stored:", stored, "| connections in use:", in_use)
+    assert timed_out, "the deadline raised TimeoutError"
+    assert stored == 0, "the transaction was rolled back"
+    assert in_use == 0, "the connection went back to the pool"
 
 
 async def cut(db: Database, tx: Connection) -> None:
@@ -174,6 +186,7 @@ async def exercise_5_retry_after_a_dropped_connection(db: Database) -> None:
               for table in ("videos", "clips", "processing_jobs")}
     print(f"{attempts} attempts; stored: {counts}")
     assert counts == {"videos": 1, "clips": 3, "processing_jobs": 1}
+    assert attempts == 2, "the first attempt lost its connection, the second stored everything"
 
 
 async def main() -> None:

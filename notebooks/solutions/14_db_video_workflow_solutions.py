@@ -138,6 +138,7 @@ async def exercise_3_cancel_a_running_job(db: Database, talk: Video) -> None:
     outcome, stopped_at = await working
     final = await jobs.get_job(db, job.id)
     assert outcome.startswith("stopped"), outcome
+    assert "LeaseLostError" in outcome, outcome
     assert final.status == "cancelled"
     print(f"{outcome}, {stopped_at - cancelled_at:.3f} s after the cancel "
           f"(heartbeat every {heartbeat_s} s); job status: {final.status}")
