@@ -20,8 +20,11 @@ run: $(STAMP)
 	$(BIN)/opusclip run
 
 # --durations lists the slowest tests at the end: where the suite's time goes.
+# -n 3: three pytest-xdist workers. The suite mostly waits (sandbox latencies, servers, kernels,
+# subprocesses; its CPU time is a third of its wall time or less), so three share two cores well.
+# tests/conftest.py says which tests share a worker (the nbval notebooks) and which go first.
 test: $(STAMP)
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n 3 --durations=25
 
 # .ci/run runs this before the tests: the layer contracts ([tool.importlinter] in pyproject.toml),
 # ruff's rule families ([tool.ruff]) and mypy --strict on the core ([tool.mypy]).

@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -42,6 +43,58 @@ def pytest_configure(config: pytest.Config) -> None:
     sync ones too; on Python 3.11 that quietly creates a loop nobody closes. Saying "no loop"
     once makes the policy answer with an error instead, which looptime expects."""
     asyncio.set_event_loop(None)
+
+# Under ``pytest -n N`` (``make test``): which tests must share a worker, and which go first.
+NOTEBOOK_CELLS = "notebooks/"
+"""nbval's cells: a notebook's cells share one kernel, and every notebook uses work/opusclip.db,
+so all of them run on one worker, one after another, in reading order."""
+OWN_PROCESS_RUNS = ("tests/test_solutions.py", "tests/test_notebooks_on_servers.py")
+"""Each test runs a notebook or a solution in a process, database and folder of its own: spread
+one by one, the longest (the integrated 3x lessons) first."""
+
+
+def _scope(nodeid: str) -> str:
+    """The unit of work a worker takes whole: the notebooks, one own-process run, or a module
+    (which keeps module- and session-scoped fixtures to one worker)."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(NOTEBOOK_CELLS):
+        return NOTEBOOK_CELLS
+    return nodeid if path in OWN_PROCESS_RUNS else path
+
+
+def _rank(item: pytest.Item) -> tuple[int, int]:
+    path = item.nodeid.split("::", 1)[0]
+    if path.startswith(NOTEBOOK_CELLS):
+        return (0, 0)  # the longest chain starts first
+    if path in OWN_PROCESS_RUNS:  # ids start with the lesson's number: "[34_performance_...]"
+        lesson = item.nodeid.rsplit("[", 1)[-1][:2]
+        return (1, -int(lesson) if lesson.isdigit() else 0)
+    return (2, 0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, order the collection longest-first (the scheduler below hands out
+    units in this order); a plain run keeps pytest's order."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=_rank)  # stable: each group keeps its own order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N`` with the default ``--dist load``: whole units as :func:`_scope` draws them, in
+    collection order (not xdist's largest-unit-first, which would start the single long runs
+    last)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    config.option.loadscopereorder = False
+    return ScopeScheduling(config, log)
+
 
 def _unavailable(variable: str) -> str | None:
     """Why the server in ``variable`` cannot be used, or ``None`` if a TCP connect succeeds."""

@@ -13,6 +13,7 @@ their cluster-bus ports, +10000) are free, else the next free block.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import signal
@@ -21,7 +22,8 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -51,7 +53,8 @@ class ScratchRedis:
     first free one from ``preferred_port``."""
 
     def __init__(self, *, port: int | None = None, preferred_port: int = 7390) -> None:
-        self.port = port if port is not None else free_ports(preferred_port, 1)[0]
+        self.port = port if port is not None else 0  # 0: chosen on entering
+        self._preferred_port = preferred_port
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,7 +64,10 @@ class ScratchRedis:
     def __enter__(self) -> Self:
         if not redis_server_available():
             raise ClusterStartError("redis-server and redis-cli are not on PATH")
-        self.restart()
+        with claiming_ports():
+            if not self.port:
+                self.port = free_ports(self._preferred_port, 1)[0]
+            self.restart()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -159,13 +165,14 @@ class LocalCluster:
         # Torn down by stop(), or at the latest when this object is collected or Python exits
         # (a notebook kernel stopped mid-run): no orphaned redis-server, no leftover folder.
         self._tear_down = weakref.finalize(self, _tear_down, self._processes, self._folder)
-        self.ports = free_ports(self.preferred_port, NODES)
-        for port in self.ports:
-            self._spawn(port)
         deadline = time.monotonic() + START_TIMEOUT_S
-        for port in self.ports:
-            self._wait(deadline, f"node {port} to answer PING (see its redis.log)",
-                       partial(self._answers, port))
+        with claiming_ports():
+            self.ports = free_ports(self.preferred_port, NODES)
+            for port in self.ports:
+                self._spawn(port)
+            for port in self.ports:
+                self._wait(deadline, f"node {port} to answer PING (see its redis.log)",
+                           partial(self._answers, port))
         created = subprocess.run(
             ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
              "--cluster-replicas", "1", "--cluster-yes"],
@@ -281,6 +288,16 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+@contextmanager
+def claiming_ports() -> Iterator[None]:
+    """Held from choosing free ports until our servers answer on them. Without it two processes
+    starting servers at once (test workers, a notebook beside the tests) both find the same
+    ports free, and one of them then talks to the other's servers."""
+    with open(Path(tempfile.gettempdir()) / "opusclip-redis-ports.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def free_ports(preferred: int, count: int) -> list[int]:

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from opusclip_lib.local_server import free_port
 from opusclip_lib.redis_client.local_servers import (
     ClusterStartError,
     HungListener,
     LocalCluster,
     ScratchRedis,
-    free_ports,
     redis_server_available,
 )
 
@@ -48,8 +48,9 @@ def scratch_redis() -> Iterator[ScratchRedis]:
 
 @pytest.fixture
 def closed_port() -> int:
-    """A loopback port nothing listens on: connecting is refused at once."""
-    return free_ports(7380, 1)[0]
+    """A loopback port nothing listens on: connecting is refused at once. The OS picks it, so
+    test workers running side by side do not pick the same one."""
+    return free_port()
 
 
 @pytest.fixture
