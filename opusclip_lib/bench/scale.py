@@ -650,7 +650,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--clip-seconds", dest="clip_s", type=float, default=3.0,
                         help="longest clip rendered")
     parser.add_argument("--render-processes", type=_ints, default=[1, 2])
-    parser.add_argument("--render-videos", type=int, default=6, help="videos per process")
+    parser.add_argument("--render-videos", type=int, default=8, help="videos per process")
     parser.add_argument("--claim-workers", type=_ints, default=[1, 2, 4])
     parser.add_argument("--claim-batch", type=int, default=100, help="claim(limit=...)")
     parser.add_argument("--claim-seconds", type=float, default=3.0)
