@@ -50,6 +50,7 @@ def test_a_toy_run_prints_every_target_and_writes_json_and_plot(
                    "2 process(es), rendering off", "rendering on, 2 processes over 1",
                    "claims: jobs claimed and completed", "resident memory over 10 videos"):
         assert f"PASS {target}" in printed or f"MISS {target}" in printed, target
+    assert "2 videos in flight: 2 processes" in printed  # against one process at C=2
     result = json.loads(out_json.read_text())
     assert set(result) == {"settings", "checks", "processes", "claims", "brokers", "saturation",
                            "memory"}

@@ -428,9 +428,11 @@ def print_saturation(runs: list[Run]) -> None:
         return
     where = (f"saturates at C={saturated.concurrency}" if saturated.concurrency < max(levels)
              else f"still scales at C={saturated.concurrency}, the highest level measured")
+    children_ms = 1000 * saturated.ffmpeg_cpu_s / max(saturated.completed, 1)
     print(f"  one process {where}: {saturated.videos_per_min:.1f} videos/min "
           f"({saturated.ratio:.2f} of the bound), {saturated.cpu_ms_per_video:.1f} CPU ms per "
-          f"video, {saturated.cpu_share:.2f} of a core busy")
+          f"video ({saturated.cpu_share:.2f} of a core busy), and {children_ms:.1f} ms in the "
+          "ffmpeg processes it started")
 
 
 def report_memory(memory: list[Memory]) -> list[str]:

@@ -571,6 +571,14 @@ def report(results: Results) -> list[Check]:
         print(f"  rendering on, 1 unpinned process: {unpinned.cpu_share:.2f} of the cores busy; "
               f"2 pinned processes reach {pinned[2].videos_per_min / unpinned.videos_per_min:.2f}x "
               "of it")
+    one_process = {r.concurrency: r for r in results.saturation}
+    for spread in results.processes:
+        alone = one_process.get(spread.processes * spread.concurrency)
+        if not spread.render and spread.processes > 1 and alone is not None:
+            print(f"  {spread.processes * spread.concurrency} videos in flight: "
+                  f"{spread.processes} processes {spread.videos_per_min:.1f} videos/min, one "
+                  f"process {alone.videos_per_min:.1f} "
+                  f"({spread.videos_per_min / alone.videos_per_min:.2f}x)")
     pipeline.print_saturation(results.saturation)
     if results.brokers:
         polling = next((b for b in results.brokers if b.broker.startswith("none")), None)

@@ -50,6 +50,7 @@ def claims_per_second(runs: pd.DataFrame, *, target: float | None = None,
     ax = chart_axes(ax, (7, 4))
     table = runs.pivot_table(index="mode", columns="workers", values="jobs_per_s",
                              sort=False)
+    table.index = [mode.replace(", ", "\n") for mode in table.index]
     table.plot.bar(ax=ax, rot=0)
     if target is not None:
         ax.axhline(target, linestyle="--", color="grey", label=f"target {target:,.0f}/s")
