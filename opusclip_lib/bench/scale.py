@@ -38,15 +38,17 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+from threading import BrokenBarrierError
 from typing import Any
 
 from opusclip_lib.bench import dispatch, pipeline
@@ -148,6 +150,14 @@ class WorkerTeam:
             total += times.user + times.system + times.children_user + times.children_system
         return total
 
+    def kill(self) -> None:
+        """SIGKILL the workers and the command (a drain that did not end)."""
+        import psutil
+
+        for worker in [*self.workers(), self._root]:
+            with suppress(psutil.NoSuchProcess):
+                worker.kill()
+
     def check(self) -> None:
         """Raise if the command ended: a worker that died would leave the batch waiting."""
         if self.command.returncode is not None:
@@ -173,17 +183,16 @@ async def worker_team(url: str, root: str, config: WorkflowConfig, *, processes:
         command = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=stderr, env=env)
+    team = WorkerTeam(command, processes, log)
     try:
-        yield WorkerTeam(command, processes, log)
+        yield team
     finally:
         if command.returncode is None:
-            command.send_signal(signal.SIGTERM)
+            command.send_signal(signal.SIGTERM)  # the supervisor passes it on: each drains
             try:
                 await asyncio.wait_for(command.wait(), STOP_TIMEOUT_S)
             except TimeoutError:
-                for worker in WorkerTeam(command, processes, log).workers():
-                    worker.kill()
-                command.kill()
+                team.kill()
                 await command.wait()
 
 
@@ -378,7 +387,7 @@ async def measure_claims(database_url: str, *, workers: int, batch: int, commit_
     context = multiprocessing.get_context("forkserver")  # a clean process, forked per run
     context.set_forkserver_preload([__spec__.name if __spec__ else __name__])
     barrier = context.Barrier(workers + 1, timeout=START_TIMEOUT_S)
-    results = context.SimpleQueue()
+    results = context.Queue()
     async with scratch_database(database_url, prefix="bench_scale") as url:
         async with connect(url, recorder=DroppingRecorder()) as db:
             await db.bulk_insert("processing_jobs", ["kind"], [(CLAIM_KIND,)] * jobs_n)
@@ -389,14 +398,19 @@ async def measure_claims(database_url: str, *, workers: int, batch: int, commit_
         for child in children:
             child.start()
         try:
-            await asyncio.to_thread(barrier.wait)
-            tallies = [await asyncio.to_thread(results.get) for _ in children]
+            with suppress(BrokenBarrierError):  # a process failed to start: its error follows
+                await asyncio.to_thread(barrier.wait)
+            tallies = [await asyncio.to_thread(results.get, True, seconds + START_TIMEOUT_S)
+                       for _ in children]
+        except queue.Empty:
+            raise RuntimeError("a claiming process ended without reporting") from None
         finally:
             for child in children:
                 await asyncio.to_thread(child.join, STOP_TIMEOUT_S)
                 if child.is_alive():
                     child.kill()
         results.close()
+        results.join_thread()
     errors = [t.error for t in tallies if t.error]
     if errors:
         raise RuntimeError(f"a claiming process failed: {errors[0]}")
