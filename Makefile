@@ -50,6 +50,9 @@ bench: $(STAMP)
 	$(BIN)/opusclip bench observability --json build/bench/observability.json --plot build/bench/observability.png
 	$(BIN)/opusclip bench stream --json build/bench/stream.json --plot build/bench/stream.png
 	$(BIN)/opusclip bench transcribe --json build/bench/transcribe.json --plot build/bench/transcribe.png
+	@if [ -n "$$OPUSCLIP_POSTGRES_URL" ]; then \
+	  $(BIN)/opusclip bench scale --json build/bench/scale.json --plot build/bench/scale.png; \
+	else echo "bench scale skipped: it needs a server database (set OPUSCLIP_POSTGRES_URL)"; fi
 
 # Re-record every cassette against the local sandbox; OPUSCLIP_RECORD=live records against the real APIs.
 cassettes: $(STAMP)

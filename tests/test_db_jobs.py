@@ -80,6 +80,27 @@ async def test_job_walks_the_pipeline_and_logs_every_step(db: Database) -> None:
         (None, "pending"), ("pending", "downloading"), *pairwise(PIPELINE)]
 
 
+async def test_complete_finishes_a_batch_it_holds_in_one_call(db: Database) -> None:
+    for _ in range(4):
+        await jobs.enqueue(db, "empty")
+    claimed = await jobs.claim(db, "worker-1", kinds=["empty"], limit=3)
+    walked = await jobs.advance(db, claimed[0].id, "transcribing", worker="worker-1")
+    reaped = await jobs.cancel(db, claimed[1].id, reason="gone")
+    [unclaimed] = await jobs.list_jobs(db, status="pending")
+    ids = [job.id for job in reversed(claimed)] + [unclaimed.id]
+    done = await jobs.complete(db, ids, worker="worker-1")
+    assert [job.id for job in done] == [claimed[2].id, walked.id]  # in the order asked
+    assert all(job.status == "completed" and job.locked_by is None and job.progress == 1.0
+               and job.finished_at is not None for job in done)
+    assert (await jobs.get_job(db, reaped.id)).status == "cancelled"
+    assert (await jobs.get_job(db, unclaimed.id)).status == "pending"
+    events = await jobs.job_events(db, walked.id)
+    assert [(e.from_status, e.to_status, e.worker) for e in events][-1] == (
+        "transcribing", "completed", "worker-1")
+    assert await jobs.complete(db, ids, worker="worker-1") == []  # nothing held any more
+    assert await jobs.complete(db, [], worker="worker-1") == []
+
+
 async def test_invalid_transitions_raise(db: Database) -> None:
     job = await jobs.enqueue(db, "pipeline")
     with pytest.raises(InvalidTransitionError, match="cannot go from pending to transcribing"):

@@ -39,11 +39,14 @@ def test_bench_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtur
     result = json.loads(out_json.read_text())
     runs = result["runs"]
     assert [(r["mode"], r["concurrency"], r["videos"]) for r in runs] == [
-        ("optimised", 1, 4), ("optimised", 4, 4), ("naive", 1, 2)]
+        ("optimised", 1, 4), ("optimised", 4, 8), ("naive", 1, 2)]  # two waves at least
     assert all(r["completed"] == r["videos"] and r["ratio"] > 0 for r in runs)
+    assert all(r["cpu_ms_per_video"] > 0 for r in runs)
     assert runs[1]["bound_per_min"] == pytest.approx(4 * runs[0]["bound_per_min"])
+    assert "one process still scales at C=4, the highest level measured" in printed
     assert [m["videos"] for m in result["memory"]] == [1, 10]
     assert all(m["peak_mb"] > 0 for m in result["memory"])
+    assert "resident memory over 10 videos, last third vs first" in printed
     assert result["settings"]["latency_profile_ms"]["stability.generate"] == 2000.0
     assert out_png.stat().st_size > 10_000
 

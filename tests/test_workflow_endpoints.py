@@ -59,6 +59,9 @@ def test_targets_name_their_endpoints() -> None:
     assert endpoints_for("sandbox").youtube_media is not None
     assert endpoints_for("http://gateway.invalid").openai.base_url == (
         "http://gateway.invalid/openai/v1")
+    served = endpoints_for("sandbox+http://127.0.0.1:9/")
+    assert served.openai.base_url == "http://127.0.0.1:9/openai/v1"
+    assert served.youtube_media is not None  # YouTube ids offline, as in process
 
 
 async def test_any_base_url_with_any_key_reaches_the_provider_api() -> None:

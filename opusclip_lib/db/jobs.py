@@ -1,6 +1,7 @@
 """A durable job queue in the database, with a state machine and a reaper.
 
     pending -> downloading -> transcribing -> analyzing -> rendering -> completed
+    downloading..rendering -> completed (a kind with fewer stages, e.g. an empty job)
     any unfinished status -> failed | cancelled
     downloading..rendering -> pending   (retryable failure with backoff, or reaped)
 
@@ -43,9 +44,10 @@ ACTIVE = frozenset(STAGES)
 CLAIM_ATTEMPTS = 20
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 _FORWARD = dict(zip(("pending", *STAGES), (*STAGES, "completed"), strict=True))
-_RETRY = {status: {"pending"} for status in ACTIVE}
+# A claimed job may also finish early: a kind with fewer stages completes where its work ends.
+_EARLY = {status: {"pending", "completed"} for status in ACTIVE}
 ALLOWED: dict[str, frozenset[str]] = {
-    status: frozenset({following, "failed", "cancelled", *_RETRY.get(status, ())})
+    status: frozenset({following, "failed", "cancelled", *_EARLY.get(status, ())})
     for status, following in _FORWARD.items()
 } | {status: frozenset() for status in FINISHED}
 
@@ -247,6 +249,48 @@ async def advance(ex: Executor, job_id: int, to_status: str, *, worker: str,
             progress = progress if progress is not None else job.progress
         return await _transition(tx, job, to_status, worker=worker, assignments=assignments,
                                  params=(stage, progress))
+
+
+async def complete(ex: Executor, job_ids: Sequence[int], *, worker: str) -> list[Job]:
+    """Finish many claimed jobs in one transaction (a locking read, one ``UPDATE`` and one batch
+    of events per chunk), so a worker running short jobs commits once per batch, not per job.
+
+    Returns the jobs completed, in ``job_ids`` order. A job ``worker`` no longer holds (reaped,
+    cancelled, never claimed) is left as it is and missing from the result: its lease was lost.
+    """
+    ids = [validate.row_id(job_id, name="job_id") for job_id in job_ids]
+    holder = JOBS.lookup("locked_by", worker)
+    order = {job_id: index for index, job_id in enumerate(ids)}
+    rows: list[Row] = []
+    async with ex.transaction() as tx:
+        for start in range(0, len(ids), repository.IN_CHUNK):
+            rows += await _complete(tx, ids[start:start + repository.IN_CHUNK], holder)
+    return sorted((Job.from_row(row) for row in rows), key=lambda job: order[job.id])
+
+
+async def _complete(tx: Executor, ids: Sequence[int], worker: str) -> list[Row]:
+    backend = tx.backend
+    lock = " FOR UPDATE" if backend.skip_locked else ""
+    held = {row["id"]: row["status"] for row in await tx.fetch(
+        f"SELECT id, status FROM processing_jobs WHERE id IN ({', '.join('?' * len(ids))}) "
+        f"AND locked_by = ? AND status IN ({_ACTIVE_MARKS}){lock}", (*ids, worker, *STAGES),
+        name="complete jobs")}
+    if not held:
+        return []
+    marks = ", ".join("?" * len(held))
+    now = backend.now
+    finish = (f"UPDATE processing_jobs SET status = 'completed', progress = 1, "
+              f"heartbeat_at = {now}, finished_at = {now}, locked_by = NULL, updated_at = {now} "
+              f"WHERE id IN ({marks})")
+    if backend.update_returning:
+        rows = await tx.fetch(f"{finish} RETURNING *", tuple(held), name="complete jobs")
+    else:
+        await tx.execute(finish, tuple(held), name="complete jobs")
+        rows = await tx.fetch(f"SELECT * FROM processing_jobs WHERE id IN ({marks})",
+                              tuple(held), name="complete jobs")
+    await tx.executemany(_EVENT, [(row["id"], held[row["id"]], "completed", worker, None,
+                                   row["updated_at"]) for row in rows], name="job event")
+    return rows
 
 
 async def heartbeat(ex: Executor, job_id: int, worker: str, *, progress: float | None = None,
