@@ -271,11 +271,14 @@ class APIClient:
         result: T | None = None
         error: BaseException | None = None
         traced = http_start(self.provider, operation, request.method, request.url)
-        deadline = asyncio.timeout(self.deadline_s)
+        deadline = None if sender.bounds(request) else asyncio.timeout(self.deadline_s)
         try:
             try:
-                async with deadline:
+                if deadline is None:
                     response = await sender.send(request)
+                else:
+                    async with deadline:
+                        response = await sender.send(request)
             except httpx.TransportError as exc:
                 # "from None": the transport's own exceptions may quote the URL, key and all,
                 # and a chained cause is printed in every traceback; ours says it, redacted.
@@ -284,7 +287,7 @@ class APIClient:
                 raise kind(self._describe_transport_error(exc, request),
                            provider=self.provider) from None
             except TimeoutError:
-                if not deadline.expired():
+                if deadline is None or not deadline.expired():
                     raise
                 raise APITimeoutError(
                     f"no answer from {request.url.host} within {self.deadline_s:g} s (the "
