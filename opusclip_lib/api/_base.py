@@ -109,9 +109,10 @@ class Usage:
 def exchange_deadline_s(timeout: httpx.Timeout) -> float | None:
     """The most one exchange may take whatever carries it: the sum of its phase limits (waiting
     for a pooled connection, connecting, sending, waiting for the answer), or ``None`` if any
-    phase is unbounded. Real sockets fire their phase timeouts well before it; an in-process
-    transport (``httpx.ASGITransport`` over the sandbox) enforces none of them, so without this
-    bound a hung handler would hang the call."""
+    phase is unbounded. It is set only around a sender whose own timeouts do not bound the
+    exchange (``Sender.bounds``): an in-process transport (``httpx.ASGITransport`` over the
+    sandbox) enforces none of them, so without it a hung handler would hang the call; aiohttp's
+    bound a request without a body, and a timer per call for nothing costs CPU."""
     total = 0.0
     for phase in (timeout.pool, timeout.connect, timeout.write, timeout.read):
         if phase is None:
