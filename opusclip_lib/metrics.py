@@ -95,10 +95,14 @@ class Recorder:
         table.oks.append(ok)
         table.errors.append(error)
         columns = table.labels
-        for label, column in columns.items():
-            column.append(labels.pop(label, _ABSENT))
-        for label, value in labels.items():  # labels this kind has not carried before
-            columns[label] = [_ABSENT] * rows + [value]
+        if labels.keys() == columns.keys():  # the usual case: the labels this kind always has
+            for label, value in labels.items():
+                columns[label].append(value)
+        else:
+            for label, column in columns.items():
+                column.append(labels.pop(label, _ABSENT))
+            for label, value in labels.items():  # labels this kind has not carried before
+                columns[label] = [_ABSENT] * rows + [value]
         self._kinds.append(kind)
 
     @contextmanager

@@ -58,6 +58,22 @@ async def test_default_sender_is_aiohttp_unless_the_environment_says(
         default_transport_name()
 
 
+async def test_only_a_bodiless_aiohttp_request_goes_without_the_clients_own_deadline() -> None:
+    # aiohttp bounds the pool wait, the connection and every read, but no write: a body may wait
+    # on a stalled peer. httpx transports may enforce nothing (ASGITransport, MockTransport).
+    url = yarl.URL("http://127.0.0.1:9/videos?id=a", encoded=True)
+    get, post = Outgoing("GET", url, {}), Outgoing("POST", url, {}, b"{}")
+    aiohttp_sender = AiohttpSender(httpx.Limits(max_connections=2), httpx.Timeout(1.0))
+    unbounded = AiohttpSender(httpx.Limits(max_connections=2), httpx.Timeout(1.0, read=None))
+    mock = HttpxSender(httpx.MockTransport(lambda r: httpx.Response(204)), httpx.Timeout(1.0))
+    assert aiohttp_sender.bounds(get)
+    assert not aiohttp_sender.bounds(post)
+    assert not unbounded.bounds(get)
+    assert not mock.bounds(get)
+    for sender in (aiohttp_sender, unbounded, mock):
+        await sender.aclose()
+
+
 def recorder(folder: Path, mode: str) -> vcr.VCR:
     return vcr.VCR(cassette_library_dir=str(folder), record_mode=mode,
                    filter_headers=[("authorization", "REDACTED"), ("xi-api-key", "REDACTED")],

@@ -53,6 +53,20 @@ async def test_memory_cache_expires_after_ttl_and_keeps_last_good() -> None:
     assert await MemoryCache().get_stale("never stored") is MISS
 
 
+async def test_memory_cache_drops_its_oldest_store_when_full_or_expired() -> None:
+    clock = FakeClock()
+    cache = MemoryCache(ttl_s=10, stale_ttl_s=100, maxsize=2, timer=clock)
+    await cache.set("a", 1)
+    await cache.set("b", 2)
+    await cache.set("a", 3)  # a store moves "a" behind "b"
+    await cache.set("c", 4)  # full: "b", the oldest store, goes
+    assert [await cache.get(key) for key in "abc"] == [3, MISS, 4]
+    clock.advance(101)  # "a" and "c" are past even their last-good life
+    await cache.set("d", 5)
+    assert await cache.get_stale("a") is MISS
+    assert await cache.get("d") == 5
+
+
 async def test_hits_and_misses_are_counted_and_recorded() -> None:
     recorder = Recorder()
     clock = FakeClock()

@@ -109,9 +109,10 @@ class Usage:
 def exchange_deadline_s(timeout: httpx.Timeout) -> float | None:
     """The most one exchange may take whatever carries it: the sum of its phase limits (waiting
     for a pooled connection, connecting, sending, waiting for the answer), or ``None`` if any
-    phase is unbounded. Real sockets fire their phase timeouts well before it; an in-process
-    transport (``httpx.ASGITransport`` over the sandbox) enforces none of them, so without this
-    bound a hung handler would hang the call."""
+    phase is unbounded. It is set only around a sender whose own timeouts do not bound the
+    exchange (``Sender.bounds``): an in-process transport (``httpx.ASGITransport`` over the
+    sandbox) enforces none of them, so without it a hung handler would hang the call; aiohttp's
+    bound a request without a body, and a timer per call for nothing costs CPU."""
     total = 0.0
     for phase in (timeout.pool, timeout.connect, timeout.write, timeout.read):
         if phase is None:
@@ -271,11 +272,14 @@ class APIClient:
         result: T | None = None
         error: BaseException | None = None
         traced = http_start(self.provider, operation, request.method, request.url)
-        deadline = asyncio.timeout(self.deadline_s)
+        deadline = None if sender.bounds(request) else asyncio.timeout(self.deadline_s)
         try:
             try:
-                async with deadline:
+                if deadline is None:
                     response = await sender.send(request)
+                else:
+                    async with deadline:
+                        response = await sender.send(request)
             except httpx.TransportError as exc:
                 # "from None": the transport's own exceptions may quote the URL, key and all,
                 # and a chained cause is printed in every traceback; ours says it, redacted.
@@ -284,7 +288,7 @@ class APIClient:
                 raise kind(self._describe_transport_error(exc, request),
                            provider=self.provider) from None
             except TimeoutError:
-                if not deadline.expired():
+                if deadline is None or not deadline.expired():
                     raise
                 raise APITimeoutError(
                     f"no answer from {request.url.host} within {self.deadline_s:g} s (the "

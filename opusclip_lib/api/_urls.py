@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, quote_plus, urlencode
+from urllib.parse import quote, quote_plus
 
 import httpx
 import yarl
@@ -31,8 +31,14 @@ _quote_plus = lru_cache(maxsize=4096)(quote_plus)
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
-    """``urlencode(params)``, the same string, faster for the names and values that recur."""
-    return urlencode(params, quote_via=_quote_plus)
+    """``urlencode(params)``, the same string, faster for the names and values that recur, and
+    without ``urlencode``'s generic checks of every pair."""
+    return "&".join(f"{_quote(name)}={_quote(value)}" for name, value in params.items())
+
+
+def _quote(value: Any) -> str:
+    """One name or value as ``urlencode`` quotes it: text and bytes as they are, else ``str``."""
+    return _quote_plus(value if isinstance(value, (str, bytes)) else str(value))
 
 
 class URLBuilder:

@@ -75,6 +75,11 @@ class StreamedResponse:
 
 
 class Sender(Protocol):
+    def bounds(self, request: Outgoing) -> bool:
+        """Whether this sender's own timeouts bound every phase of sending ``request``, so the
+        client needs no deadline of its own around it."""
+        ...
+
     async def send(self, request: Outgoing) -> httpx.Response:
         """The whole response, body read; httpx's exceptions for transport failures."""
         ...
@@ -119,6 +124,11 @@ class HttpxSender:
     def __init__(self, transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout) -> None:
         self.transport = transport
         self._extensions = {"timeout": timeout.as_dict()}
+
+    def bounds(self, request: Outgoing) -> bool:
+        """Never assumed: in-process transports (``ASGITransport``, ``MockTransport``) enforce
+        no timeout at all."""
+        return False
 
     def _httpx_request(self, request: Outgoing) -> httpx.Request:
         return httpx.Request(request.method, str(request.url), headers=request.headers,
@@ -187,6 +197,14 @@ class AiohttpSender:
             connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None, connect=wait, sock_connect=timeout.connect,
                                           sock_read=timeout.read))
+        self._bounded = None not in (wait, timeout.connect, timeout.read)
+
+    def bounds(self, request: Outgoing) -> bool:
+        """A request without a body: the pool wait and the connection are under ``connect``, its
+        head goes to the socket's buffer without waiting, and the wait for the answer and its
+        body are under ``sock_read``. A body may wait on a stalled peer, which no aiohttp timeout
+        covers (it has no write timeout). The client's own deadline costs a timer per call."""
+        return self._bounded and request.content is None
 
     async def send(self, request: Outgoing) -> httpx.Response:
         try:

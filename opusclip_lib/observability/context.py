@@ -27,8 +27,13 @@ def current() -> Mapping[str, Any]:
 
 def push(**fields: Any) -> Token[Mapping[str, Any]]:
     """Add ``fields`` (``None`` values unset) until :func:`pop` with the token returned."""
-    merged = {**_fields.get(), **fields}
-    return _fields.set(MappingProxyType({k: v for k, v in merged.items() if v is not None}))
+    merged = dict(_fields.get())  # one copy: every API call pushes its provider
+    for name, value in fields.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return _fields.set(MappingProxyType(merged))
 
 
 def pop(token: Token[Mapping[str, Any]]) -> None:

@@ -103,10 +103,10 @@ def http_end(call: _Call | None, status_code: int | None, request_id: str | None
                        extra={"request_id": request_id, "http_status": status_code})
     span = call.span
     if span is not None:
-        if status_code is not None:  # what is known only at the end
-            span.set_attribute("http.response.status_code", status_code)
-            if request_id:
-                span.set_attribute("opusclip.request_id", request_id)
+        if status_code is not None:  # what is known only at the end, set at once (one lock)
+            span.set_attributes({"http.response.status_code": status_code,
+                                 "opusclip.request_id": request_id} if request_id
+                                else {"http.response.status_code": status_code})
         if error is None and status_code is not None and status_code >= 400:
             span.set_status(Status(StatusCode.ERROR, str(status_code)))
         _end(span, error)

@@ -6,6 +6,7 @@ The order of the layers is the design, so it is spelled out in :class:`Resilienc
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
@@ -130,18 +131,16 @@ class Resilience:
         self._calls += 1
         call = self._calls  # numbers the lanes of the attempt timeline
         answered: list[Exception] = []  # failures the provider itself gave in this call
-
-        async def attempt(number: int, waited: float) -> T:
-            try:
-                return await self._attempt(operation, cost, call, number, waited)
+        try:
+            try:  # the first attempt outside tenacity (see RetryPolicy.after): no closure
+                result = await self._attempt(operation, cost, call, 1, 0.0)
             except CircuitOpenError:
                 raise
-            except Exception as error:
+            # Any Exception: tenacity decides. Not BaseException: cancellation is never retried.
+            except Exception as error:  # noqa: BLE001
                 answered.append(error)
-                raise
-
-        try:
-            result = await self.retry.run(attempt)
+                result = await self.retry.after(error, functools.partial(
+                    self._retry_attempt, operation, cost, call, answered))
         except CircuitOpenError as refused:
             if not answered:  # nothing reached the provider: the refusal is the whole story
                 substitute = await self._substitute(refused, cache_key, fallback)
@@ -166,6 +165,17 @@ class Resilience:
         if cache_key is not None and self.cache is not None:
             await self.cache.set(cache_key, result)
         return result
+
+    async def _retry_attempt(self, operation: Callable[[], Awaitable[T]], cost: float, call: int,
+                             answered: list[Exception], number: int, waited: float) -> T:
+        """An attempt after the first, keeping what the provider answered in ``answered``."""
+        try:
+            return await self._attempt(operation, cost, call, number, waited)
+        except CircuitOpenError:
+            raise
+        except Exception as error:
+            answered.append(error)
+            raise
 
     async def _attempt(self, operation: Callable[[], Awaitable[T]], cost: float, call: int,
                        number: int, waited: float) -> T:

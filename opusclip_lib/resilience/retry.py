@@ -78,27 +78,24 @@ class RetryPolicy:
                                        wait=backoff, retry=retry_if_exception(is_transient),
                                        reraise=True)
 
-    async def run(self, attempt: Callable[[int, float], Awaitable[T]]) -> T:
-        """Call ``attempt(number, waited_s)`` until it succeeds or tenacity gives up.
+    async def after(self, failure: Exception,
+                    attempt: Callable[[int, float], Awaitable[T]]) -> T:
+        """Once a first attempt has failed with ``failure``: call ``attempt(number, waited_s)``
+        until it succeeds or tenacity gives up.
 
-        ``number`` counts from 1; ``waited_s`` is the backoff slept just before it (0 at first).
+        The caller makes the first attempt itself, outside tenacity: a first-time success
+        (nearly every call) needs no decision, and starting tenacity costs far more than the
+        call's own overhead. ``failure`` is tenacity's first outcome, so tenacity still decides
+        everything. ``number`` counts from 2; ``waited_s`` is the backoff slept just before it.
         The last error is re-raised as it is, never wrapped in ``RetryError``; cancellation is
         never retried.
-
-        The first attempt runs before tenacity starts: a first-time success (nearly every call)
-        needs no decision, and starting tenacity costs far more than the call's own overhead. A
-        failure is then tenacity's first outcome, so tenacity still decides everything.
         """
-        try:
-            return await attempt(1, 0.0)
-        # Any Exception: tenacity decides below. Not BaseException: cancellation is never retried.
-        except Exception as error:  # noqa: BLE001
-            first_failure: Exception | None = error
+        first_failure: Exception | None = failure
         async for trying in self._retrying.copy():  # a copy: its state is per call
             with trying:
                 state = trying.retry_state
                 if first_failure is not None:
-                    failure, first_failure = first_failure, None
-                    raise failure
+                    failed, first_failure = first_failure, None
+                    raise failed
                 result = await attempt(state.attempt_number, state.upcoming_sleep)
         return result
