@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from opusclip_lib.workflow.endpoints import (
     endpoints_at,
     endpoints_from_env,
 )
+from opusclip_lib.workflow.services import make_policy
 
 HEAVY = ("opusclip_lib.sandbox", "starlette", "uvicorn", "PIL")
 
@@ -102,3 +104,11 @@ def test_sandbox_endpoints_in_process_and_served() -> None:
     assert isinstance(in_process.openai.transport, httpx.ASGITransport)
     served = sandbox_endpoints("http://127.0.0.1:8765")
     assert served.elevenlabs == Endpoint("http://127.0.0.1:8765/elevenlabs", SANDBOX_KEY)
+
+
+@pytest.mark.parametrize("response_cache", [True, False])
+def test_response_cache_off_leaves_the_json_apis_uncached(response_cache: bool) -> None:
+    limits = replace(UNLIMITED, response_cache=response_cache)
+    for provider in ("youtube", "openai"):
+        policy = make_policy(provider, limits, None)
+        assert (policy.cache is not None) == response_cache

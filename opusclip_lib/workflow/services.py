@@ -54,7 +54,9 @@ class ApiLimits:
     lifts the bound. ``throttle=False`` drops the rate and quota limiters, for a benchmark
     against an unlimited sandbox. ``connections`` sizes every client's HTTP pool (ElevenLabs
     keeps 15 by default). ``cache_size`` bounds each response cache and YouTube's ETag cache,
-    so memory stays flat however many videos go through.
+    so memory stays flat however many videos go through. ``response_cache=False`` drops the
+    response caches: a benchmark whose videos ask the same questions would otherwise measure
+    the cache, not the pipeline.
     """
 
     concurrency: Mapping[str, int | None] = field(default_factory=dict)
@@ -62,6 +64,7 @@ class ApiLimits:
     connections: int | None = None
     cache_size: int = 64
     elevenlabs_plan: str = "creator"
+    response_cache: bool = True
 
 
 UNLIMITED = ApiLimits(concurrency=dict.fromkeys(PROVIDERS), throttle=False, connections=512)
@@ -92,7 +95,7 @@ def live(result: T | Fallback[T]) -> T:
 def make_policy(provider: str, limits: ApiLimits, recorder: Recorder | None, *,
                 cool_down_s: float = DEFAULT_COOL_DOWN_S) -> Resilience:
     """The provider's default policy, bounded as ``limits`` says."""
-    cached = provider in JSON_PROVIDERS
+    cached = provider in JSON_PROVIDERS and limits.response_cache
     return resilience_defaults(
         provider, recorder=recorder, plan=limits.elevenlabs_plan,
         limiter="default" if limits.throttle else None,

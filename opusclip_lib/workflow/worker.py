@@ -22,6 +22,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,8 @@ def add_workflow_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--captions", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--max-clip-seconds", dest="max_clip_s", type=float)
     parser.add_argument("--naive", action="store_true", help="the naive pipeline")
+    parser.add_argument("--response-cache", action=argparse.BooleanOptionalAction, default=True,
+                        help="cache the JSON APIs' answers (off: every video pays every call)")
     parser.add_argument("--heartbeat", type=float, default=5.0, help="seconds between beats")
     parser.add_argument("--stale-after", type=float, default=30.0,
                         help="requeue a job whose worker was silent this long")
@@ -111,7 +114,8 @@ async def open_worker(args: argparse.Namespace,
         db = await ride_out(lambda: stack.enter_async_context(
             connect(database_url, recorder=recorder)))
         services = await stack.enter_async_context(
-            open_services(endpoints, cached=not args.naive, limits=UNLIMITED,
+            open_services(endpoints, cached=not args.naive,
+                          limits=replace(UNLIMITED, response_cache=args.response_cache),
                           recorder=None if metrics is None else recorder))
         await stack.enter_async_context(
             observe_worker(db, services.clients(), metrics, args.metrics_port))
