@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
@@ -34,9 +33,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opusclip_lib.dashboard.board import stuck_jobs
-from opusclip_lib.db import Database, api_calls, connect, jobs
+from opusclip_lib.db import Database, api_calls, jobs
 from opusclip_lib.db.workers import summary
-from opusclip_lib.distributed.brokers import BrokerSettings, drop_names
+from opusclip_lib.distributed.brokers import BrokerSettings
 from opusclip_lib.media.samples import sample_video
 from opusclip_lib.sandbox import build_app
 from opusclip_lib.sandbox.endpoints import sandbox_config
@@ -53,24 +52,10 @@ RENDERED = "render: clip % ffmpeg rendered%"
 STARTED = "render: clip % ffmpeg started"
 
 
-@pytest.fixture
-async def broker(redis_url: str) -> AsyncIterator[BrokerSettings]:
-    settings = BrokerSettings(redis_url, prefix=f"h_chaos_{uuid.uuid4().hex[:10]}")
-    yield settings
-    await drop_names(settings)
 
 
-@pytest.fixture
-def database_url(postgres_url: str, scratch_namespaces: Callable[[str], str]) -> str:
-    return scratch_namespaces(postgres_url)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    async with connect(database_url, min_size=1, max_size=2) as database:
-        for table in ("workers", "api_calls", "processing_jobs", "videos"):
-            await database.execute(f"DELETE FROM {table}")
-        yield database
 
 
 def distinct_media(folder: Path, count: int) -> list[Path]:
@@ -296,6 +281,7 @@ def _worker_pid(name: str | None) -> int | None:
     return int(name.split(":")[1]) if name else None
 
 
+@pytest.mark.parametrize("broker_url", ["redis"], indirect=True)
 async def test_killed_workers_lose_nothing_and_repeat_nothing(
         db: Database, database_url: str, broker: BrokerSettings, tmp_path: Path) -> None:
     media = distinct_media(tmp_path / "media", VIDEOS)

@@ -21,8 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from opusclip_lib.db import Database, connect, jobs
-from opusclip_lib.distributed.brokers import BrokerSettings, drop_names
+from opusclip_lib.db import Database, jobs
+from opusclip_lib.distributed.brokers import BrokerSettings
 from tests.faults import Proxy
 
 pytestmark = pytest.mark.slow
@@ -133,26 +132,13 @@ def through(url: str, netloc: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{credentials}@{netloc}" if credentials else netloc))
 
 
-@pytest.fixture
-async def broker(redis_url: str) -> AsyncIterator[BrokerSettings]:
-    settings = BrokerSettings(redis_url, prefix=f"h_hosts_{uuid.uuid4().hex[:10]}")
-    yield settings
-    await drop_names(settings)
 
 
-@pytest.fixture
-def database_url(postgres_url: str, scratch_namespaces: Callable[[str], str]) -> str:
-    return scratch_namespaces(postgres_url)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    async with connect(database_url, min_size=1, max_size=2) as database:
-        for table in ("workers", "api_calls", "processing_jobs", "videos"):
-            await database.execute(f"DELETE FROM {table}")
-        yield database
 
 
+@pytest.mark.parametrize("broker_url", ["redis"], indirect=True)
 async def test_workers_on_separate_hosts_share_only_database_broker_and_store(
         db: Database, database_url: str, broker: BrokerSettings, tmp_path: Path) -> None:
     shared = tmp_path / "shared"

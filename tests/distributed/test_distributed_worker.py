@@ -11,16 +11,15 @@ import json
 import os
 import signal
 import sys
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from opusclip_lib.db import Database, connect, jobs
+from opusclip_lib.db import Database, jobs
 from opusclip_lib.db.workers import QueueSummary as WorkerSummary
 from opusclip_lib.db.workers import summary
-from opusclip_lib.distributed.brokers import BrokerSettings, drop_names
+from opusclip_lib.distributed.brokers import BrokerSettings
 from opusclip_lib.distributed.command import worst_exit_code
 
 pytestmark = pytest.mark.slow
@@ -29,25 +28,10 @@ VIDEOS = ["opusSample1", "R-j_8U_m7aS", "y4SXvE9rwLb"]
 WAIT_S = 120.0
 
 
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[BrokerSettings]:
-    settings = BrokerSettings(broker_url, prefix=f"h_broker_{uuid.uuid4().hex[:10]}")
-    yield settings
-    await drop_names(settings)
 
 
-@pytest.fixture
-def database_url(postgres_url: str, scratch_namespaces: Callable[[str], str]) -> str:
-    return scratch_namespaces(postgres_url)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    async with connect(database_url, min_size=1, max_size=2) as database:
-        await database.execute("DELETE FROM workers")
-        await database.execute("DELETE FROM processing_jobs")
-        await database.execute("DELETE FROM videos")
-        yield database
 
 
 def _env(database_url: str, broker: BrokerSettings) -> dict[str, str]:

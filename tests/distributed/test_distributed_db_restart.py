@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 
 from opusclip_lib.db import connect
+from tests.distributed.test_distributed_worker import (
+    VIDEOS,
+    _opusclip,
+    _start_workers,
+    _stop,
+    _wait_for,
+)
 from tests.private_postgres import PrivatePostgres, private_postgres
-from tests.test_distributed_worker import VIDEOS, _opusclip, _start_workers, _stop, _wait_for
 
 pytestmark = pytest.mark.slow
 
