@@ -50,13 +50,3 @@ def database_url() -> str:
 def redis_url() -> str | None:
     """Redis for shared caches and pub/sub; ``None`` means "use the in-memory fallback"."""
     return os.environ.get("OPUSCLIP_REDIS_URL") or None
-
-
-def smoke_test() -> bool:
-    """``OPUSCLIP_SMOKE=1`` shrinks workloads for CI: same code paths, smaller numbers."""
-    return os.environ.get("OPUSCLIP_SMOKE", "").lower() in {"1", "true", "yes"}
-
-
-def scaled(full: int, smoke: int) -> int:
-    """Pick a workload size: ``full`` normally, ``smoke`` under ``OPUSCLIP_SMOKE``."""
-    return smoke if smoke_test() else full

@@ -9,7 +9,6 @@ Other fault modules (Redis) import :func:`raises_within` and the servers from he
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable
 from types import TracebackType
 from typing import TypeVar
@@ -39,13 +38,6 @@ async def raises_within(awaitable: Awaitable[object], expected: type[E],
         pytest.fail(f"expected {expected.__name__}, got {type(exc).__module__}."
                     f"{type(exc).__qualname__}: {exc}")
     pytest.fail(f"expected {expected.__name__}, but the call succeeded")
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def other_tasks() -> set[asyncio.Task[object]]:

@@ -43,7 +43,7 @@ from opusclip_lib.db import (
     videos,
 )
 from tests.conftest import require_server
-from tests.faults import HungServer, Proxy, closed_port, other_tasks, raises_within
+from tests.faults import HungServer, Proxy, other_tasks, raises_within
 from tests.waiting import until
 
 SERVERS = {"postgresql": "postgres", "mysql": "mysql"}
@@ -247,11 +247,11 @@ async def test_server_never_answers(url: str, record_property: RecordProperty) -
 
 
 @pytest.mark.parametrize("url", SERVERS_ONLY, indirect=True)
-async def test_closed_port(url: str, record_property: RecordProperty) -> None:
+async def test_closed_port(url: str, closed_port: int, record_property: RecordProperty) -> None:
     """Nothing listens: the pool's opening fails at once with a typed, retryable error."""
     async with leaves_no_task():
         error = await raises_within(
-            connect(through(url, closed_port()), timeouts=FAST).__aenter__(), OperationalError)
+            connect(through(url, closed_port), timeouts=FAST).__aenter__(), OperationalError)
     record_property("error", type(error).__name__)
 
 
