@@ -42,12 +42,13 @@ def test_bench_writes_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "per-row autocommit" in printed
     assert "x raw" in printed
     assert printed.count("us/row = raw driver") == 2  # both per-row paths on SQLite
+    assert "info sqlite: the layer's checks on the raw driver" in printed
     results = json.loads(out_json.read_text())
     assert {r["method"] for r in results} == {
         "per-row autocommit", "per-row autocommit, SQLite defaults",
         "per-row, one transaction", "batch (executemany)",
         "bulk (COPY / multi-row)", "raw per-row autocommit", "raw per-row, one transaction",
-        "raw sqlite3 executemany"}
+        "raw per-row + checks, one transaction", "raw sqlite3 executemany"}
     assert all(r["backend"] == "sqlite" and r["seconds"] > 0 for r in results)
     assert out_png.read_bytes().startswith(b"\x89PNG")
 

@@ -24,7 +24,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -55,6 +55,7 @@ PER_ROW_IN_TRANSACTION = "per-row, one transaction"
 SQLITE_DEFAULTS = "per-row autocommit, SQLite defaults"
 RAW_PER_ROW = "raw per-row autocommit"
 RAW_PER_ROW_IN_TRANSACTION = "raw per-row, one transaction"
+RAW_CHECKED_IN_TRANSACTION = "raw per-row + checks, one transaction"
 # The statement insert_video sends, so the raw per-row paths do the same work on the server.
 INSERT_RETURNING = f"{videos.VIDEOS.insert_sql} RETURNING *"
 TARGET_RATIO = 100.0
@@ -88,6 +89,17 @@ def make_rows(count: int) -> list[dict[str, Any]]:
                      "title": f"Benchmark video {n}", "channel": f"channel {n % 50}",
                      "duration_s": 60.0 + n % 3600, "metadata": {"views": n, "tags": ["bench"]}})
     return rows
+
+
+def checked(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    """The layer's own work around a per-row statement, without the layer: each row validated
+    as ``insert_video`` validates it, one by one as the loop reaches it."""
+    return (videos.VIDEOS.row(row) for row in rows)
+
+
+def typed(record: Mapping[str, Any]) -> Video:
+    """The ``Video`` that ``insert_video`` builds from the row the statement returned."""
+    return Video.from_row(dict(record))
 
 
 def as_tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -139,9 +151,10 @@ class Target:
         raise NotImplementedError
 
     async def raw_per_row(self, url: str, rows: list[dict[str, Any]], *,
-                          one_transaction: bool) -> float:
+                          one_transaction: bool, with_checks: bool = False) -> float:
         """``INSERT ... RETURNING *`` row by row on one driver connection, each row committed
-        on its own or all in one transaction (the tables exist already)."""
+        on its own or all in one transaction (the tables exist already). ``with_checks`` adds
+        the layer's own per-row work (:func:`checked`, :func:`typed`) and nothing else."""
         raise NotImplementedError
 
 
@@ -180,17 +193,23 @@ class SQLiteTarget(Target):
             connection.close()
 
     async def raw_per_row(self, url: str, rows: list[dict[str, Any]], *,
-                          one_transaction: bool) -> float:
+                          one_transaction: bool, with_checks: bool = False) -> float:
         """aiosqlite with the pragmas the layer sets (WAL, synchronous=FULL, foreign keys)."""
         connection = await aiosqlite.connect(parse_url(url).path, isolation_level=None)
         try:
             await connection.executescript("PRAGMA journal_mode=wal; PRAGMA synchronous=full;"
                                            "PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
+            if with_checks:
+                connection.row_factory = sqlite3.Row
             start = time.perf_counter()
             if one_transaction:
                 await connection.execute("BEGIN IMMEDIATE")
-            for params in as_tuples(rows):
-                await connection.execute_fetchall(INSERT_RETURNING, params)
+            if with_checks:
+                for params in checked(rows):
+                    typed((await connection.execute_fetchall(INSERT_RETURNING, params))[0])
+            else:
+                for params in as_tuples(rows):
+                    await connection.execute_fetchall(INSERT_RETURNING, params)
             if one_transaction:
                 await connection.execute("COMMIT")
             return time.perf_counter() - start
@@ -238,7 +257,7 @@ class PostgresTarget(ServerTarget):
             await connection.close()
 
     async def raw_per_row(self, url: str, rows: list[dict[str, Any]], *,
-                          one_transaction: bool) -> float:
+                          one_transaction: bool, with_checks: bool = False) -> float:
         connection = await self._connect()
         sql = backend_class(self.name)(self.parts, min_size=1, max_size=1).sql(INSERT_RETURNING)
         try:
@@ -246,8 +265,12 @@ class PostgresTarget(ServerTarget):
             async with AsyncExitStack() as stack:
                 if one_transaction:
                     await stack.enter_async_context(connection.transaction())
-                for params in as_tuples(rows):
-                    await connection.fetch(sql, *params)
+                if with_checks:
+                    for params in checked(rows):
+                        typed((await connection.fetch(sql, *params))[0])
+                else:
+                    for params in as_tuples(rows):
+                        await connection.fetch(sql, *params)
             return time.perf_counter() - start
         finally:
             await connection.close()
@@ -279,17 +302,20 @@ class MySQLTarget(ServerTarget):
             await connection.ensure_closed()
 
     async def raw_per_row(self, url: str, rows: list[dict[str, Any]], *,
-                          one_transaction: bool) -> float:
+                          one_transaction: bool, with_checks: bool = False) -> float:
         connection = await self._connect()
         sql = INSERT_RETURNING.replace("?", "%s")
         try:
             start = time.perf_counter()
             if one_transaction:
                 await connection.begin()
-            for params in as_tuples(rows):
+            for params in checked(rows) if with_checks else as_tuples(rows):
                 async with connection.cursor() as cursor:
                     await cursor.execute(sql, params)
-                    await cursor.fetchall()
+                    found = await cursor.fetchall()
+                    if with_checks:
+                        names = [column[0] for column in cursor.description]
+                        typed(dict(zip(names, found[0], strict=True)))
             if one_transaction:
                 await connection.commit()
             return time.perf_counter() - start
@@ -360,16 +386,19 @@ async def run_target(target: Target, rows: list[dict[str, Any]], per_row_rows: i
     runs += [(RAW_PER_ROW, partial(_raw_per_row_run, target, subset, False), len(subset)),
              (RAW_PER_ROW_IN_TRANSACTION, partial(_raw_per_row_run, target, rows, True),
               len(rows)),
+             (RAW_CHECKED_IN_TRANSACTION,
+              partial(_raw_per_row_run, target, rows, True, with_checks=True), len(rows)),
              (target.raw_method, partial(_raw_run, target, rows), len(rows))]
     times: dict[str, list[float]] = {method: [] for method, _, _ in runs}
-    paired = {PER_ROW: RAW_PER_ROW, PER_ROW_IN_TRANSACTION: RAW_PER_ROW_IN_TRANSACTION}
+    paired = {PER_ROW: [RAW_PER_ROW],
+              PER_ROW_IN_TRANSACTION: [RAW_PER_ROW_IN_TRANSACTION, RAW_CHECKED_IN_TRANSACTION]}
+    follows = {raw for raws in paired.values() for raw in raws}
     by_method = {method: measure for method, measure, _ in runs}
     order = []
     for method, _, _ in runs:
-        if method not in paired.values():
+        if method not in follows:
             order.append(method)
-        if method in paired:
-            order.append(paired[method])
+        order += paired.get(method, [])
     for _ in range(repeat):
         for method in order:
             settle()
@@ -388,11 +417,12 @@ async def _raw_run(target: Target, rows: list[dict[str, Any]]) -> float:
 
 
 async def _raw_per_row_run(target: Target, rows: list[dict[str, Any]],
-                           one_transaction: bool) -> float:
+                           one_transaction: bool, *, with_checks: bool = False) -> float:
     url = await target.fresh_url()
     async with connect(url, min_size=1, max_size=1):  # creates the tables
         pass
-    return await target.raw_per_row(url, rows, one_transaction=one_transaction)
+    return await target.raw_per_row(url, rows, one_transaction=one_transaction,
+                                    with_checks=with_checks)
 
 
 async def _reachable(variable: str) -> tuple[str | None, str]:
@@ -412,7 +442,7 @@ def _raw_counterpart(method: str, raw_method: str) -> str:
     """The raw driver's run that ``method`` is compared with."""
     if method in (PER_ROW, SQLITE_DEFAULTS):
         return RAW_PER_ROW
-    if method == PER_ROW_IN_TRANSACTION:
+    if method in (PER_ROW_IN_TRANSACTION, RAW_CHECKED_IN_TRANSACTION):
         return RAW_PER_ROW_IN_TRANSACTION
     return method if method.startswith("raw per-row") else raw_method
 
@@ -468,6 +498,13 @@ def report(results: list[Result], costs: dict[str, PythonCosts] | None = None) -
             print(f"  {'PASS' if ok else 'MISS'} {label}: {value:.2f}")
             if not ok:
                 missed.append(label)
+        with_checks = mine.get(RAW_CHECKED_IN_TRANSACTION)
+        if with_checks is not None:
+            raw = mine[RAW_PER_ROW_IN_TRANSACTION].rows_per_s
+            print(f"  info {backend}: the layer's checks on the raw driver (validation and "
+                  f"Video.from_row) {with_checks.rows_per_s / raw:.2f}x raw; the layer against "
+                  f"raw + checks (its statement path alone) "
+                  f"{mine[PER_ROW_IN_TRANSACTION].rows_per_s / with_checks.rows_per_s:.2f}x")
     return missed
 
 
