@@ -318,3 +318,11 @@ def _outcome(check: Any, row: dict[str, Any]) -> Any:
         return tuple(check(row))
     except ValidationError as exc:
         return type(exc), str(exc)
+
+
+def test_a_batch_of_valid_values_takes_the_one_pass_check() -> None:
+    """A batch is checked by one regex pass over all its values, not value by value; a pattern
+    with alternatives (the video URL: a web URL or a ``file://`` URI) must repeat as a whole."""
+    url = videos.VIDEOS.by_name["url"]
+    assert url._all_valid(["https://example.com/a", "file:///tmp/b.mp4", "https://x.org/"])
+    assert not url._all_valid(["https://example.com/a", "ftp://example.com/b"])
