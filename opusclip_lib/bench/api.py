@@ -16,7 +16,10 @@ and parses one real video) for ``--seconds`` at each concurrency, closed loop:
 * ``httpx``: ``httpx.AsyncClient`` with its default transport (httpcore);
 * ``client/httpx-aiohttp``, ``client/httpx`` (only when named in ``--stacks``): the client over
   its other transports (``transport=`` in :mod:`opusclip_lib.api.transport`), which is how that
-  module's default was chosen.
+  module's default was chosen;
+* ``client/bare`` (only when named): the client with no resilience policy and no recorder, so
+  the difference to ``client`` is what those cost, and the difference to ``aiohttp`` what the
+  client itself adds (building the request, the ``httpx.Response``, the pydantic models).
 
 Each row also gives this process's CPU time per request: on a shared machine the rates move
 with everyone else's load while the CPU cost moves less, and one event loop cannot go faster
@@ -60,7 +63,7 @@ from opusclip_lib.resilience import QuotaBudget, Resilience, defaults_for
 from opusclip_lib.sandbox import SANDBOX_KEY, SandboxConfig, serve
 
 DEFAULT_STACKS = ("client", "aiohttp", "httpx-aiohttp", "httpx")
-STACKS = (*DEFAULT_STACKS, "client/httpx-aiohttp", "client/httpx")
+STACKS = (*DEFAULT_STACKS, "client/httpx-aiohttp", "client/httpx", "client/bare")
 REFERENCE = "aiohttp"
 CATALOGUE_VIDEO = "opusSample1"
 PARTS = "snippet,contentDetails,statistics"
@@ -114,6 +117,11 @@ async def open_stack(stack: str, youtube_url: str, concurrency: int) -> AsyncIte
     ``concurrency``; everything it opened is closed on exit."""
     ids = fresh_ids()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    if stack == "client/bare":  # what the policy and the recorder cost, by difference
+        async with YouTubeClient(SANDBOX_KEY, base_url=youtube_url, limits=limits,
+                                 recorder=None) as client:
+            yield lambda: client.videos_page([next(ids), CATALOGUE_VIDEO])
+        return
     if stack == "client" or stack.startswith("client/"):
         name = stack.partition("/")[2]
         choice = check_transport_name(name) if name else None
