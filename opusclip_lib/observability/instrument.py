@@ -46,7 +46,7 @@ class _Call:
 
     __slots__ = ("provider", "span", "token")
 
-    def __init__(self, provider: str, span: Span | None, token: Token[Any]) -> None:
+    def __init__(self, provider: str, span: Span | None, token: Token[str | None]) -> None:
         self.provider = provider
         self.span = span
         self.token = token
@@ -81,7 +81,7 @@ def http_start(provider: str, operation: str, method: str, url: Any) -> _Call | 
         span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
     elif not logger.isEnabledFor(logging.INFO):
         return None
-    return _Call(provider, span, context.push(provider=provider))
+    return _Call(provider, span, context.enter_call(provider))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -111,7 +111,7 @@ def http_end(call: _Call | None, status_code: int | None, request_id: str | None
         if error is None and status_code is not None and status_code >= 400:
             span.set_status(Status(StatusCode.ERROR, str(status_code)))
         _end(span, error)
-    context.pop(call.token)
+    context.leave_call(call.token)
 
 
 # --- database statements ---------------------------------------------------------------------
