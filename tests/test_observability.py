@@ -22,6 +22,7 @@ from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import generate_latest
@@ -44,7 +45,7 @@ from opusclip_lib.observability import (
     span_rows,
 )
 from opusclip_lib.observability.alerts import AlertRules, evaluate, publish
-from opusclip_lib.observability.instrument import traced_job
+from opusclip_lib.observability.instrument import JobScope, http_end, http_start, traced_job
 from opusclip_lib.observability.logging import MAX_MESSAGE_CHARS, REDACTED
 from opusclip_lib.sandbox import SandboxConfig, build_app
 from opusclip_lib.sandbox.endpoints import sandbox_endpoints
@@ -148,6 +149,35 @@ async def test_the_job_line_names_the_error_only_when_the_job_did_not_complete(
     await traced_job(process)(object(), row)
     [line] = [line for line in parsed(log_lines) if line["event"] == f"job {status}"]
     assert line.get("error_code") == logged_code
+
+
+def test_a_job_scope_makes_its_span_current_and_ends_it_with_the_jobs_exception(
+        spans: InMemorySpanExporter) -> None:
+    row = SimpleNamespace(id=4, video_id=5, attempts=1, stage="analyze", payload={})
+    with pytest.raises(ValueError, match="bad moment"), JobScope(row) as span:
+        assert span is not None
+        assert trace.get_current_span() is span
+        assert current()["job_id"] == 4
+        raise ValueError("bad moment")
+    assert dict(current()) == {}
+    assert not trace.get_current_span().is_recording()
+    [row_span] = span_rows(list(spans.get_finished_spans()))
+    assert (row_span["name"], row_span["status"], row_span["exception"]) == (
+        "job 4", "ERROR", "ValueError")
+
+
+async def test_lines_logged_during_an_api_call_carry_its_provider(
+        log_lines: io.StringIO) -> None:
+    logger = logging.getLogger("opusclip_lib.test")
+    url = SimpleNamespace(scheme="https", host="api.example", port=None, path="/v1/chat")
+    with bound(job_id=9, stage="analyze"):
+        call = http_start("openai", "chat", "POST", url)
+        await asyncio.sleep(0)
+        logger.info("retrying")
+        http_end(call, 200, "req-1", None)
+        logger.info("answered")
+    assert [(line.get("job_id"), line.get("provider")) for line in parsed(log_lines)] == [
+        (9, "openai"), (9, None)]
 
 
 def test_readable_lines_show_the_fields() -> None:

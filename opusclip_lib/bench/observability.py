@@ -6,14 +6,15 @@ sink that drops them, as an OTLP exporter would ship them off the machine) recor
 ``--sample-ratio`` (parent-based, so a sampled job keeps its whole tree; ``1`` records every
 job, the notebooks' setting), a
 :class:`~opusclip_lib.observability.MetricsRecorder` feeding Prometheus, JSON log lines at INFO
-(to a null stream). Off and on alternate, ``--rounds`` times, and the medians are compared:
+(to a null stream). Off and on alternate, ``--rounds`` times, and the medians are compared
+(``--parts`` runs a subset):
 
 * **pipeline**: videos/min of a batch against the loopback sandbox (``bench pipeline``'s setup,
   latency profile times ``--scale``), target on >= 0.95x off;
 * **api**: requests/s of the YouTube client behind its policy at concurrency ``--concurrency``
   against the sandbox in its own process (``bench api``'s setup; each call runs as a job of its
-  own, inside a job span and log context, so the sampler decides per call as it would per job),
-  target on >= 0.95x off;
+  own, inside the job scope a worker enters for each job (its span and log context), so the
+  sampler decides per call as it would per job), target on >= 0.95x off;
 * **logging**: microseconds per JSON line with the job's context, stdlib ``logging`` (what the
   project uses) against structlog: reported, not targeted.
 """
@@ -23,15 +24,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import logging
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from opentelemetry.sdk.trace import ReadableSpan
@@ -52,13 +55,14 @@ from opusclip_lib.observability import (
     configure_tracing,
     shutdown_tracing,
 )
-from opusclip_lib.observability.tracing import state
+from opusclip_lib.observability.instrument import JobScope
 from opusclip_lib.sandbox import SANDBOX_KEY
 from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import UNLIMITED, DroppingRecorder, WorkflowConfig, open_services
 from opusclip_lib.workflow.batch import run_batch
 
 TARGET = 0.95
+PARTS = ("pipeline", "api")
 LOG_LINES = 20_000
 
 
@@ -123,25 +127,35 @@ async def api_rate(youtube_url: str, concurrency: int, seconds: float, on: bool,
         async with YouTubeClient(SANDBOX_KEY, base_url=youtube_url, limits=limits,
                                  recorder=recorder,
                                  resilience=bench_policy(concurrency, recorder)) as client:
+            jobs = itertools.count(1)
+
             async def send() -> object:
-                with job_scope(on):
+                with job_scope(on, next(jobs)):
                     return await client.videos_page([next(ids), CATALOGUE_VIDEO])
 
             calls, elapsed = await closed_loop(send, concurrency, seconds)
     return calls / elapsed
 
 
-@contextmanager
-def job_scope(on: bool) -> Iterator[None]:
-    """When on, the block runs as one job would: inside its span and with its log context, so
-    every API call makes its client span and binds its provider, as in a worker."""
+def job_scope(on: bool, number: int) -> AbstractContextManager[object]:
+    """When on, the block runs as job ``number`` would in a worker: inside the
+    :class:`~opusclip_lib.observability.instrument.JobScope` that ``traced_job`` enters (its
+    span, sampled or not, and its log context), so every API call makes its client span when
+    the job is sampled and binds its provider, as in a worker."""
     if not on:
-        yield
-        return
-    assert state.tracer is not None
-    with state.tracer.start_as_current_span("job"), bound(job_id=1, video_id=1, stage="bench",
-                                                          attempt=1):
-        yield
+        return nullcontext()
+    return JobScope(BenchJob(number, number, 1, "bench", None))
+
+
+class BenchJob(NamedTuple):
+    """What a job scope reads from a job row (a worker has the row already: a tuple is the
+    cheapest stand-in, so the bench charges the scope, not the making of its row)."""
+
+    id: int
+    video_id: int
+    attempts: int
+    stage: str
+    payload: object
 
 
 def logging_costs(lines: int = LOG_LINES) -> dict[str, float]:
@@ -181,7 +195,7 @@ def logging_costs(lines: int = LOG_LINES) -> dict[str, float]:
     return costs
 
 
-async def run(args: argparse.Namespace) -> list[Sample]:
+async def pipeline_samples(args: argparse.Namespace) -> list[Sample]:
     samples: list[Sample] = []
     with tempfile.TemporaryDirectory(prefix="bench-observability-") as temp:
         folder = Path(temp)
@@ -196,13 +210,27 @@ async def run(args: argparse.Namespace) -> list[Sample]:
                     samples.append(Sample("pipeline", on, rate, "videos/min"))
                     print(f"  pipeline {'on ' if on else 'off'} {rate:10.1f} videos/min",
                           flush=True)
-        async with sandbox("process", args.latency_ms) as youtube_url:
-            for _ in range(args.rounds):
-                for on in (False, True):
-                    rate = await api_rate(youtube_url, args.concurrency, args.seconds, on,
-                                          args.sample_ratio)
-                    samples.append(Sample("api", on, rate, "req/s"))
-                    print(f"  api      {'on ' if on else 'off'} {rate:10.1f} req/s", flush=True)
+    return samples
+
+
+async def api_samples(args: argparse.Namespace) -> list[Sample]:
+    samples: list[Sample] = []
+    async with sandbox("process", args.latency_ms) as youtube_url:
+        for _ in range(args.rounds):
+            for on in (False, True):
+                rate = await api_rate(youtube_url, args.concurrency, args.seconds, on,
+                                      args.sample_ratio)
+                samples.append(Sample("api", on, rate, "req/s"))
+                print(f"  api      {'on ' if on else 'off'} {rate:10.1f} req/s", flush=True)
+    return samples
+
+
+async def run(args: argparse.Namespace) -> list[Sample]:
+    samples: list[Sample] = []
+    if "pipeline" in args.parts:
+        samples += await pipeline_samples(args)
+    if "api" in args.parts:
+        samples += await api_samples(args)
     return samples
 
 
@@ -262,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="off/on pairs per bench")
     parser.add_argument("--sample-ratio", type=float, default=0.1,
                         help="share of jobs traced when on (1: every job)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="which on/off comparisons to run")
     parser.add_argument("--json", type=Path, help="write {settings, samples, ratios, logging}")
     parser.add_argument("--plot", type=Path, help="write a PNG of the on/off ratios")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""The fields every log line inside a job carries, kept in a :class:`contextvars.ContextVar`.
+"""The fields every log line inside a job carries, kept in context variables.
 
 A context variable is copied into every task created while it is set (``TaskGroup``,
 ``gather``, ``create_task``), so a clip rendered in a child task still logs its job. Another
@@ -18,16 +18,30 @@ FIELDS = ("job_id", "video_id", "stage", "attempt", "provider", "request_id")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("opusclip_log_fields", default=_EMPTY)
+# Apart from the fields: every API call sets it, and one variable set costs less than a copy
+# of the fields; a line (far rarer than a call) merges it in.
+_provider: ContextVar[str | None] = ContextVar("opusclip_log_provider", default=None)
 
 
 def current() -> Mapping[str, Any]:
-    """The fields bound in this task (read-only)."""
-    return _fields.get()
+    """The fields bound in this task (read-only), the provider of the API call under way too."""
+    fields = _fields.get()
+    provider = _provider.get()
+    return fields if provider is None else MappingProxyType({**fields, "provider": provider})
+
+
+def enter_call(provider: str) -> Token[str | None]:
+    """``provider`` in the context until :func:`leave_call` with the token returned."""
+    return _provider.set(provider)
+
+
+def leave_call(token: Token[str | None]) -> None:
+    _provider.reset(token)
 
 
 def push(**fields: Any) -> Token[Mapping[str, Any]]:
     """Add ``fields`` (``None`` values unset) until :func:`pop` with the token returned."""
-    merged = dict(_fields.get())  # one copy: every API call pushes its provider
+    merged = dict(_fields.get())
     for name, value in fields.items():
         if value is None:
             merged.pop(name, None)

@@ -5,8 +5,8 @@ flag test; the job and stage scopes still set their log fields, one context-vari
 
 * :func:`http_start` / :func:`http_end` around ``APIClient._exchange`` (every API call);
 * :func:`query_start` / :func:`query_end` around ``Connection._call`` (every SQL statement);
-* :func:`traced_ffmpeg` on ``run_ffmpeg``; :func:`traced_job` on ``Engine.process``;
-  :func:`stage_scope` around each stage of the engine's loop.
+* :func:`traced_ffmpeg` on ``run_ffmpeg``; :func:`traced_job` (a :class:`JobScope`) on
+  ``Engine.process``; :func:`stage_scope` around each stage of the engine's loop.
 
 Query and API spans are made only under a span already recording (a job's, a notebook's): a
 worker polling its queue between jobs makes no traces of its own.
@@ -22,9 +22,10 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import Token
-from types import MappingProxyType
+from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -45,7 +46,7 @@ class _Call:
 
     __slots__ = ("provider", "span", "token")
 
-    def __init__(self, provider: str, span: Span | None, token: Token[Any]) -> None:
+    def __init__(self, provider: str, span: Span | None, token: Token[str | None]) -> None:
         self.provider = provider
         self.span = span
         self.token = token
@@ -80,7 +81,7 @@ def http_start(provider: str, operation: str, method: str, url: Any) -> _Call | 
         span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
     elif not logger.isEnabledFor(logging.INFO):
         return None
-    return _Call(provider, span, context.push(provider=provider))
+    return _Call(provider, span, context.enter_call(provider))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -110,7 +111,7 @@ def http_end(call: _Call | None, status_code: int | None, request_id: str | None
         if error is None and status_code is not None and status_code >= 400:
             span.set_status(Status(StatusCode.ERROR, str(status_code)))
         _end(span, error)
-    context.pop(call.token)
+    context.leave_call(call.token)
 
 
 # --- database statements ---------------------------------------------------------------------
@@ -166,33 +167,57 @@ def traced_ffmpeg(run: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return wrapper
 
 
+class JobScope:
+    """The block of one job: its log context and, when tracing, its span made current (whose
+    parent is the payload's ``traceparent``, if the job was enqueued inside a trace).
+
+    A class, not a generator or ``start_as_current_span``: those stack three context managers,
+    and a worker enters this once per job. An exception leaving the block ends the span with it.
+    """
+
+    __slots__ = ("_attached", "_fields", "job", "span")
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        self.span: Span | None = None
+
+    def __enter__(self) -> Span | None:
+        job = self.job
+        self._fields = context.push(**context.job_fields(job))
+        tracer = state.tracer
+        if tracer is not None:
+            self.span = tracer.start_span(
+                f"job {job.id}", context=parent_from(job.payload), kind=SpanKind.CONSUMER,
+                attributes={"opusclip.job.id": job.id, "opusclip.video.id": job.video_id or 0,
+                            "opusclip.job.attempt": job.attempts})
+            self._attached = otel_context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if self.span is not None:
+            otel_context.detach(self._attached)
+            # as use_span: a cancellation or exit is not the job's error
+            _end(self.span, error if isinstance(error, Exception) else None)
+        context.pop(self._fields)
+
+
 def traced_job(process: Callable[[Any, Any], Coroutine[Any, Any, T]]
                ) -> Callable[[Any, Any], Coroutine[Any, Any, T]]:
-    """Wrap ``Engine.process(job)``: the job's log context, a line when it ends, and its span
-    (whose parent is the payload's ``traceparent``, if the job was enqueued inside a trace)."""
+    """Wrap ``Engine.process(job)`` in its :class:`JobScope`, with a line when it ends."""
 
     @functools.wraps(process)
     async def wrapper(engine: Any, job: Any) -> T:
-        with context.bound(**context.job_fields(job)):
-            tracer = state.tracer
-            if tracer is None:
-                result = await process(engine, job)
-            else:
-                with tracer.start_as_current_span(
-                        f"job {job.id}", context=parent_from(job.payload), kind=SpanKind.CONSUMER,
-                        attributes={"opusclip.job.id": job.id,
-                                    "opusclip.video.id": job.video_id or 0,
-                                    "opusclip.job.attempt": job.attempts}) as span:
-                    result = await process(engine, job)
-                    status = getattr(result, "status", None)
-                    span.set_attribute("opusclip.job.status", str(status))
-                    if status != "completed":
-                        span.set_status(Status(StatusCode.ERROR, str(
-                            getattr(result, "error_code", None) or status)))
+        with JobScope(job) as span:
+            result = await process(engine, job)
             status = getattr(result, "status", None)
-            # The row keeps its last error after a retry succeeds; the line names it only
-            # when the job did not complete.
+            # The row keeps its last error after a retry succeeds; the line and the span name
+            # it only when the job did not complete.
             error_code = None if status == "completed" else getattr(result, "error_code", None)
+            if span is not None:
+                span.set_attribute("opusclip.job.status", str(status))
+                if status != "completed":
+                    span.set_status(Status(StatusCode.ERROR, str(error_code or status)))
             logger.info("job %s", status, extra={"error_code": error_code})
             return result
 
