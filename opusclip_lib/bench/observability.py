@@ -6,8 +6,9 @@ sink that drops them, as an OTLP exporter would ship them off the machine) recor
 ``--sample-ratio`` (parent-based, so a sampled job keeps its whole tree; ``1`` records every
 job, the notebooks' setting), a
 :class:`~opusclip_lib.observability.MetricsRecorder` feeding Prometheus, JSON log lines at INFO
-(to a null stream). Off and on alternate, ``--rounds`` times, and the medians are compared
-(``--parts`` runs a subset):
+(to a null stream). Both sides run under a worker's collector settings
+(:mod:`opusclip_lib.workflow.collector`). Off and on alternate, ``--rounds`` times, and the
+medians are compared (``--parts`` runs a subset):
 
 * **pipeline**: videos/min of a batch against the loopback sandbox (``bench pipeline``'s setup,
   latency profile times ``--scale``), target on >= 0.95x off;
@@ -60,6 +61,7 @@ from opusclip_lib.sandbox import SANDBOX_KEY
 from opusclip_lib.sandbox.endpoints import sandbox_endpoints
 from opusclip_lib.workflow import UNLIMITED, DroppingRecorder, WorkflowConfig, open_services
 from opusclip_lib.workflow.batch import run_batch
+from opusclip_lib.workflow.collector import worker_collector
 
 TARGET = 0.95
 PARTS = ("pipeline", "api")
@@ -300,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
           f"pipeline {args.videos} videos at C="
           f"{args.pipeline_concurrency} (latency x{args.scale:g}); api at C={args.concurrency}, "
           f"{args.latency_ms:g} ms, {args.seconds:g} s each", flush=True)
-    samples = asyncio.run(run(args))
+    with worker_collector():  # both sides run in a worker's process, as a worker sets it up
+        samples = asyncio.run(run(args))
     table = ratios(samples)
     costs = logging_costs()
     print()

@@ -55,6 +55,7 @@ from opusclip_lib.distributed.errors import BrokerUnavailableError
 from opusclip_lib.distributed.relay import relay_once
 from opusclip_lib.observability import carrier, configure_logging
 from opusclip_lib.pipelines import background
+from opusclip_lib.workflow.collector import worker_collector
 from opusclip_lib.workflow.config import KIND, WorkflowConfig
 from opusclip_lib.workflow.engine import Engine, worker_name
 from opusclip_lib.workflow.sources import register, resolve
@@ -262,7 +263,8 @@ def main(command: str, argv: list[str]) -> int:
     if command == "worker":
         if args.processes > 1:
             return asyncio.run(supervise(argv, args.processes))
-        stats = asyncio.run(work(args))
+        with worker_collector():
+            stats = asyncio.run(work(args))
         line = json.dumps({"worker": "stopped", "broker": redact(args.broker or "") or None,
                            **asdict(stats) | {"finished": len(stats.finished)}})
         # One write: the sibling processes of ``--processes N`` share this stdout.

@@ -15,6 +15,7 @@ Two rules hold on every line that goes through :func:`configure_logging`'s handl
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -37,6 +38,12 @@ _KEY_SHAPES = re.compile(r"sk-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,}"
                          r"(?P<value>[^\s'\"&]+)")
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _HANDLER_NAME = "opusclip"
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_name(name: str) -> bool:
+    """Whether a field called ``name`` holds a secret (names repeat on every line)."""
+    return _SECRET_NAME.search(name) is not None
 
 
 def _secrets_in_environment() -> list[str]:
@@ -75,7 +82,7 @@ class ContextFilter(logging.Filter):
             if name not in _RECORD_ATTRIBUTES and not name.startswith(("_", "opusclip_"))}}
         clean: dict[str, Any] = {}
         for name, value in fields.items():
-            if _SECRET_NAME.search(name):
+            if _secret_name(name):
                 clean[name] = REDACTED
             elif isinstance(value, str):
                 clean[name] = truncate(redact_text(value, self.secrets))

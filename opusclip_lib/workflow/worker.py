@@ -38,6 +38,7 @@ from opusclip_lib.observability.sampling import observe_worker
 from opusclip_lib.targets import TARGET_HELP, endpoints_for
 from opusclip_lib.workflow.artifacts import DirectoryStore
 from opusclip_lib.workflow.batch import BatchReport, DroppingRecorder, run_batch
+from opusclip_lib.workflow.collector import worker_collector
 from opusclip_lib.workflow.config import NAIVE, OPTIMISED, WorkflowConfig
 from opusclip_lib.workflow.outage import ride_out
 from opusclip_lib.workflow.services import UNLIMITED, Services, open_services
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(json_lines=True)  # stderr; the summary stays alone on stdout
     configure_tracing()  # on only with OTEL_EXPORTER_OTLP_ENDPOINT
     try:
-        report = asyncio.run(work(args))
+        with worker_collector():
+            report = asyncio.run(work(args))
     except asyncio.CancelledError:  # SIGTERM: running jobs were handed back to the queue
         print(json.dumps({"stopped": True}))
         return 143
