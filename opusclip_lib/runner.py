@@ -67,13 +67,20 @@ def _save_figures(notebook: nbformat.NotebookNode, stem: str, figure_dir: Path) 
     return paths
 
 
+SHUTDOWN_WAIT_S = 2.0
+"""jupyter_client waits half of this for a kernel to exit after its shutdown request, then sends
+SIGTERM. A kernel normally exits well within that; now and then one ignores the request, and
+with jupyter_client's default wait such a notebook sat idle for seconds before the next began."""
+
+
 def kernel_config(socket_dir: str) -> Config:
     """Kernels that talk over unix sockets in ``socket_dir`` where there are any: over loopback
     TCP, ipykernel warns once per kernel that anyone on the machine could listen in. Unix socket
     paths are limited to ~100 bytes, so ``socket_dir`` must be short (``/tmp/...``)."""
-    if os.name != "posix":
-        return Config()
-    return Config(KernelManager={"transport": "ipc", "ip": os.path.join(socket_dir, "kernel")})
+    manager: dict[str, object] = {"shutdown_wait_time": SHUTDOWN_WAIT_S}
+    if os.name == "posix":
+        manager |= {"transport": "ipc", "ip": os.path.join(socket_dir, "kernel")}
+    return Config(KernelManager=manager)
 
 
 def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout_s: int,
