@@ -1,9 +1,9 @@
 """``opusclip run``: execute every notebook offline and write a results page under ``build/``.
 
 Each notebook runs in a fresh kernel (the way a learner runs it top to bottom), its executed copy
-and an HTML rendering go to ``build/notebooks/``, its charts to ``build/figures/``, and
-``build/index.html`` links them all with run times, so one page shows what the collection measured.
-Then ``opusclip_lib.site`` builds ``build/site/``, a browsable static site of the same notebooks.
+goes to ``build/notebooks/`` and its charts to ``build/figures/``. Then ``opusclip_lib.site``
+builds ``build/site/``, a browsable static site of the same notebooks, and ``build/index.html``
+shows every chart with run times on one page, linking each notebook's page of the site.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from nbconvert import HTMLExporter
 from tqdm import tqdm
 from traitlets.config import Config
 
@@ -68,13 +67,20 @@ def _save_figures(notebook: nbformat.NotebookNode, stem: str, figure_dir: Path) 
     return paths
 
 
+SHUTDOWN_WAIT_S = 2.0
+"""jupyter_client waits half of this for a kernel to exit after its shutdown request, then sends
+SIGTERM. A kernel normally exits well within that; now and then one ignores the request, and
+with jupyter_client's default wait such a notebook sat idle for seconds before the next began."""
+
+
 def kernel_config(socket_dir: str) -> Config:
     """Kernels that talk over unix sockets in ``socket_dir`` where there are any: over loopback
     TCP, ipykernel warns once per kernel that anyone on the machine could listen in. Unix socket
     paths are limited to ~100 bytes, so ``socket_dir`` must be short (``/tmp/...``)."""
-    if os.name != "posix":
-        return Config()
-    return Config(KernelManager={"transport": "ipc", "ip": os.path.join(socket_dir, "kernel")})
+    manager: dict[str, object] = {"shutdown_wait_time": SHUTDOWN_WAIT_S}
+    if os.name == "posix":
+        manager |= {"transport": "ipc", "ip": os.path.join(socket_dir, "kernel")}
+    return Config(KernelManager=manager)
 
 
 def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout_s: int,
@@ -102,22 +108,24 @@ def execute(path: Path, out_dir: Path, timeout_s: int) -> NotebookResult:
             error = str(exc).strip().splitlines()[-1]
     seconds = time.perf_counter() - started
     nbformat.write(notebook, out_dir / "notebooks" / path.name)
-    body, _ = HTMLExporter().from_notebook_node(notebook)
-    (out_dir / "notebooks" / f"{path.stem}.html").write_text(body, encoding="utf-8")
     figures = _save_figures(notebook, path.stem, out_dir / "figures")
     return NotebookResult(path.stem, _title(notebook, path.stem), seconds, error, figures)
 
 
-def write_index(results: list[NotebookResult], out_dir: Path, database_url: str) -> Path:
+def write_index(results: list[NotebookResult], out_dir: Path, database_url: str, *,
+                site_built: bool) -> Path:
+    """The one-page summary; each title links the notebook's page of the site, or, without a
+    site, the executed notebook itself."""
     rows = []
     for r in results:
+        href = f"site/{r.name}.html" if site_built else f"notebooks/{r.name}.ipynb"
         status = "ok" if r.ok else f"failed: {html.escape(r.error or '')}"
         images = "".join(
             f'<a href="figures/{p.name}"><img src="figures/{p.name}" loading="lazy"></a>'
             for p in r.figures
         )
         rows.append(
-            f'<section><h2><a href="notebooks/{r.name}.html">{html.escape(r.title)}</a></h2>'
+            f'<section><h2><a href="{href}">{html.escape(r.title)}</a></h2>'
             f'<p class="meta">{r.name}.ipynb &middot; {r.seconds:.1f} s &middot; {status}</p>'
             f'<div class="figures">{images}</div></section>'
         )
@@ -171,18 +179,19 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             mark = "ok" if result.ok else f"FAILED ({result.error})"
             bar.write(f"{path.stem:<40} {result.seconds:6.1f} s  {mark}")
-    index = write_index(results, args.out, database_url)
-    print(f"\nResults: {index}\nExecuted notebooks: {args.out / 'notebooks'}")
     site_failed = False
+    home = None
     if not args.no_site:
         try:
             home = site.build(results, args.out, redact(database_url))
         except RuntimeError as error:
             print(f"The site was not built: {error}")
             site_failed = True
-        else:
-            print(f"Site: {home} (open it in a browser, or serve it: "
-                  f"python -m http.server -d {home.parent})")
+    index = write_index(results, args.out, database_url, site_built=home is not None)
+    print(f"\nResults: {index}\nExecuted notebooks: {args.out / 'notebooks'}")
+    if home is not None:
+        print(f"Site: {home} (open it in a browser, or serve it: "
+              f"python -m http.server -d {home.parent})")
     failed = [r.name for r in results if not r.ok]
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}")

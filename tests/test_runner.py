@@ -17,7 +17,7 @@ def _notebook(tmp_path, name: str, code: str):
     return path
 
 
-def test_execute_writes_notebook_html_and_figures(tmp_path) -> None:
+def test_execute_writes_the_notebook_and_its_figures(tmp_path) -> None:
     out = tmp_path / "build"
     for sub in ("notebooks", "figures"):
         (out / sub).mkdir(parents=True)
@@ -27,19 +27,21 @@ def test_execute_writes_notebook_html_and_figures(tmp_path) -> None:
     assert result.ok
     assert result.title == "A tiny notebook"
     assert (out / "notebooks" / "00_tiny.ipynb").exists()
-    assert (out / "notebooks" / "00_tiny.html").exists()
     assert [p.name for p in result.figures] == ["00_tiny_01.png"]
 
     failing = runner.execute(_notebook(tmp_path, "01_fail.ipynb", "1 / 0"), out, timeout_s=60)
     assert not failing.ok
     assert "ZeroDivisionError" in failing.error
 
-    index = runner.write_index([result, failing], out, "postgresql://me:secret@db/test")
+    index = runner.write_index([result, failing], out, "postgresql://me:secret@db/test",
+                               site_built=True)
     page = index.read_text()
-    assert "00_tiny.html" in page
+    assert 'href="site/00_tiny.html"' in page
     assert "failed" in page
     assert "secret" not in page
     assert "me:***@db" in page
+    without_site = runner.write_index([result], out, "sqlite://", site_built=False).read_text()
+    assert 'href="notebooks/00_tiny.ipynb"' in without_site
 
 
 def test_cli_lists_benchmarks_on_bad_name(capsys) -> None:

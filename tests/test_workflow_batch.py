@@ -4,6 +4,7 @@ baseline, and the timeline data and charts come out of what was recorded."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from opusclip_lib.sandbox.endpoints import LATENCY_PROFILE_MS, sandbox_config, s
 from opusclip_lib.workflow import (
     NAIVE,
     ApiLimits,
+    StageProgress,
     WorkflowConfig,
     critical_path_bound,
     open_services,
@@ -31,6 +33,7 @@ from opusclip_lib.workflow import (
     run_batch,
     status_timeline,
 )
+from opusclip_lib.workflow.engine import JobUpdate
 
 matplotlib.use("Agg")
 
@@ -123,10 +126,12 @@ async def test_progress_bars_and_timelines(db: Database, tmp_path: Path,
         report = await run_batch(db, services, IDS[:3], config, concurrency=2, progress=True,
                                  recorder=recorder)
     assert report.statuses == {"completed": 3}
-    bars = capsys.readouterr().err
+    bars = capsys.readouterr().err   # not a terminal: one text line, redrawn
+    assert "\x1b[" not in bars
+    final = bars.split("\r")[-1]
+    assert "3/3" in final
     for stage in plan(config):
-        assert stage.name in bars
-    assert "3/3" in bars
+        assert f"{stage.name} 3" in final
 
     statuses = await status_timeline(db)
     assert set(statuses["video"]) == set(IDS[:3])
@@ -148,3 +153,43 @@ async def test_progress_bars_and_timelines(db: Database, tmp_path: Path,
             "bound_per_min": 6.1}])
     assert len(throughput_vs_concurrency(runs).lines) == 2
     assert len(naive_vs_optimised(runs).patches) == 3
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def update(job_id: int, status: str, stage: str | None) -> JobUpdate:
+    return {"job_id": job_id, "video_id": None, "youtube_id": None, "kind": "status",
+            "status": status, "stage": stage, "progress": 0.0, "attempts": 1, "worker": None,
+            "error_code": None, "error_message": None, "at": None}
+
+
+async def drive(stream: io.StringIO) -> str:
+    """Two videos through three stages: one completes, one fails in the last."""
+    with StageProgress(2, ["metadata", "download", "analyze"], enabled=True,
+                       file=stream) as progress:
+        for job_id in (1, 2):
+            await progress(update(job_id, "downloading", "download"))
+        await progress(update(1, "analyzing", "analyze"))
+        await progress(update(1, "completed", None))
+        await progress(update(2, "failed", "analyze"))
+    return stream.getvalue()
+
+
+async def test_stage_progress_is_one_text_line_outside_a_terminal() -> None:
+    text = await drive(io.StringIO())
+    assert "\x1b[" not in text
+    assert text.count("\n") == 1
+    final = text.split("\r")[-1]
+    assert final.startswith("videos: 100%")
+    assert "metadata 2, download 2, analyze 1, failed 1" in final
+
+
+async def test_stage_progress_stacks_a_bar_per_stage_in_a_terminal() -> None:
+    text = await drive(Terminal())
+    for stage, past in (("metadata", "2/2"), ("download", "2/2"), ("analyze", "1/2")):
+        assert f"{stage:<10}:" in text
+        assert past in text.split(f"{stage:<10}:")[-1].split("\n")[0]
+    assert "\x1b[A" in text   # the cursor moves that stack them

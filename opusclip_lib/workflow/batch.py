@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
-from tqdm import tqdm  # text bars: a saved notebook keeps their last line, not a frozen widget
+from tqdm import tqdm  # text bars, not tqdm.auto's widgets: a saved notebook keeps text
 
 from opusclip_lib.db import Database, Job, jobs, validate
 from opusclip_lib.db.jobs import FINISHED
@@ -75,14 +76,29 @@ def critical_path_bound(stage_s: Iterable[float], concurrency: int) -> float:
 
 
 class StageProgress:
-    """One tqdm bar per stage, counting videos past it; an ``on_change`` hook (off: no bars)."""
+    """Progress of a batch on stderr, driven by the jobs' status changes; an ``on_change`` hook
+    (off: no bars).
 
-    def __init__(self, total: int, stages: Sequence[str], *, enabled: bool) -> None:
+    In a terminal, one tqdm bar per stage counts the videos past it, the bars stacked with
+    cursor moves. Anywhere else (a notebook, a log file, CI) those moves would be saved as
+    escape codes and frozen half-drawn bars, so one text bar counts finished videos and its
+    postfix counts the videos past each stage: one line, redrawn with carriage returns, whose
+    last state is what a saved notebook keeps."""
+
+    def __init__(self, total: int, stages: Sequence[str], *, enabled: bool,
+                 file: TextIO | None = None) -> None:
         self.enabled = enabled
         self.stages = tuple(stages)
-        self.bars = [tqdm(total=total, desc=f"{name:<10}", position=index, unit="video",
-                          leave=True)
-                     for index, name in enumerate(self.stages)] if enabled else []
+        stream = file or sys.stderr
+        self.per_stage = enabled and stream.isatty()
+        self.bars: list[tqdm[Any]] = []
+        if self.per_stage:
+            self.bars = [tqdm(total=total, desc=f"{name:<10}", position=index, unit="video",
+                              leave=True, file=stream)
+                         for index, name in enumerate(self.stages)]
+        elif enabled:
+            self.bars = [tqdm(total=total, desc="videos", unit="video", file=stream)]
+        self.past = dict.fromkeys(self.stages, 0)
         self._passed: dict[int, int] = {}
         self.failed = 0
 
@@ -105,14 +121,24 @@ class StageProgress:
         else:
             reached = 0
         passed = self._passed.get(job_id, 0)
-        for bar in self.bars[passed:reached]:
-            bar.update(1)
+        for stage in self.stages[passed:reached]:
+            self.past[stage] += 1
+        if self.per_stage:
+            for bar in self.bars[passed:reached]:
+                bar.update(1)
         if status in FINISHED:
             self._passed.pop(job_id, None)
             self.failed += status == "failed"
-            self.bars[-1].set_postfix(failed=self.failed)
         elif reached > passed:
             self._passed[job_id] = reached
+        if self.per_stage:
+            if status in FINISHED:
+                self.bars[-1].set_postfix(failed=self.failed)
+            return
+        [bar] = self.bars
+        bar.set_postfix_str(", ".join([*(f"{stage} {count}" for stage, count in self.past.items()),
+                                       f"failed {self.failed}"]), refresh=False)
+        bar.update(int(status in FINISHED))
 
 
 def _hooks(*hooks: OnChange | None) -> OnChange:

@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
                         help="comma-separated sources: YouTube ids or URLs, web pages, files")
     add_workflow_options(parser)
-    parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
+    parser.add_argument("--progress", action="store_true",
+                        help="progress on stderr (a bar per stage in a terminal)")
     return parser.parse_args(argv)
 
 
