@@ -9,15 +9,19 @@ shows every chart with run times on one page, linking each notebook's page of th
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import html
 import os
+import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm import tqdm
@@ -84,32 +88,111 @@ def kernel_config(socket_dir: str) -> Config:
 
 
 def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout_s: int,
-                    config: Config | None = None) -> NotebookClient:
-    """A client that runs ``notebook`` in a fresh local kernel, in the notebook's own folder.
+                    config: Config | None = None,
+                    km: AsyncKernelManager | None = None) -> NotebookClient:
+    """A client that runs ``notebook`` in a fresh local kernel, in the notebook's own folder
+    (or in ``km``'s kernel, already started, which the caller then stops).
 
     Stream outputs are coalesced and their carriage returns applied, so a text progress bar
     (``tqdm``) is saved as its final line, not as every redraw."""
     return NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
                           resources={"metadata": {"path": str(path.parent)}},
-                          coalesce_streams=True, config=config or Config())
+                          coalesce_streams=True, config=config or Config(), km=km)
 
 
-def execute(path: Path, out_dir: Path, timeout_s: int) -> NotebookResult:
-    """Run one notebook in a fresh kernel; a failing cell is reported, not raised."""
+def _socket_dir() -> str:
+    """A new folder for a kernel's sockets, under ``/tmp`` where there is one (a short path:
+    see :func:`kernel_config`)."""
+    return tempfile.mkdtemp(prefix="oc-", dir="/tmp" if os.path.isdir("/tmp") else None)
+
+
+HISTORY_IN_MEMORY = "--HistoryManager.hist_file=:memory:"  # as nbclient starts its kernels
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A started kernel and the folder of its sockets (removed when it stops)."""
+
+    manager: AsyncKernelManager
+    socket_dir: str
+
+    @classmethod
+    async def start(cls, cwd: Path) -> Kernel:
+        socket_dir = _socket_dir()
+        manager = AsyncKernelManager(kernel_name="python3", config=kernel_config(socket_dir))
+        try:
+            await manager.start_kernel(extra_arguments=[HISTORY_IN_MEMORY], cwd=str(cwd))
+        except BaseException:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+            raise
+        return cls(manager, socket_dir)
+
+    async def stop(self) -> None:
+        try:
+            await self.manager.shutdown_kernel()
+        finally:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+async def _stop_once_started(starting: asyncio.Task[Kernel]) -> None:
+    kernel = await starting
+    await kernel.stop()
+
+
+async def _execute(path: Path, kernel: Kernel, out_dir: Path, timeout_s: int) -> NotebookResult:
+    """Run one notebook in ``kernel``; a failing cell is reported, not raised."""
     notebook = nbformat.read(path, as_version=4)
+    client = notebook_client(notebook, path, timeout_s, km=kernel.manager)
     started = time.perf_counter()
     error = None
-    short_tmp = "/tmp" if os.path.isdir("/tmp") else None
-    with tempfile.TemporaryDirectory(prefix="oc-", dir=short_tmp) as socket_dir:
-        client = notebook_client(notebook, path, timeout_s, kernel_config(socket_dir))
-        try:
-            client.execute()
-        except CellExecutionError as exc:
-            error = str(exc).strip().splitlines()[-1]
+    try:
+        await client.async_execute()
+    except CellExecutionError as exc:
+        error = str(exc).strip().splitlines()[-1]
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
     seconds = time.perf_counter() - started
     nbformat.write(notebook, out_dir / "notebooks" / path.name)
     figures = _save_figures(notebook, path.stem, out_dir / "figures")
     return NotebookResult(path.stem, _title(notebook, path.stem), seconds, error, figures)
+
+
+async def execute_all(paths: Sequence[Path], out_dir: Path, timeout_s: int,
+                      on_result: Callable[[NotebookResult], None] = lambda _: None,
+                      ) -> list[NotebookResult]:
+    """Run ``paths`` one after another, each in a fresh kernel.
+
+    A kernel takes a second or two to start and to stop, most of it waiting, and a notebook
+    mostly waits too: so the next notebook's kernel starts while the current one runs, and a
+    finished notebook's kernel stops in the background. Only one notebook runs at a time (they
+    share the work folder's database). A result's ``seconds`` are its cells' run time.
+    """
+    results: list[NotebookResult] = []
+    stopping: list[asyncio.Task[None]] = []
+    upcoming: asyncio.Task[Kernel] | None = (
+        asyncio.create_task(Kernel.start(paths[0].parent)) if paths else None)
+    try:
+        for index, path in enumerate(paths):
+            assert upcoming is not None
+            kernel = await upcoming
+            upcoming = (asyncio.create_task(Kernel.start(paths[index + 1].parent))
+                        if index + 1 < len(paths) else None)
+            try:
+                results.append(await _execute(path, kernel, out_dir, timeout_s))
+            finally:
+                stopping.append(asyncio.create_task(kernel.stop()))
+            on_result(results[-1])
+    finally:
+        if upcoming is not None:
+            stopping.append(asyncio.create_task(_stop_once_started(upcoming)))
+        await asyncio.gather(*stopping, return_exceptions=True)
+    return results
+
+
+def execute(path: Path, out_dir: Path, timeout_s: int) -> NotebookResult:
+    """Run one notebook in a fresh kernel; a failing cell is reported, not raised."""
+    return asyncio.run(execute_all([path], out_dir, timeout_s))[0]
 
 
 def write_index(results: list[NotebookResult], out_dir: Path, database_url: str, *,
@@ -171,14 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPUSCLIP_DATABASE_URL", database_url)
     print(f"Running {len(notebooks)} notebooks on {redact(database_url)}")
 
-    results = []
-    with tqdm(notebooks, unit="notebook") as bar:
-        for path in bar:
-            bar.set_postfix_str(path.stem)
-            result = execute(path, args.out, args.timeout_s)
-            results.append(result)
+    with tqdm(total=len(notebooks), unit="notebook") as bar:
+
+        def show(result: NotebookResult) -> None:
             mark = "ok" if result.ok else f"FAILED ({result.error})"
-            bar.write(f"{path.stem:<40} {result.seconds:6.1f} s  {mark}")
+            bar.write(f"{result.name:<40} {result.seconds:6.1f} s  {mark}")
+            bar.update()
+
+        results = asyncio.run(execute_all(notebooks, args.out, args.timeout_s, show))
     site_failed = False
     home = None
     if not args.no_site:

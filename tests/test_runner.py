@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import nbformat
+import psutil
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from opusclip_lib import cli, runner
@@ -79,3 +82,26 @@ def test_execute_saves_a_text_progress_bar_as_its_last_state(tmp_path) -> None:
     outputs = saved.cells[1].outputs
     assert [(o.output_type, o.get("name")) for o in outputs] == [("stream", "stderr")]
     assert outputs[0].text == "done 2/2\n"
+
+
+def test_the_next_kernel_starts_while_a_notebook_runs_and_none_outlives_the_run(tmp_path) -> None:
+    """``opusclip run`` starts each notebook's kernel during the one before, and stops every
+    kernel it started, in order, the results in the notebooks' order."""
+    out = tmp_path / "build"
+    for sub in ("notebooks", "figures"):
+        (out / sub).mkdir(parents=True)
+    age = ("import os, time, psutil\nprint(os.getpid(), "
+           "round(time.time() - psutil.Process().create_time(), 1))")
+    first = _notebook(tmp_path, "00_slow.ipynb", f"{age}\ntime.sleep(2)")
+    second = _notebook(tmp_path, "01_next.ipynb", age)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    results = asyncio.run(runner.execute_all([first, second], out, timeout_s=60))
+    assert [r.name for r in results] == ["00_slow", "01_next"]
+    assert all(r.ok for r in results)
+    pids, ages = zip(*(
+        map(float, nbformat.read(out / "notebooks" / f"{r.name}.ipynb", as_version=4)
+            .cells[1].outputs[0]["text"].split()) for r in results), strict=True)
+    assert pids[0] != pids[1]  # a fresh kernel each
+    assert ages[1] >= 1.5  # started while the first notebook slept
+    after = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert not (after - before)
