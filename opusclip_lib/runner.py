@@ -107,6 +107,9 @@ def _socket_dir() -> str:
 
 
 HISTORY_IN_MEMORY = "--HistoryManager.hist_file=:memory:"  # as nbclient starts its kernels
+KERNEL_READY_S = 60.0
+WARM_UP = ("import matplotlib.pyplot, pandas, opusclip_lib.api, opusclip_lib.charts, "
+           "opusclip_lib.db, opusclip_lib.sandbox, opusclip_lib.workflow")
 
 
 @dataclass(frozen=True)
@@ -120,16 +123,33 @@ class Kernel:
     async def start(cls, cwd: Path) -> Kernel:
         socket_dir = _socket_dir()
         manager = AsyncKernelManager(kernel_name="python3", config=kernel_config(socket_dir))
+        kernel = cls(manager, socket_dir)
         try:
             await manager.start_kernel(extra_arguments=[HISTORY_IN_MEMORY], cwd=str(cwd))
+            await kernel._warm_up()
         except BaseException:
-            shutil.rmtree(socket_dir, ignore_errors=True)
+            await kernel.stop()
             raise
-        return cls(manager, socket_dir)
+        return kernel
+
+    async def _warm_up(self) -> None:
+        """Import what every notebook imports, silently (no output, no execution count), so a
+        notebook's first cell does not wait for it."""
+        client = self.manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=KERNEL_READY_S)
+            reply = await client.execute_interactive(WARM_UP, silent=True, store_history=False,
+                                                     timeout=KERNEL_READY_S)
+            if reply["content"]["status"] != "ok":
+                raise RuntimeError(f"the kernel could not import {WARM_UP!r}: {reply['content']}")
+        finally:
+            client.stop_channels()
 
     async def stop(self) -> None:
         try:
-            await self.manager.shutdown_kernel()
+            if self.manager.has_kernel:
+                await self.manager.shutdown_kernel()
         finally:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
 
@@ -163,10 +183,11 @@ async def execute_all(paths: Sequence[Path], out_dir: Path, timeout_s: int,
                       ) -> list[NotebookResult]:
     """Run ``paths`` one after another, each in a fresh kernel.
 
-    A kernel takes a second or two to start and to stop, most of it waiting, and a notebook
-    mostly waits too: so the next notebook's kernel starts while the current one runs, and a
-    finished notebook's kernel stops in the background. Only one notebook runs at a time (they
-    share the work folder's database). A result's ``seconds`` are its cells' run time.
+    A kernel takes a second or two to start, import the libraries and stop, and a notebook
+    mostly waits: so the next notebook's kernel starts and imports (:data:`WARM_UP`) while the
+    current one runs, and a finished notebook's kernel stops in the background. Only one
+    notebook runs at a time (they share the work folder's database). A result's ``seconds``
+    are its cells' run time.
     """
     results: list[NotebookResult] = []
     stopping: list[asyncio.Task[None]] = []

@@ -105,3 +105,15 @@ def test_the_next_kernel_starts_while_a_notebook_runs_and_none_outlives_the_run(
     assert ages[1] >= 1.5  # started while the first notebook slept
     after = {p.pid for p in psutil.Process().children(recursive=True)}
     assert not (after - before)
+
+
+def test_a_kernel_has_the_libraries_imported_and_nothing_in_its_history(tmp_path) -> None:
+    out = tmp_path / "build"
+    for sub in ("notebooks", "figures"):
+        (out / sub).mkdir(parents=True)
+    code = "import sys\nprint('opusclip_lib.workflow' in sys.modules, len(In))"
+    result = runner.execute(_notebook(tmp_path, "00_warm.ipynb", code), out, timeout_s=60)
+    assert result.ok, result.error
+    cell = nbformat.read(out / "notebooks" / "00_warm.ipynb", as_version=4).cells[1]
+    assert cell.execution_count == 1  # the warm-up was silent
+    assert cell.outputs[0]["text"].split() == ["True", "2"]  # In[0] is "", In[1] this cell
