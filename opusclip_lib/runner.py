@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,12 +120,14 @@ class Kernel:
     socket_dir: str
 
     @classmethod
-    async def start(cls, cwd: Path) -> Kernel:
+    async def start(cls, cwd: Path, env: Mapping[str, str] | None = None) -> Kernel:
+        """A kernel in ``cwd``, with ``env`` as its environment (default: this process's)."""
         socket_dir = _socket_dir()
         manager = AsyncKernelManager(kernel_name="python3", config=kernel_config(socket_dir))
         kernel = cls(manager, socket_dir)
         try:
-            await manager.start_kernel(extra_arguments=[HISTORY_IN_MEMORY], cwd=str(cwd))
+            await manager.start_kernel(extra_arguments=[HISTORY_IN_MEMORY], cwd=str(cwd),
+                                       env=dict(env if env is not None else os.environ))
             await kernel._warm_up()
         except BaseException:
             await kernel.stop()
@@ -178,37 +180,66 @@ async def _execute(path: Path, kernel: Kernel, out_dir: Path, timeout_s: int) ->
     return NotebookResult(path.stem, _title(notebook, path.stem), seconds, error, figures)
 
 
-async def execute_all(paths: Sequence[Path], out_dir: Path, timeout_s: int,
-                      on_result: Callable[[NotebookResult], None] = lambda _: None,
-                      ) -> list[NotebookResult]:
-    """Run ``paths`` one after another, each in a fresh kernel.
-
-    A kernel takes a second or two to start, import the libraries and stop, and a notebook
-    mostly waits: so the next notebook's kernel starts and imports (:data:`WARM_UP`) while the
-    current one runs, and a finished notebook's kernel stops in the background. Only one
-    notebook runs at a time (they share the work folder's database). A result's ``seconds``
-    are its cells' run time.
-    """
-    results: list[NotebookResult] = []
-    stopping: list[asyncio.Task[None]] = []
-    upcoming: asyncio.Task[Kernel] | None = (
-        asyncio.create_task(Kernel.start(paths[0].parent)) if paths else None)
+async def _lane(queue: list[tuple[int, Path]], env: Mapping[str, str] | None, out_dir: Path,
+                timeout_s: int, on_result: Callable[[NotebookResult], None],
+                results: dict[int, NotebookResult], stopping: list[asyncio.Task[None]]) -> None:
+    """Take notebooks from ``queue`` until it is empty, each in a fresh kernel, the next one
+    started and warmed while the current notebook runs."""
+    cwd = NOTEBOOK_DIR if not queue else queue[0][1].parent
+    upcoming = asyncio.create_task(Kernel.start(cwd, env)) if queue else None
     try:
-        for index, path in enumerate(paths):
-            assert upcoming is not None
+        while queue and upcoming is not None:
+            index, path = queue.pop(0)
             kernel = await upcoming
-            upcoming = (asyncio.create_task(Kernel.start(paths[index + 1].parent))
-                        if index + 1 < len(paths) else None)
+            upcoming = asyncio.create_task(Kernel.start(cwd, env)) if queue else None
             try:
-                results.append(await _execute(path, kernel, out_dir, timeout_s))
+                results[index] = await _execute(path, kernel, out_dir, timeout_s)
             finally:
                 stopping.append(asyncio.create_task(kernel.stop()))
-            on_result(results[-1])
+            on_result(results[index])
     finally:
-        if upcoming is not None:
+        if upcoming is not None:  # the queue emptied while it started
             stopping.append(asyncio.create_task(_stop_once_started(upcoming)))
+
+
+async def execute_all(paths: Sequence[Path], out_dir: Path, timeout_s: int,
+                      on_result: Callable[[NotebookResult], None] = lambda _: None, *,
+                      lane_envs: Sequence[Mapping[str, str] | None] = (None,),
+                      ) -> list[NotebookResult]:
+    """Run ``paths``, each in a fresh kernel, on as many lanes as ``lane_envs`` (each lane's
+    kernels get its environment; ``None``: this process's). Results come in ``paths`` order.
+
+    A kernel takes a second or two to start, import the libraries and stop, and a notebook
+    mostly waits: so each lane's next kernel starts and imports (:data:`WARM_UP`) while its
+    current notebook runs, and a finished notebook's kernel stops in the background. Notebooks
+    on one lane run one at a time: lanes that run side by side need their own work folder and
+    database (:func:`lane_environments`). A result's ``seconds`` are its cells' run time.
+    """
+    queue = list(enumerate(paths))
+    results: dict[int, NotebookResult] = {}
+    stopping: list[asyncio.Task[None]] = []
+    try:
+        async with asyncio.TaskGroup() as lanes:
+            for env in lane_envs:
+                lanes.create_task(_lane(queue, env, out_dir, timeout_s, on_result, results,
+                                        stopping))
+    finally:
         await asyncio.gather(*stopping, return_exceptions=True)
-    return results
+    return [results[index] for index in range(len(paths))]
+
+
+SHARED_SERVERS = ("OPUSCLIP_DATABASE_URL", "OPUSCLIP_POSTGRES_URL", "OPUSCLIP_MYSQL_URL",
+                  "OPUSCLIP_REDIS_URL", "OPUSCLIP_RABBITMQ_URL", "OPUSCLIP_NATS_URL")
+
+
+def lane_environments(lanes: int) -> list[dict[str, str] | None]:
+    """One environment per lane, each with a work folder of its own (so a SQLite database of
+    its own); a single lane when a server is set, since every notebook would share it."""
+    if lanes <= 1 or any(os.environ.get(name) for name in SHARED_SERVERS):
+        return [None]
+    root = config.work_dir()
+    return [{**os.environ, "OPUSCLIP_WORK_DIR": str(root / f"lane-{n}")}
+            for n in range(1, lanes + 1)]
 
 
 def execute(path: Path, out_dir: Path, timeout_s: int) -> NotebookResult:
@@ -264,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", dest="timeout_s", type=int, default=600,
                         help="seconds per cell")
     parser.add_argument("--no-site", action="store_true", help="skip the static site")
+    parser.add_argument("--lanes", type=int, default=2,
+                        help="notebooks run side by side, each lane with its own work folder "
+                             "(1 when a server variable is set: they would share it)")
     args = parser.parse_args(argv)
 
     notebooks = discover(args.only)
@@ -271,9 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no notebook matches {args.only!r} in {NOTEBOOK_DIR}")
     for sub in ("notebooks", "figures"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
-    database_url = config.database_url()
-    os.environ.setdefault("OPUSCLIP_DATABASE_URL", database_url)
-    print(f"Running {len(notebooks)} notebooks on {redact(database_url)}")
+    lane_envs = lane_environments(args.lanes)
+    if len(lane_envs) == 1:
+        database_url = config.database_url()
+        os.environ.setdefault("OPUSCLIP_DATABASE_URL", database_url)
+    else:
+        database_url = f"sqlite:///{config.work_dir() / 'lane-N' / 'opusclip.db'}"
+    print(f"Running {len(notebooks)} notebooks on {redact(database_url)}, "
+          f"{len(lane_envs)} at a time")
 
     with tqdm(total=len(notebooks), unit="notebook") as bar:
 
@@ -282,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             bar.write(f"{result.name:<40} {result.seconds:6.1f} s  {mark}")
             bar.update()
 
-        results = asyncio.run(execute_all(notebooks, args.out, args.timeout_s, show))
+        results = asyncio.run(execute_all(notebooks, args.out, args.timeout_s, show,
+                                          lane_envs=lane_envs))
     site_failed = False
     home = None
     if not args.no_site:

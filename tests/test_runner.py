@@ -117,3 +117,28 @@ def test_a_kernel_has_the_libraries_imported_and_nothing_in_its_history(tmp_path
     cell = nbformat.read(out / "notebooks" / "00_warm.ipynb", as_version=4).cells[1]
     assert cell.execution_count == 1  # the warm-up was silent
     assert cell.outputs[0]["text"].split() == ["True", "2"]  # In[0] is "", In[1] this cell
+
+
+def test_lanes_run_side_by_side_each_in_its_own_work_folder(tmp_path, monkeypatch) -> None:
+    for name in runner.SHARED_SERVERS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPUSCLIP_WORK_DIR", str(tmp_path / "work"))
+    lanes = runner.lane_environments(2)
+    assert len({env["OPUSCLIP_WORK_DIR"] for env in lanes}) == 2
+    out = tmp_path / "build"
+    for sub in ("notebooks", "figures"):
+        (out / sub).mkdir(parents=True)
+    code = ("import time\nfrom opusclip_lib import config\ntime.sleep(1)\n"
+            "print(config.database_url())")
+    paths = [_notebook(tmp_path, f"0{n}_lane.ipynb", code) for n in range(3)]
+    results = asyncio.run(runner.execute_all(paths, out, timeout_s=60, lane_envs=lanes))
+    assert [r.name for r in results] == ["00_lane", "01_lane", "02_lane"]
+    urls = [nbformat.read(out / "notebooks" / f"{r.name}.ipynb", as_version=4)
+            .cells[1].outputs[0]["text"].strip() for r in results]
+    assert len(set(urls[:2])) == 2  # the first two ran at once, on different databases
+    assert all("/lane-" in url for url in urls)
+
+
+def test_one_lane_when_a_server_is_shared(monkeypatch) -> None:
+    monkeypatch.setenv("OPUSCLIP_REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert runner.lane_environments(2) == [None]
