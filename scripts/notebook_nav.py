@@ -70,12 +70,12 @@ def header_source(stem: str, entry: dict, titles: dict[str, str]) -> str:
 
 def footer_source(stem: str, entry: dict, order: list[str], titles: dict[str, str]) -> str:
     position = order.index(stem)
-    previous = link(order[position - 1], titles) if position else f"[Contents]({CONTENTS})"
     following = link(order[position + 1], titles) if position + 1 < len(order) else "the end"
+    steps = [f"Previous: {link(order[position - 1], titles)}"] if position else []
+    steps += [f"[Contents]({CONTENTS})", f"Next: {following}"]
     questions = "\n".join(f"{n}. {q}" for n, q in enumerate(entry["questions"], 1))
     return (f"## Recap\n\nAnswer these without looking back; then check in the notebook.\n\n"
-            f"{questions}\n\n---\n\n"
-            f"Previous: {previous} &middot; [Contents]({CONTENTS}) &middot; Next: {following}")
+            f"{questions}\n\n---\n\n" + " &middot; ".join(steps))
 
 
 def _parameter(arg: ast.arg, default: ast.expr | None) -> str:

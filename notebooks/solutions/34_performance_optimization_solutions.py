@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
 from typing import Any
 
@@ -82,8 +83,8 @@ async def exercise_1_rendering_on(db: Database) -> None:
         print(f"1. {mode.name:<9} render on: {report.videos_per_min:5.1f} videos/min; longest "
               f"stage in total: {stages.idxmax()} ({stages.max():.1f} s)")
     print(f"   speed-up {rates['optimised'] / rates['naive']:.1f}x (rendering off it is far "
-          "larger): ffmpeg is CPU work, and two cores run two renders at a time however many "
-          "videos are in flight")
+          f"larger): ffmpeg is CPU work, and {os.cpu_count()} cores run that many renders at a "
+          "time however many videos are in flight")
 
 
 async def exercise_2_flaky_provider(db: Database) -> None:

@@ -76,7 +76,7 @@ SATURATED = 0.9
 flight no longer buy throughput."""
 THUMBNAIL_PX, SPEECH_SECONDS_PER_CHARACTER = 16, 0.005
 """Tiny thumbnails and short speech: drawing and synthesising them is the sandbox's CPU, which a
-real API spends on its own machines, not on the two cores the pipeline is measured on."""
+real API spends on its own machines, not on the cores the pipeline is measured on."""
 
 
 @dataclass(frozen=True, slots=True)

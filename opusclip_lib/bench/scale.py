@@ -15,7 +15,7 @@ Every part runs on fresh scratch schemas of ``--database`` (default ``$OPUSCLIP_
   run with ``--no-response-cache``: the bench's videos share a few samples' soundtracks, so
   after the warm-up wave a cache would answer their highlights question and the runs would beat
   a bound that counts every wait. ``--concurrency`` defaults to 4: the bound counts only the API
-  waits, and past 16 videos in flight on two cores each video's own local work grows (the
+  waits, and past 16 videos in flight on this machine's cores each video's own local work grows (the
   download stage, which copies and probes the media, took 0.24 s at 16 and 0.38 s at 32), so
   4 x 8 measures the machine rather than the workers. Rendering on,
   2 processes against 1, ``--render-videos`` per process (target >= 1.7x). A worker process
