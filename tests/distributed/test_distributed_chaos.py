@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,7 +196,8 @@ def frozen(pid: int) -> Iterator[None]:
                 pass
         yield
     finally:
-        os.killpg(pid, signal.SIGCONT)
+        with suppress(ProcessLookupError):  # the block killed the group
+            os.killpg(pid, signal.SIGCONT)
 
 
 async def unsaved_effects(db: Database, shared: Path) -> set[str]:
