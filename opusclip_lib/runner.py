@@ -88,7 +88,6 @@ def kernel_config(socket_dir: str) -> Config:
 
 
 def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout_s: int,
-                    config: Config | None = None,
                     km: AsyncKernelManager | None = None) -> NotebookClient:
     """A client that runs ``notebook`` in a fresh local kernel, in the notebook's own folder
     (or in ``km``'s kernel, already started, which the caller then stops).
@@ -97,7 +96,7 @@ def notebook_client(notebook: nbformat.NotebookNode, path: Path, timeout_s: int,
     (``tqdm``) is saved as its final line, not as every redraw."""
     return NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
                           resources={"metadata": {"path": str(path.parent)}},
-                          coalesce_streams=True, config=config or Config(), km=km)
+                          coalesce_streams=True, km=km)
 
 
 def _socket_dir() -> str:
