@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
-from opusclip_lib.db import Database, jobs
+from opusclip_lib.db import Database, jobs, parse_url
 from opusclip_lib.db.workers import QueueSummary as WorkerSummary
 from opusclip_lib.db.workers import summary
 from opusclip_lib.distributed.brokers import BrokerSettings
@@ -32,6 +33,22 @@ WAIT_S = 120.0
 
 
 
+
+
+def _database_ports(workers: asyncio.subprocess.Process, server_port: int) -> list[int]:
+    """The local ports of the worker tree's connections to the database server.
+
+    The server is shared with the other tests (each has its own schema), so killing every session
+    of the database would kill theirs too; ``pg_stat_activity.client_port`` names ours."""
+    root = psutil.Process(workers.pid)
+    ports = []
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            connections = process.net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        ports += [c.laddr.port for c in connections if c.raddr and c.raddr.port == server_port]
+    return ports
 
 
 def _env(database_url: str, broker: BrokerSettings) -> dict[str, str]:
@@ -143,9 +160,10 @@ async def test_workers_ride_out_their_database_sessions_being_killed(
     workers = await _start_workers(env, tmp_path / "work", "--latency", "stability=500")
     try:
         await _wait_for(db, lambda counts: counts.get("pending", 0) < len(VIDEOS), workers)
+        ports = _database_ports(workers, parse_url(database_url).port or 5432)
         killed = await db.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
-            "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE client_port = ANY(?)", (ports,))
         assert killed >= 2
         await _wait_for(db, lambda counts: counts == {"completed": len(VIDEOS)}, workers)
     finally:
