@@ -4,8 +4,8 @@
 ``redis+cluster://host:port`` (and ``rediss+cluster://``) is a Redis Cluster reached through any
 one of its nodes: the client asks that node for the cluster's map of slots and discovers the
 others. Both get the explicit timeouts of :class:`RedisTimeouts` and at most one quick retry,
-instead of redis-py's defaults (a 5 s socket timeout, three retries with backoff), which made
-each cached call wait seconds for a hung Redis.
+instead of redis-py's defaults (a 5 s socket timeout, and in redis-py 8 up to ten retries with
+backoff), which made each cached call wait seconds for a hung Redis.
 """
 
 from __future__ import annotations
