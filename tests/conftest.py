@@ -41,8 +41,15 @@ SERVERS = {
 def pytest_configure(config: pytest.Config) -> None:
     """looptime (the fake loop clock) asks the policy for the current loop before every test,
     sync ones too; on Python 3.11 that quietly creates a loop nobody closes. Saying "no loop"
-    once makes the policy answer with an error instead, which looptime expects."""
+    once makes the policy answer with an error instead, which looptime expects.
+
+    The workflow's own variables are dropped: a shell set up to run the workflow (as the README
+    shows) would otherwise point every notebook and solution at one shared database and broker,
+    where each resets the tables the others are using. Tests name their servers with the
+    ``SERVERS`` variables above instead, and give each process its own database."""
     asyncio.set_event_loop(None)
+    for name in ("OPUSCLIP_DATABASE_URL", "OPUSCLIP_BROKER_URL"):
+        os.environ.pop(name, None)
 
 # Under ``pytest -n N`` (``make test``): which tests must share a worker, and which go first.
 NOTEBOOK_CELLS = "notebooks/"

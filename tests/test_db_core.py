@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sqlite3
 
 import pytest
@@ -391,7 +392,8 @@ async def test_postgres_session_settings_do_not_reach_the_next_borrower(
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT pg_backend_pid()") == pid  # the same session
         assert await conn.fetchval("SHOW statement_timeout") == default
-        assert await conn.fetchval("SELECT pg_try_advisory_lock(42)") is True
+        key = secrets.randbits(62)  # the server is shared: a fixed key could be taken
+        assert await conn.fetchval("SELECT pg_try_advisory_lock(?)", (key,)) is True
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                                    "AND pid = pg_backend_pid()") == 0

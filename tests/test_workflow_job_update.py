@@ -4,6 +4,7 @@ or Redis, each status change arrives with the same values the polling feed reads
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from itertools import pairwise
@@ -82,7 +83,8 @@ async def test_pushed_updates_carry_what_the_polling_feed_reads(
         db: Database, services: Services, push: str, redis_for: str | None,
         tmp_path: Path) -> None:
     published: list[JobUpdate] = []
-    async with (open_feed(db, redis_for, transport=push) as pushed,
+    channel = f"opusclip_test_{secrets.token_hex(4)}"  # Redis's default channel is server-wide
+    async with (open_feed(db, redis_for, transport=push, channel=channel) as pushed,
                 open_feed(db, transport="polling") as polled,
                 pushed.updates() as heard, polled.updates() as read):
 

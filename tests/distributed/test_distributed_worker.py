@@ -162,8 +162,9 @@ async def test_workers_ride_out_their_database_sessions_being_killed(
         await _wait_for(db, lambda counts: counts.get("pending", 0) < len(VIDEOS), workers)
         ports = _database_ports(workers, parse_url(database_url).port or 5432)
         killed = await db.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE client_port = ANY(?)", (ports,))
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+            "datname = current_database() AND client_addr = '127.0.0.1' AND client_port = ANY(?)",
+            (ports,))
         assert killed >= 2
         await _wait_for(db, lambda counts: counts == {"completed": len(VIDEOS)}, workers)
     finally:
