@@ -49,3 +49,12 @@ async def test_a_note_keeps_the_job_status(db: Database) -> None:
     last = (await jobs.job_events(db, job.id))[-1]
     assert (last.from_status, last.to_status, last.message) == (
         "pending", "pending", "alert queue_age: waited")
+
+
+async def test_the_attempts_window_is_read_through_an_index(db: Database) -> None:
+    """The alert's count of recent attempts must not scan every event ever kept."""
+    if db.name != "sqlite":  # a server's planner scans a table this small whatever its indexes
+        return
+    plan = await db.fetch("EXPLAIN QUERY PLAN SELECT count(*) FROM job_events "
+                          "WHERE to_status = 'downloading' AND created_at >= ?", ("2026-01-01",))
+    assert any("job_events_status_time_idx" in row["detail"] for row in plan)

@@ -198,6 +198,13 @@ def _outbox(b: Backend) -> list[str]:
     ]
 
 
+def _attempts_index(b: Backend) -> list[str]:
+    """The failure-rate alert counts attempts started in a recent window
+    (``failures.failure_rate``); without this index that is a scan of every event ever kept."""
+    return ["CREATE INDEX IF NOT EXISTS job_events_status_time_idx "
+            "ON job_events (to_status, created_at)"]
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -212,6 +219,7 @@ MIGRATIONS = (
     Migration(4, "job failures for error tracking", _job_failures),
     Migration(5, "videos from files and web pages", _video_sources),
     Migration(6, "job outbox and worker liveness", _outbox),
+    Migration(7, "job events by status and time", _attempts_index),
 )
 
 
