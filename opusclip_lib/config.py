@@ -41,10 +41,11 @@ def cassette_dir() -> Path:
     return _path_from_env("OPUSCLIP_CASSETTE_DIR", PROJECT_ROOT / "cassettes")
 
 
-def database_url() -> str:
+def database_url(work: Path | None = None) -> str:
     """The backend the notebooks use: ``OPUSCLIP_DATABASE_URL``, or a SQLite file in the work
-    folder."""
-    return os.environ.get("OPUSCLIP_DATABASE_URL") or f"sqlite:///{work_dir() / 'opusclip.db'}"
+    folder (``work``, default :func:`work_dir`)."""
+    return (os.environ.get("OPUSCLIP_DATABASE_URL")
+            or f"sqlite:///{(work or work_dir()) / 'opusclip.db'}")
 
 
 def redis_url() -> str | None:

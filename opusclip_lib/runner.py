@@ -184,8 +184,10 @@ async def _lane(queue: list[tuple[int, Path]], env: Mapping[str, str] | None, ou
                 results: dict[int, NotebookResult], stopping: list[asyncio.Task[None]]) -> None:
     """Take notebooks from ``queue`` until it is empty, each in a fresh kernel, the next one
     started and warmed while the current notebook runs."""
-    cwd = NOTEBOOK_DIR if not queue else queue[0][1].parent
-    upcoming = asyncio.create_task(Kernel.start(cwd, env)) if queue else None
+    if not queue:
+        return
+    cwd = queue[0][1].parent  # a run's notebooks share one folder
+    upcoming: asyncio.Task[Kernel] | None = asyncio.create_task(Kernel.start(cwd, env))
     try:
         while queue and upcoming is not None:
             index, path = queue.pop(0)
@@ -227,6 +229,8 @@ async def execute_all(paths: Sequence[Path], out_dir: Path, timeout_s: int,
     return [results[index] for index in range(len(paths))]
 
 
+LANE_FOLDER = "lane-{}"
+"""A lane's work folder inside the work folder, numbered from 1."""
 SHARED_SERVERS = ("OPUSCLIP_DATABASE_URL", "OPUSCLIP_POSTGRES_URL", "OPUSCLIP_MYSQL_URL",
                   "OPUSCLIP_REDIS_URL", "OPUSCLIP_RABBITMQ_URL", "OPUSCLIP_NATS_URL")
 
@@ -237,7 +241,7 @@ def lane_environments(lanes: int) -> list[dict[str, str] | None]:
     if lanes <= 1 or any(os.environ.get(name) for name in SHARED_SERVERS):
         return [None]
     root = config.work_dir()
-    return [{**os.environ, "OPUSCLIP_WORK_DIR": str(root / f"lane-{n}")}
+    return [{**os.environ, "OPUSCLIP_WORK_DIR": str(root / LANE_FOLDER.format(n))}
             for n in range(1, lanes + 1)]
 
 
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         database_url = config.database_url()
         os.environ.setdefault("OPUSCLIP_DATABASE_URL", database_url)
     else:
-        database_url = f"sqlite:///{config.work_dir() / 'lane-N' / 'opusclip.db'}"
+        database_url = config.database_url(config.work_dir() / LANE_FOLDER.format("N"))
     print(f"Running {len(notebooks)} notebooks on {redact(database_url)}, "
           f"{len(lane_envs)} at a time")
 

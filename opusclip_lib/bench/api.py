@@ -139,18 +139,17 @@ async def open_stack(stack: str, youtube_url: str, concurrency: int) -> AsyncIte
                 f"&key={SANDBOX_KEY}")
 
     if stack in ("aiohttp", "aiohttp/models"):
+        into_models = stack == "aiohttp/models"
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
             async def via_aiohttp() -> None:
                 async with session.get(url()) as response:
                     response.raise_for_status()
-                    await response.json()
-
-            async def via_aiohttp_into_models() -> None:
-                async with session.get(url()) as response:
-                    response.raise_for_status()
-                    VideoListResponse.model_validate_json(await response.read())
-            yield via_aiohttp if stack == "aiohttp" else via_aiohttp_into_models
+                    if into_models:
+                        VideoListResponse.model_validate_json(await response.read())
+                    else:
+                        await response.json()
+            yield via_aiohttp
         return
     if stack not in ("httpx", "httpx-aiohttp"):
         raise ValueError(f"unknown stack {stack!r}; expected one of {', '.join(STACKS)}")
